@@ -1,0 +1,46 @@
+# Every target sets itself up: a fresh clone needs only python3.11 and make.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: all venv test lint typecheck unit demo bench bench-full clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+# The whole suite: lint, types, the import contract, unit + emulator + end-to-end tests.
+test: lint typecheck
+	$(PY) -m pytest -q
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+# Runs the daemon against the built-in simulated org (no credentials needed).
+demo: $(STAMP)
+	$(VENV)/bin/wrapupd demo --duration $${DURATION:-60}
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+bench-full: $(STAMP)
+	$(PY) -m bench --full
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

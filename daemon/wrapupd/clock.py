@@ -1,0 +1,69 @@
+"""The one seam for time. Production uses :class:`SystemClock`; tests inject :class:`ManualClock`."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes backwards."""
+
+    def now(self) -> datetime:
+        """Wall-clock time, timezone-aware UTC."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (or return at once when ``seconds <= 0``)."""
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class ManualClock:
+    """A clock that moves only when a test calls :meth:`advance`; sleepers wake in due order."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._wall0 = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self._t = 0.0
+        self._seq = itertools.count()
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+
+    def monotonic(self) -> float:
+        return self._t
+
+    def now(self) -> datetime:
+        return self._wall0 + timedelta(seconds=self._t)
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._t + seconds, next(self._seq), fut))
+        await fut
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, waking every sleeper whose deadline passes, in order."""
+        target = self._t + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            when, _, fut = heapq.heappop(self._sleepers)
+            self._t = max(self._t, when)
+            if not fut.done():
+                fut.set_result(None)
+            for _ in range(5):
+                await asyncio.sleep(0)
+        self._t = target
+        await asyncio.sleep(0)

@@ -1,0 +1,205 @@
+"""wrapupd's own frozen value types.
+
+The Genesys adapter converts everything the platform sends (REST models, WebSocket frames) into
+these, so no other module ever sees an SDK model or a raw payload.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# --- the platform's objects, as far as wrapupd needs them -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WrapupCode:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    id: str
+    name: str
+    # acwSettings.wrapupPrompt as the REST API spells it: MANDATORY, OPTIONAL, MANDATORY_TIMEOUT,
+    # MANDATORY_FORCED_TIMEOUT, AGENT_REQUESTED (or None when the platform omits it).
+    wrapup_prompt: str | None = None
+    acw_timeout_ms: int | None = None
+
+    @property
+    def time_boxed(self) -> bool:
+        return self.wrapup_prompt in ("MANDATORY_TIMEOUT", "MANDATORY_FORCED_TIMEOUT")
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    connect_uri: str
+    expires: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicResult:
+    """One topic of a subscription answer (``ignoreErrors=true`` marks each Permitted/Rejected)."""
+
+    topic: str
+    permitted: bool
+    rejection_reason: str | None = None
+    missing_permissions: tuple[str, ...] = ()
+
+
+# --- conversation snapshots --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Communication:
+    id: str
+    media_type: str  # call, callback, chat, email, message, ...
+    state: str | None
+    acw_state: str | None  # afterCallWork.state: pending | complete | skipped | notApplicable | unknown
+    wrapup_code: str | None  # communication-level wrapup.code, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    id: str
+    purpose: str | None
+    user_id: str | None
+    queue_id: str | None
+    start_acw_time: datetime | None
+    end_acw_time: datetime | None
+    wrapup_code: str | None  # participant-level wrapup.code (id, or ININ-* literal, or a name)
+    wrapup_prompt: str | None = None  # lowercase in events: mandatory, optional, timeout, ...
+    wrapup_timeout_ms: int | None = None
+    communications: tuple[Communication, ...] = ()
+
+    @property
+    def media_type(self) -> str | None:
+        return self.communications[0].media_type if self.communications else None
+
+
+class SnapshotSource(enum.StrEnum):
+    EVENT = "event"  # a v2.routing.queues.{id}.conversations frame
+    REST = "rest"  # GET /api/v2/conversations/{id}
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSnapshot:
+    id: str
+    participants: tuple[Participant, ...]
+    source: SnapshotSource = SnapshotSource.EVENT
+
+
+# --- notification frames -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """``channel.metadata`` "WebSocket Heartbeat" (or a pong, which proves the same: alive)."""
+
+    pong: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SocketClosing:
+    """``v2.system.socket_closing``: the service will close this socket soon; reconnect first."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEnded:
+    """``v2.system.no_longer_subscribed.*`` or ``v2.system.token_revoked.*``: this channel is done."""
+
+    topic: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationEvent:
+    topic: str
+    queue_id: str
+    conversation: ConversationSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownFrame:
+    """A frame wrapupd does not act on (unknown topic) or cannot read (malformed): counted, logged."""
+
+    topic: str | None
+    problem: str  # "unknown_topic" | "malformed_json" | "bad_envelope" | "bad_conversation"
+    detail: str = ""
+
+
+Frame = Heartbeat | SocketClosing | ChannelEnded | ConversationEvent | UnknownFrame
+
+
+# --- detector decisions and the work they create ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsDefault:
+    """An agent participant on a watched queue sits in ACW with no code."""
+
+    conversation_id: str
+    participant_id: str
+    queue_id: str
+    acw_started_at: datetime
+    media_type: str | None = None
+    user_id: str | None = None
+
+
+class ResolvedReason(enum.StrEnum):
+    CODED = "coded"  # a code appeared (the agent's, or a system ININ-* code)
+    ACW_ENDED = "acw_ended"  # endAcwTime set / afterCallWork no longer pending, without a code
+    GONE = "gone"  # the participant is no longer in the conversation
+
+
+@dataclass(frozen=True, slots=True)
+class NoLongerNeeded:
+    """A participant we may be waiting on no longer needs a default."""
+
+    conversation_id: str
+    participant_id: str
+    reason: ResolvedReason
+    code: str | None = None
+
+
+Decision = NeedsDefault | NoLongerNeeded
+
+
+class Outcome(enum.StrEnum):
+    APPLIED = "applied"
+    ALREADY_CODED = "already_coded"
+    TOO_LATE = "too_late"
+    INVALID_CODE = "invalid_code"
+    FORBIDDEN = "forbidden"
+    FAILED = "failed"
+    DRY_RUN = "dry_run"
+
+
+class ItemState(enum.StrEnum):
+    PENDING = "pending"  # waiting for its due time
+    WRITING = "writing"  # a PATCH may be in flight: re-check by GET before any second write
+    DONE = "done"  # has an outcome
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    conversation_id: str
+    participant_id: str
+    queue_id: str
+    acw_started_at: datetime
+    due_at: datetime
+    deadline: datetime | None  # on time-boxed queues: the platform's timeout less the margin
+    state: ItemState = ItemState.PENDING
+    attempts: int = 0
+    outcome: Outcome | None = None
+    code_id: str | None = None
+    detail: str | None = None
+    media_type: str | None = None
+    updated_at: datetime | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.conversation_id, self.participant_id)
