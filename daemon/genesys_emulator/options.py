@@ -1,0 +1,55 @@
+"""Run-time options: every interval is a float in seconds so tests can use milliseconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .errors import ControlError
+
+
+@dataclass(frozen=True)
+class Options:
+    org: str = "demo"
+    token_lifetime_s: float = 86400.0
+    heartbeat_interval_s: float = 30.0
+    channel_lifetime_s: float = 86400.0
+    socket_closing_lead_s: float = 60.0
+    rate_limit_per_window: int = 300
+    rate_window_s: float = 60.0
+    max_channels_per_client: int = 20
+    max_topics_per_channel: int = 1000
+    require_user_context: bool = False
+    sweep_interval_s: float = 0.02
+
+    def with_changes(self, changes: dict[str, Any]) -> Options:
+        return replace(self, **validated(changes))
+
+
+_NAMES = {f.name: f for f in fields(Options)}
+
+
+def validated(changes: dict[str, Any]) -> dict[str, Any]:
+    """Type-check control-plane option changes; raises ControlError with a clear message."""
+    if not isinstance(changes, dict):
+        raise ControlError("options must be a JSON object")
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in _NAMES:
+            raise ControlError(f"unknown option {name!r}; known: {sorted(_NAMES)}")
+        out[name] = _coerce(name, _NAMES[name].type, value)
+    return out
+
+
+def _coerce(name: str, kind: object, value: Any) -> Any:
+    if kind in ("str", str):
+        if not isinstance(value, str) or not value:
+            raise ControlError(f"option {name} must be a non-empty string")
+        return value
+    if kind in ("bool", bool):
+        if not isinstance(value, bool):
+            raise ControlError(f"option {name} must be true or false")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ControlError(f"option {name} must be a positive number")
+    return int(value) if kind in ("int", int) else float(value)

@@ -1,0 +1,5 @@
+import sys
+
+from wrapupd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,124 @@
+"""Decide, from one conversation snapshot, which agents need a default wrap-up code.
+
+PURE: a snapshot in, decisions out; no I/O, no clock, no logging. Every platform event is a full
+snapshot and events may arrive late, twice or out of order, so the decision depends only on the
+snapshot given (GENESYS.md §4, §5, §9). The rule keys on ``startAcwTime`` and
+``afterCallWork.state``, never on the communication ``state``: a real capture shows a communication
+still ``connected`` while its after-call work is already ``pending``.
+
+This sits on the hot path (every frame of every watched queue, and every reconciled conversation),
+so the predicates avoid building intermediate collections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from wrapupd.events import (
+    ConversationSnapshot,
+    Decision,
+    NeedsDefault,
+    NoLongerNeeded,
+    Participant,
+    ResolvedReason,
+)
+
+__all__ = [
+    "AGENT_PURPOSE",
+    "PENDING_ACW",
+    "acw_pending",
+    "decide",
+    "decide_participant",
+    "is_watched_agent",
+    "participant_code",
+    "participant_in_acw_without_code",
+]
+
+AGENT_PURPOSE = "agent"
+PENDING_ACW = "pending"
+
+
+def decide(snapshot: ConversationSnapshot, watched_queue_ids: Collection[str]) -> list[Decision]:
+    """Every decision the snapshot supports, one per watched agent participant that entered ACW.
+
+    ``watched_queue_ids`` is tested with ``in`` once per participant: pass a set or frozenset.
+    """
+    decisions: list[Decision] = []
+    for participant in snapshot.participants:
+        decision = decide_participant(snapshot.id, participant, watched_queue_ids)
+        if decision is not None:
+            decisions.append(decision)
+    return decisions
+
+
+def decide_participant(
+    conversation_id: str, participant: Participant, watched_queue_ids: Collection[str]
+) -> Decision | None:
+    """The decision for one participant, or None when wrapupd has no business with it.
+
+    No business: not an agent, a queue nobody watches, or an agent leg that never entered ACW
+    (alerted but unanswered legs have no ``startAcwTime``).
+    """
+    started = participant.start_acw_time
+    queue_id = participant.queue_id
+    if started is None or queue_id is None or not is_watched_agent(participant, watched_queue_ids):
+        return None
+    code = participant_code(participant)
+    if code is not None:
+        return NoLongerNeeded(conversation_id, participant.id, ResolvedReason.CODED, code)
+    if participant.end_acw_time is not None or not acw_pending(participant):
+        return NoLongerNeeded(conversation_id, participant.id, ResolvedReason.ACW_ENDED)
+    return NeedsDefault(
+        conversation_id=conversation_id,
+        participant_id=participant.id,
+        queue_id=queue_id,
+        acw_started_at=started,
+        media_type=participant.media_type,
+        user_id=participant.user_id,
+    )
+
+
+def is_watched_agent(participant: Participant, watched_queue_ids: Collection[str]) -> bool:
+    """An agent leg routed from a queue this daemon is configured for."""
+    return (
+        participant.purpose == AGENT_PURPOSE
+        and participant.queue_id is not None
+        and participant.queue_id in watched_queue_ids
+    )
+
+
+def participant_code(participant: Participant) -> str | None:
+    """The wrap-up code already on the participant, from its own or any communication's ``wrapup``.
+
+    Any non-empty value counts: an id, a name (events may carry either), or a system ``ININ-*``
+    code such as ``ININ-WRAP-UP-TIMEOUT``. Never overwrite what someone else has chosen.
+    """
+    if participant.wrapup_code:
+        return participant.wrapup_code
+    for communication in participant.communications:
+        if communication.wrapup_code:
+            return communication.wrapup_code
+    return None
+
+
+def acw_pending(participant: Participant) -> bool:
+    """Some communication still waits for after-call work (``afterCallWork.state == pending``)."""
+    for communication in participant.communications:
+        if communication.acw_state == PENDING_ACW:
+            return True
+    return False
+
+
+def participant_in_acw_without_code(participant: Participant) -> bool:
+    """The platform's own condition for "left in ACW without a code" (GENESYS.md §5).
+
+    Queue membership is checked separately (:func:`is_watched_agent`); this is the per-participant
+    state test the reconciler and the applier's re-check also use.
+    """
+    return (
+        participant.purpose == AGENT_PURPOSE
+        and participant.start_acw_time is not None
+        and participant.end_acw_time is None
+        and participant_code(participant) is None
+        and acw_pending(participant)
+    )

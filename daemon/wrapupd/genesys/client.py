@@ -1,0 +1,396 @@
+"""The async facade over the synchronous Genesys Cloud SDK: what the rest of wrapupd calls.
+
+Every call runs in a bounded thread pool (``max_workers``) and returns wrapupd types only
+(:mod:`wrapupd.events`); every failure is a :mod:`wrapupd.errors` ``PlatformError``:
+
+- an ``ApiException`` is mapped by :mod:`.error_map` (with the method and endpoint template);
+- no answer is a ``TransportError`` / ``RequestTimeout`` (:mod:`.http`, which never retries);
+- an answer the SDK cannot deserialise is a plain ``PlatformError``.
+
+Before each call the token is renewed if it is within its renewal window; a call answered 401 is
+retried once after a (single-flight) renewal. Nothing else is retried here: rate limits,
+timeouts and server errors are the caller's decision.
+
+Cancellation: cancelling the awaiting task does **not** stop a request already running in a
+worker thread; the request completes (or times out) and its result is discarded. A cancelled
+PATCH may therefore still land: callers re-check by GET before writing again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from PureCloudPlatformClientV2 import (
+    AnalyticsApi,
+    ApiClient,
+    ConversationsApi,
+    MediaParticipantRequest,
+    NotificationsApi,
+    RoutingApi,
+    WrapupInput,
+)
+from PureCloudPlatformClientV2.rest import ApiException
+
+from wrapupd.clock import Clock, SystemClock
+from wrapupd.errors import NotFound, PlatformError, TransportError, Unauthorized, WrapupdError
+from wrapupd.events import Channel, ConversationSnapshot, Queue, TopicResult, WrapupCode
+from wrapupd.genesys import convert
+from wrapupd.genesys.auth import ClientCredentials, TokenManager
+from wrapupd.genesys.error_map import platform_errors
+from wrapupd.genesys.http import PinnedHttpClient, endpoint, pin_sdk_configuration
+
+__all__ = ["ANALYTICS_RESULT_CAP", "PAGE_SIZE", "GenesysClient", "Timeouts"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PAGE_SIZE = 100
+ANALYTICS_RESULT_CAP = 100_000  # pageSize x pageNumber beyond this is a 400
+_MAX_PAGES = 1_000  # a guard against a listing that never ends
+
+_QUEUES = "/api/v2/routing/queues"
+_QUEUE = "/api/v2/routing/queues/{queueId}"
+_QUEUE_CODES = "/api/v2/routing/queues/{queueId}/wrapupcodes"
+_CODES = "/api/v2/routing/wrapupcodes"
+_CONVERSATION = "/api/v2/conversations/{conversationId}"
+_PARTICIPANT = "/api/v2/conversations/{conversationId}/participants/{participantId}"
+_DETAILS_QUERY = "/api/v2/analytics/conversations/details/query"
+_CHANNELS = "/api/v2/notifications/channels"
+_CHANNEL = "/api/v2/notifications/channels/{channelId}"
+_SUBSCRIPTIONS = "/api/v2/notifications/channels/{channelId}/subscriptions"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0
+    read: float = 15.0
+
+
+class GenesysClient:
+    """One org, one OAuth client, one token, one connection pool."""
+
+    def __init__(
+        self,
+        *,
+        api_host: str,
+        client_id: str,
+        client_secret: str,
+        timeouts: Timeouts = Timeouts(),
+        max_workers: int = 8,
+        renew_margin_seconds: float = 300.0,
+        clock: Clock | None = None,
+        on_response: Callable[[str, str, int, float], None] | None = None,
+        on_new_token: Callable[[str], None] | None = None,
+    ) -> None:
+        self._closed = False
+        self._on_new_token = on_new_token
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="wrapupd-genesys")
+        self._http = PinnedHttpClient(
+            connect_timeout=timeouts.connect,
+            read_timeout=timeouts.read,
+            max_connections=max_workers + 1,
+            on_response=_drop_headers(on_response),
+        )
+        self._api = _api_client(api_host.rstrip("/"), self._http)
+        self._routing = RoutingApi(self._api)
+        self._conversations = ConversationsApi(self._api)
+        self._analytics = AnalyticsApi(self._api)
+        self._notifications = NotificationsApi(self._api)
+        credentials = ClientCredentials(
+            self._http, api_host=api_host, client_id=client_id, client_secret=client_secret
+        )
+        self._auth = TokenManager(
+            credentials.fetch,
+            executor=self._executor,
+            clock=clock or SystemClock(),
+            renew_margin_seconds=renew_margin_seconds,
+            on_new_token=self._install_token,
+        )
+
+    def __repr__(self) -> str:
+        return f"GenesysClient(api_host={self._api.host!r})"
+
+    # --- lifecycle and token ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Get the first token: raises ``AuthenticationFailed`` or a ``TransportError``."""
+        await self._auth.renew()
+
+    async def close(self) -> None:
+        """Stop taking calls; requests already in worker threads finish on their own."""
+        self._closed = True
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
+
+    @property
+    def token_expires_at(self) -> datetime | None:
+        return self._auth.expires_at
+
+    @property
+    def token_generation(self) -> int:
+        return self._auth.generation
+
+    async def renew_token(self) -> None:
+        """A new token now (after ``token_revoked``, say), shared with any renewal in flight."""
+        await self._auth.renew()
+
+    def _install_token(self, token: str) -> None:
+        self._api.access_token = token
+        if self._on_new_token is not None:
+            try:
+                self._on_new_token(token)
+            except Exception:
+                log.exception("on_new_token callback failed")
+
+    # --- routing ------------------------------------------------------------------------------
+
+    async def list_queues(self, name: str | None = None) -> list[Queue]:
+        """All queues, or those named exactly ``name`` (the API's own filter is looser).
+
+        With a name and no exact match, case-insensitive matches are returned instead.
+        """
+        filters = {"name": name} if name else {}
+        fetch = partial(self._routing.get_routing_queues, **filters)
+        queues = await self._all_pages(_QUEUES, fetch, convert.queue_from_model)
+        if not name:
+            return queues
+        exact = [q for q in queues if q.name == name]
+        return exact or [q for q in queues if q.name.casefold() == name.casefold()]
+
+    async def get_queue(self, queue_id: str) -> Queue:
+        def call() -> Queue:
+            return convert.queue_from_model(self._routing.get_routing_queue(queue_id))
+
+        return await self._call("GET", _QUEUE, call)
+
+    async def list_queue_wrapup_codes(self, queue_id: str) -> list[WrapupCode]:
+        fetch = partial(self._routing.get_routing_queue_wrapupcodes, queue_id)
+        return await self._all_pages(_QUEUE_CODES, fetch, convert.wrapup_code_from_model)
+
+    async def list_wrapup_codes(self) -> list[WrapupCode]:
+        fetch = self._routing.get_routing_wrapupcodes
+        return await self._all_pages(_CODES, fetch, convert.wrapup_code_from_model)
+
+    # --- conversations ------------------------------------------------------------------------
+
+    async def get_conversation(self, conversation_id: str) -> ConversationSnapshot:
+        def call() -> ConversationSnapshot:
+            return convert.snapshot_from_model(
+                self._conversations.get_conversation(conversation_id)
+            )
+
+        return await self._call("GET", _CONVERSATION, call)
+
+    async def patch_participant_wrapup(
+        self,
+        conversation_id: str,
+        participant_id: str,
+        *,
+        code_id: str,
+        code_name: str | None,
+        notes: str | None,
+    ) -> None:
+        """``PATCH .../participants/{id}`` with a body of **only** ``{"wrapup": {...}}``.
+
+        The SDK serialises models without their ``None`` attributes, so the other fields of
+        ``MediaParticipantRequest`` (``state``, ``held``, …, each an action) are never sent.
+        """
+        body = _wrapup_request(code_id, code_name, notes)
+
+        def call() -> None:
+            self._conversations.patch_conversation_participant(
+                conversation_id, participant_id, body
+            )
+
+        await self._call("PATCH", _PARTICIPANT, call)
+
+    async def query_open_conversations(
+        self, queue_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[str]:
+        """Ids of conversations in ``[start, end)`` on these queues with an agent and no end yet.
+
+        A candidate list only (confirm each by GET); all pages up to the platform's 100,000 cap;
+        deduplicated in order, as results shift while the interval is live.
+        """
+        if not queue_ids:
+            return []
+        found: dict[str, None] = {}
+        for page_number in range(1, ANALYTICS_RESULT_CAP // PAGE_SIZE + 1):
+            body = analytics_open_conversations_query(queue_ids, start, end, page_number)
+            ids, size, total = await self._call(
+                "POST", _DETAILS_QUERY, partial(self._details, body)
+            )
+            found.update(dict.fromkeys(ids))
+            if size < PAGE_SIZE or (total is not None and page_number * PAGE_SIZE >= total):
+                break
+        return list(found)
+
+    def _details(self, body: dict[str, Any]) -> tuple[list[str], int, int | None]:
+        """One page: (conversation ids, page size as answered, totalHits if given)."""
+        answer = self._analytics.post_analytics_conversations_details_query(body)
+        conversations = getattr(answer, "conversations", None) or []
+        ids = [c.conversation_id for c in conversations if c.conversation_id]
+        total = getattr(answer, "total_hits", None)
+        return ids, len(conversations), total if isinstance(total, int) else None
+
+    # --- notification channels ----------------------------------------------------------------
+
+    async def create_channel(self) -> Channel:
+        def call() -> Channel:
+            return convert.channel_from_model(self._notifications.post_notifications_channels())
+
+        return await self._call("POST", _CHANNELS, call)
+
+    async def subscribe(self, channel_id: str, topics: Sequence[str]) -> list[TopicResult]:
+        """Replace the channel's topics (``PUT ...?ignoreErrors=true``).
+
+        Each listed topic comes back ``permitted`` or rejected with a reason, instead of one topic
+        the client may not see failing the whole call. The answer is returned as the platform
+        gave it; the caller compares it with what it asked for.
+        """
+        body = [{"id": topic} for topic in topics]
+
+        def call() -> list[TopicResult]:
+            listing = self._notifications.put_notifications_channel_subscriptions(
+                channel_id, body, ignore_errors=True
+            )
+            return convert.topic_results_from_model(listing)
+
+        return await self._call("PUT", _SUBSCRIPTIONS, call)
+
+    async def channel_exists(self, channel_id: str) -> bool:
+        """``HEAD`` the channel: 200 alive, 404 gone; any other failure raises."""
+        try:
+            await self._call(
+                "HEAD",
+                _CHANNEL,
+                partial(self._notifications.head_notifications_channel, channel_id),
+            )
+        except NotFound:
+            return False
+        return True
+
+    # --- machinery ----------------------------------------------------------------------------
+
+    async def _all_pages(
+        self, template: str, fetch: Callable[..., Any], to_item: Callable[[Any], T]
+    ) -> list[T]:
+        items: list[T] = []
+        for page_number in range(1, _MAX_PAGES + 1):
+            page = partial(_read_page, fetch, page_number, to_item)
+            entities, last = await self._call("GET", template, page)
+            items.extend(entities)
+            if last:
+                break
+        return items
+
+    async def _call(self, method: str, template: str, fn: Callable[[], T]) -> T:
+        """Run one SDK call in a worker; on 401, renew the token once and retry once."""
+        await self._auth.ensure_fresh()
+        generation = self._auth.generation
+        try:
+            return await self._in_worker(method, template, fn)
+        except Unauthorized:
+            await self._auth.renew(stale_generation=generation)
+            return await self._in_worker(method, template, fn)
+
+    async def _in_worker(self, method: str, template: str, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise TransportError(f"{method} {template}: the Genesys client is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _invoke, method, template, fn)
+
+
+def _invoke(method: str, template: str, fn: Callable[[], T]) -> T:
+    """In a worker thread: name the endpoint for metrics, map every failure to wrapupd errors."""
+    with endpoint(template), platform_errors(method, template):
+        try:
+            return fn()
+        except (WrapupdError, ApiException):
+            raise
+        except Exception as exc:  # the SDK could not read the answer (or build the request)
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+            raise PlatformError(f"{method} {template}: unreadable answer ({detail})") from exc
+
+
+def _read_page(
+    fetch: Callable[..., Any], page_number: int, to_item: Callable[[Any], T]
+) -> tuple[list[T], bool]:
+    listing = fetch(page_size=PAGE_SIZE, page_number=page_number)
+    entities = getattr(listing, "entities", None) or []
+    page_count = getattr(listing, "page_count", None)
+    if isinstance(page_count, int):
+        return [to_item(e) for e in entities], page_number >= page_count or not entities
+    return [to_item(e) for e in entities], len(entities) < PAGE_SIZE
+
+
+def _api_client(api_host: str, http_client: PinnedHttpClient) -> Any:
+    pin_sdk_configuration()
+    api = ApiClient(host=api_host)
+    api.gateway_configuration = None  # copied from Configuration at construction: pin it too
+    api.set_http_client(http_client)
+    api.user_agent = "wrapupd PureCloud SDK/python"
+    return api
+
+
+def _wrapup_request(code_id: str, code_name: str | None, notes: str | None) -> Any:
+    wrapup = WrapupInput()
+    wrapup.code = code_id
+    wrapup.name = code_name
+    wrapup.notes = notes
+    request = MediaParticipantRequest()
+    request.wrapup = wrapup
+    return request
+
+
+def analytics_open_conversations_query(
+    queue_ids: Sequence[str], start: datetime, end: datetime, page_number: int
+) -> dict[str, Any]:
+    """The details-query body: not ended, an agent segment on one of these queues."""
+    return {
+        "interval": f"{_analytics_time(start)}/{_analytics_time(end)}",
+        "order": "asc",
+        "orderBy": "conversationStart",
+        "paging": {"pageSize": PAGE_SIZE, "pageNumber": page_number},
+        "conversationFilters": [
+            {"type": "and", "predicates": [_dimension("conversationEnd", "notExists")]}
+        ],
+        "segmentFilters": [
+            {"type": "or", "predicates": [_dimension("queueId", "matches", q) for q in queue_ids]},
+            {"type": "and", "predicates": [_dimension("purpose", "matches", "agent")]},
+        ],
+    }
+
+
+def _dimension(name: str, operator: str, value: str | None = None) -> dict[str, str]:
+    predicate = {"type": "dimension", "dimension": name, "operator": operator}
+    if value is not None:
+        predicate["value"] = value
+    return predicate
+
+
+def _analytics_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def _drop_headers(
+    on_response: Callable[[str, str, int, float], None] | None,
+) -> Callable[[str, str, int, float, Mapping[str, str]], None] | None:
+    if on_response is None:
+        return None
+
+    def hook(method: str, template: str, status: int, seconds: float, _: Mapping[str, str]) -> None:
+        on_response(method, template, status, seconds)
+
+    return hook

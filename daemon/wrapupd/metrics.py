@@ -1,0 +1,308 @@
+"""Prometheus metrics for wrapupd, on an injected ``CollectorRegistry``.
+
+The metric and label names are a contract: ``deploy/grafana-dashboard.json`` and
+``deploy/prometheus-alerts.yml`` use them, and a packaging test checks that they only use names
+registered here. Labels never carry conversation, participant or user ids: those would grow the
+series count without bound, and they belong in logs, not in a time series database.
+
+Every part of the daemon gets the same :class:`Metrics` object and calls small domain-named
+methods (``event_received``, ``outcome``, ``api_response`` ...), so no part touches
+prometheus_client directly and tests assert with ``registry.get_sample_value``.
+"""
+
+from __future__ import annotations
+
+import enum
+import platform
+import re
+from collections.abc import Iterable
+from importlib import metadata
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from wrapupd.events import (
+    ConversationEvent,
+    Frame,
+    Heartbeat,
+    Outcome,
+    SocketClosing,
+    UnknownFrame,
+)
+
+PREFIX = "wrapupd_"
+
+# ACW start -> code applied: the grace period alone is seconds to minutes, and an item that waited
+# out a rate-limit pause or a reconnect can take up to an hour.
+APPLY_LATENCY_BUCKETS = (
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
+    120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
+)  # fmt: skip
+# One REST call: the SDK's timeouts are seconds, so anything past 30 s is "timed out" anyway.
+API_DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# Free-form reasons are squeezed into this shape; anything else (an exception message, an id)
+# becomes "other" so a careless caller cannot create unbounded series.
+_REASON_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# A path segment that is an id rather than part of the route: a UUID, or any long run of
+# hex/digits. Templates such as ``{conversationId}`` are left alone.
+_ID_SEGMENT_RE = re.compile(r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}|[0-9a-fA-F-]{16,}|\d+)$")
+
+
+class EventKind(enum.StrEnum):
+    """What arrived on the notification socket, as counted by ``wrapupd_events_total``."""
+
+    CONVERSATION = "conversation"
+    HEARTBEAT = "heartbeat"
+    PONG = "pong"
+    SOCKET_CLOSING = "socket_closing"
+    CHANNEL_ENDED = "channel_ended"
+    UNKNOWN = "unknown"
+    MALFORMED = "malformed"
+
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
+
+
+def frame_kind(frame: Frame) -> EventKind:
+    """Map a parsed frame to its event kind, so callers count frames without an if-ladder."""
+    if isinstance(frame, Heartbeat):
+        return EventKind.PONG if frame.pong else EventKind.HEARTBEAT
+    if isinstance(frame, UnknownFrame):
+        return EventKind.UNKNOWN if frame.problem == "unknown_topic" else EventKind.MALFORMED
+    if isinstance(frame, ConversationEvent):
+        return EventKind.CONVERSATION
+    if isinstance(frame, SocketClosing):
+        return EventKind.SOCKET_CLOSING
+    return EventKind.CHANNEL_ENDED
+
+
+def status_class(status: int) -> str:
+    """``204 -> "2xx"``; 0 (the callback's "no HTTP answer") or nonsense -> ``"error"``."""
+    if 200 <= status < 600:
+        return f"{status // 100}xx"
+    return "error"
+
+
+def endpoint_label(endpoint: str) -> str:
+    """Keep a route bounded: drop the query and replace id-like path segments with ``{id}``.
+
+    The SDK usually reports the templated path already; this is the safety net for a caller that
+    passes the concrete URL path, which would otherwise put conversation ids into labels.
+    """
+    path = endpoint.split("?", 1)[0]
+    parts = ["{id}" if _ID_SEGMENT_RE.match(seg) else seg for seg in path.split("/")]
+    return "/".join(parts)
+
+
+def reason_label(reason: str) -> str:
+    """A reason label from a short fixed vocabulary; anything free-form becomes ``"other"``."""
+    return reason if _REASON_RE.match(reason) else "other"
+
+
+def _distribution_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class Metrics:
+    """All of wrapupd's metrics, registered on one registry (a new one unless injected).
+
+    ``process_metrics`` adds the standard ``process_*``/``python_info`` collectors to that
+    registry, as the global default registry would have; the alert rules use
+    ``process_start_time_seconds`` to stay quiet while the daemon is still starting.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        version: str | None = None,
+        sdk_version: str | None = None,
+        process_metrics: bool = True,
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        if process_metrics:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+        self._register_events()
+        self._register_outcomes()
+        self._register_api()
+        self._register_channel()
+        self._register_work()
+        self._register_build_info(version, sdk_version)
+
+    # --- registration ------------------------------------------------------------------------
+
+    def _counter(self, name: str, doc: str, labels: Iterable[str] = ()) -> Counter:
+        return Counter(PREFIX + name, doc, list(labels), registry=self.registry)
+
+    def _gauge(self, name: str, doc: str, labels: Iterable[str] = ()) -> Gauge:
+        return Gauge(PREFIX + name, doc, list(labels), registry=self.registry)
+
+    def _register_events(self) -> None:
+        self._events = self._counter(
+            "events_total", "Notification frames received, by kind.", ["kind"]
+        )
+        for kind in EventKind:
+            self._events.labels(kind=kind.value)
+        self._acw_without_code = self._counter(
+            "acw_without_code_total",
+            "Agent participants seen in after-call work without a wrap-up code.",
+        )
+
+    def _register_outcomes(self) -> None:
+        self._outcomes = self._counter(
+            "outcomes_total", "Work items finished, by outcome.", ["outcome"]
+        )
+        for outcome in Outcome:
+            self._outcomes.labels(outcome=outcome.value)
+        self._apply_latency = Histogram(
+            PREFIX + "apply_latency_seconds",
+            "Time from the start of after-call work to the default code being applied.",
+            buckets=APPLY_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def _register_api(self) -> None:
+        self._api_requests = self._counter(
+            "api_requests_total",
+            "Platform REST requests, by endpoint, method and status class.",
+            ["endpoint", "method", "status_class"],
+        )
+        self._api_duration = Histogram(
+            PREFIX + "api_request_duration_seconds",
+            "Platform REST request duration, including transport failures.",
+            ["endpoint", "method"],
+            buckets=API_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self._rate_limited = self._counter(
+            "rate_limited_total", "Platform answers with HTTP 429 (Too Many Requests)."
+        )
+
+    def _register_channel(self) -> None:
+        self._connected = self._gauge(
+            "websocket_connected", "1 while the notification WebSocket is open, else 0."
+        )
+        self._reconnects = self._counter(
+            "reconnects_total", "Notification WebSocket reconnects, by reason.", ["reason"]
+        )
+        self._rollovers = self._counter(
+            "channel_rollovers_total", "Notification channels replaced before they expired."
+        )
+        self._last_heartbeat = self._gauge(
+            "last_heartbeat_timestamp_seconds",
+            "Unix time of the last heartbeat or pong on the notification socket (0 = none yet).",
+        )
+
+    def _register_work(self) -> None:
+        self._reconcile_runs = self._counter("reconcile_runs_total", "Reconciliation passes run.")
+        self._reconcile_found = self._counter(
+            "reconcile_found_total",
+            "Participants in ACW without a code that reconciliation found and the socket missed.",
+        )
+        self._pending = self._gauge("pending_items", "Work items not yet finished.")
+        self._code_table_loaded = self._gauge(
+            "code_table_loaded_timestamp_seconds",
+            "Unix time the queue -> default wrap-up code table was last loaded (0 = never).",
+        )
+        self._retries = self._counter("retries_total", "Retried operations, by reason.", ["reason"])
+
+    def _register_build_info(self, version: str | None, sdk_version: str | None) -> None:
+        info = self._gauge(
+            "build_info", "Always 1; the labels say what is running.", ["version", "python", "sdk"]
+        )
+        info.labels(
+            version=version or _distribution_version("wrapupd"),
+            python=platform.python_version(),
+            sdk=sdk_version or _distribution_version("PureCloudPlatformClientV2"),
+        ).set(1)
+
+    # --- the notification socket -------------------------------------------------------------
+
+    def event_received(self, kind: EventKind | str) -> None:
+        """Count one frame; an unknown kind raises ``ValueError`` so a typo fails in tests."""
+        self._events.labels(kind=EventKind(kind).value).inc()
+
+    def frame_received(self, frame: Frame) -> None:
+        """Count one parsed frame under its kind."""
+        self.event_received(frame_kind(frame))
+
+    def heartbeat(self, at_unix: float) -> None:
+        """Record when the socket last proved alive (heartbeat or pong)."""
+        self._last_heartbeat.set(at_unix)
+
+    def set_connected(self, connected: bool) -> None:
+        self._connected.set(1 if connected else 0)
+
+    def reconnect(self, reason: str) -> None:
+        """Count one reconnect; ``reason`` is a short snake_case word such as ``socket_closing``."""
+        self._reconnects.labels(reason=reason_label(reason)).inc()
+
+    def channel_rollover(self) -> None:
+        self._rollovers.inc()
+
+    # --- detection and outcomes --------------------------------------------------------------
+
+    def acw_without_code(self) -> None:
+        """Count a participant the detector found in ACW with no code (before any grace period)."""
+        self._acw_without_code.inc()
+
+    def outcome(self, outcome: Outcome) -> None:
+        self._outcomes.labels(outcome=Outcome(outcome).value).inc()
+
+    def apply_latency(self, seconds: float) -> None:
+        """Observe ACW start -> applied; clock skew against the platform's timestamp clamps to 0."""
+        self._apply_latency.observe(max(0.0, seconds))
+
+    def set_pending(self, count: int) -> None:
+        self._pending.set(count)
+
+    def retry(self, reason: str) -> None:
+        self._retries.labels(reason=reason_label(reason)).inc()
+
+    # --- the REST API ------------------------------------------------------------------------
+
+    def api_response(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        """The HTTP client's callback: one REST call finished (``status`` 0 = no HTTP answer).
+
+        429s are counted into ``wrapupd_rate_limited_total`` here, so nobody else counts them.
+        """
+        route, verb = endpoint_label(endpoint), method.upper()
+        self._api_requests.labels(
+            endpoint=route, method=verb, status_class=status_class(status)
+        ).inc()
+        self._api_duration.labels(endpoint=route, method=verb).observe(max(0.0, seconds))
+        if status == 429:
+            self._rate_limited.inc()
+
+    # --- reconciliation and codes ------------------------------------------------------------
+
+    def reconcile_run(self, found: int) -> None:
+        """One reconciliation pass finished; ``found`` participants were ones the socket missed."""
+        self._reconcile_runs.inc()
+        self._reconcile_found.inc(max(0, found))
+
+    def code_table_loaded(self, at_unix: float) -> None:
+        self._code_table_loaded.set(at_unix)
+
+    # --- exposition --------------------------------------------------------------------------
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPE_LATEST
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text format, for ``GET /metrics``."""
+        return generate_latest(self.registry)

@@ -1,0 +1,220 @@
+"""One token bucket for every platform call the daemon makes, plus a pause after a 429.
+
+Genesys counts requests per client-credentials token (300 a minute by default, GENESYS.md §3), so
+the subscriber, the reconciler and the appliers must share one budget. Live work (applying a code
+before a time-boxed ACW runs out) must never queue behind a reconciliation sweep, hence two
+priorities: a BACKGROUND caller is served only when no LIVE caller waits. Within a priority,
+callers are served first come, first served.
+
+After a 429 the platform wants silence for ``Retry-After`` seconds: :meth:`RateLimiter.pause_for`
+stops every caller, the longest pause wins, and the bucket restarts with a single token so the
+daemon does not answer a 429 with a burst.
+
+Time comes only from the injected :class:`~wrapupd.clock.Clock`; tests drive it with
+:class:`~wrapupd.clock.ManualClock` and never really sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from collections import deque
+from dataclasses import dataclass
+
+from wrapupd.clock import Clock
+
+__all__ = ["Priority", "RateLimitStats", "RateLimiter", "default_burst"]
+
+# Float arithmetic can leave a refilled bucket at 0.9999999 tokens; that is one token.
+_EPSILON = 1e-9
+
+
+class Priority(enum.IntEnum):
+    """Who is asking. Higher values are served first."""
+
+    BACKGROUND = 0  # reconciliation sweeps, code refreshes: can wait
+    LIVE = 1  # applying codes, re-checking a participant, keeping the channel alive
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitStats:
+    """Counters for metrics: how often callers had to wait, and for how long in total."""
+
+    acquired: int
+    waited_live: int
+    waited_background: int
+    wait_seconds: float
+    pauses: int
+
+
+def default_burst(rate_per_minute: float) -> int:
+    """Three seconds' worth of tokens (at least one).
+
+    Small on purpose: the platform counts per minute, and a bucket allows up to ``burst + rate``
+    calls in any minute. With the default budget of 270 a minute that is 283, still under the 300
+    the platform allows.
+    """
+    return max(1, int(rate_per_minute / 20))
+
+
+class RateLimiter:
+    """A token bucket shared by every caller, with priorities and a global pause."""
+
+    def __init__(self, rate_per_minute: float, *, burst: int | None = None, clock: Clock) -> None:
+        if not rate_per_minute > 0:
+            raise ValueError(f"rate_per_minute must be > 0, got {rate_per_minute!r}")
+        self._rate = rate_per_minute / 60.0  # tokens per second
+        self._burst = default_burst(rate_per_minute) if burst is None else burst
+        if self._burst < 1:
+            raise ValueError(f"burst must be >= 1, got {burst!r}")
+        self._clock = clock
+        self._tokens = float(self._burst)
+        self._refilled_at = clock.monotonic()
+        self._paused_until = float("-inf")
+        self._queues: dict[Priority, deque[asyncio.Future[None]]] = {p: deque() for p in Priority}
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._acquired = 0
+        self._waited = {p: 0 for p in Priority}
+        self._wait_seconds = 0.0
+        self._pauses = 0
+
+    # --- public API ------------------------------------------------------------------------
+
+    @property
+    def burst(self) -> int:
+        return self._burst
+
+    async def acquire(self, priority: Priority = Priority.LIVE) -> None:
+        """Take one token, waiting (fairly, by priority) when there is none or a pause is on."""
+        if self._may_take_now(priority):
+            self._take()
+            return
+        await self._wait_in_line(priority)
+
+    def pause_until(self, monotonic_deadline: float) -> None:
+        """Stop every caller until ``monotonic_deadline``; an earlier deadline than now's is kept."""
+        if monotonic_deadline <= max(self._paused_until, self._clock.monotonic()):
+            return
+        self._paused_until = monotonic_deadline
+        self._pauses += 1
+        # Restart after the pause with one token (the retry) and refill from there: no burst.
+        self._tokens = min(self._tokens, 1.0)
+        self._refilled_at = monotonic_deadline
+
+    def pause_for(self, seconds: float) -> None:
+        """Stop every caller for ``seconds`` from now (a 429's ``Retry-After``)."""
+        self.pause_until(self._clock.monotonic() + seconds)
+
+    def paused_remaining(self) -> float:
+        """Seconds left in the current pause (0.0 when not paused)."""
+        return max(0.0, self._paused_until - self._clock.monotonic())
+
+    def waiting(self, priority: Priority | None = None) -> int:
+        """How many callers are queued (of one priority, or in all)."""
+        queues = self._queues.values() if priority is None else (self._queues[priority],)
+        return sum(1 for q in queues for fut in q if not fut.done())
+
+    def stats(self) -> RateLimitStats:
+        return RateLimitStats(
+            acquired=self._acquired,
+            waited_live=self._waited[Priority.LIVE],
+            waited_background=self._waited[Priority.BACKGROUND],
+            wait_seconds=self._wait_seconds,
+            pauses=self._pauses,
+        )
+
+    # --- the bucket ------------------------------------------------------------------------
+
+    def _refill(self) -> None:
+        now = self._clock.monotonic()
+        if now > self._refilled_at:
+            self._tokens = min(float(self._burst), self._tokens + (now - self._refilled_at) * self._rate)
+            self._refilled_at = now
+
+    def _may_take_now(self, priority: Priority) -> bool:
+        """A token is free and nobody of equal or higher priority is already in line."""
+        if self.paused_remaining() > 0 or self._anyone_waiting_at_or_above(priority):
+            return False
+        self._refill()
+        return self._tokens >= 1.0 - _EPSILON
+
+    def _take(self) -> None:
+        self._tokens = max(0.0, self._tokens - 1.0)
+        self._acquired += 1
+
+    def _anyone_waiting_at_or_above(self, priority: Priority) -> bool:
+        return any(self._queues[p] for p in Priority if p >= priority)
+
+    def _seconds_until_token(self) -> float:
+        """How long the head of the line must wait: the pause, or the refill of one token."""
+        pause = self.paused_remaining()
+        if pause > 0:
+            return pause
+        self._refill()
+        return max(0.0, (1.0 - self._tokens) / self._rate) if self._tokens < 1.0 - _EPSILON else 0.0
+
+    # --- the line --------------------------------------------------------------------------
+
+    async def _wait_in_line(self, priority: Priority) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queues[priority].append(waiter)
+        self._waited[priority] += 1
+        started = self._clock.monotonic()
+        self._ensure_dispatcher()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            self._leave_line(priority, waiter)
+            raise
+        finally:
+            self._wait_seconds += self._clock.monotonic() - started
+
+    def _leave_line(self, priority: Priority, waiter: asyncio.Future[None]) -> None:
+        """A cancelled caller gives up its place, or returns the token it was just handed."""
+        if waiter.done() and not waiter.cancelled():
+            self._tokens = min(float(self._burst), self._tokens + 1.0)
+            self._acquired -= 1
+        with contextlib.suppress(ValueError):
+            self._queues[priority].remove(waiter)
+        if not self._anyone_waiting_at_or_above(Priority.BACKGROUND) and self._dispatcher:
+            self._dispatcher.cancel()  # nobody left: do not leave a task sleeping on the clock
+            self._dispatcher = None
+
+    def _ensure_dispatcher(self) -> None:
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.get_running_loop().create_task(
+                self._dispatch(), name="ratelimit-dispatch"
+            )
+
+    def _next_waiter(self) -> asyncio.Future[None] | None:
+        """The head of the highest-priority non-empty line, dropping callers who gave up."""
+        for priority in sorted(Priority, reverse=True):
+            line = self._queues[priority]
+            while line and line[0].done():
+                line.popleft()
+            if line:
+                return line[0]
+        return None
+
+    async def _dispatch(self) -> None:
+        """Hand out tokens to waiters, one at a time, in priority then arrival order.
+
+        Re-evaluates after every sleep, so a pause that starts (or a LIVE caller who arrives) while
+        it sleeps is honoured.
+        """
+        while (waiter := self._next_waiter()) is not None:
+            delay = self._seconds_until_token()
+            if delay > 0:
+                await self._clock.sleep(delay)
+                continue
+            self._grant(waiter)
+        self._dispatcher = None
+
+    def _grant(self, waiter: asyncio.Future[None]) -> None:
+        for line in self._queues.values():
+            if line and line[0] is waiter:
+                line.popleft()
+                break
+        self._take()
+        waiter.set_result(None)

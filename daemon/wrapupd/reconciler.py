@@ -1,0 +1,130 @@
+"""Finds ACW participants the socket did not report: at start-up, after every gap, and periodically.
+
+Analytics gives a candidate list (conversations in the watched queues that have not ended); each
+candidate's live state comes from ``GET /api/v2/conversations/{id}``. Candidates whose state the
+socket has reported since the last gap are skipped, which keeps the periodic sweep nearly free on a
+healthy connection. Every call here waits behind live writes in the rate limiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from wrapupd.clock import Clock
+from wrapupd.errors import NotFound, PlatformError, RateLimited
+from wrapupd.events import ConversationSnapshot
+from wrapupd.metrics import Metrics
+from wrapupd.ratelimit import Priority, RateLimiter
+
+log = structlog.get_logger("wrapupd.reconciler")
+
+
+class ConversationFinder(Protocol):
+    async def query_open_conversations(self, queue_ids: Sequence[str], start: datetime, end: datetime) -> list[str]: ...
+
+    async def get_conversation(self, conversation_id: str) -> ConversationSnapshot: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilerConfig:
+    interval: float = 300.0
+    end_lag: float = 60.0  # analytics results shift while the interval is live: stop this far before now
+    max_lookback_days: int = 7
+    retry_delay: float = 5.0
+
+
+def query_interval(now: datetime, *, end_lag: float) -> tuple[datetime, datetime]:
+    """From the start of the previous UTC day (analytics only searches conversations that started
+    on a day the interval touches) to ``end_lag`` seconds before now."""
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = day_start - timedelta(days=1)
+    end = max(start + timedelta(seconds=1), now - timedelta(seconds=end_lag))
+    return start, end
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        finder: ConversationFinder,
+        queue_ids: Callable[[], Sequence[str]],
+        on_snapshot: Callable[[ConversationSnapshot], None],
+        known_since_gap: Callable[[str], bool],
+        limiter: RateLimiter,
+        metrics: Metrics,
+        clock: Clock,
+        config: ReconcilerConfig = ReconcilerConfig(),
+    ) -> None:
+        self._finder = finder
+        self._queue_ids = queue_ids
+        self._on_snapshot = on_snapshot
+        self._known = known_since_gap
+        self._limiter = limiter
+        self._metrics = metrics
+        self._clock = clock
+        self._config = config
+        self._wanted = asyncio.Event()
+        self._reasons: list[str] = []
+        self.runs = 0
+        self.last_run_ok: bool | None = None
+
+    def request(self, reason: str) -> None:
+        """Ask for a sweep soon; requests made while one is queued are merged into it."""
+        self._reasons.append(reason)
+        self._wanted.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wait_for_reason()
+            reasons, self._reasons = self._reasons or ["periodic"], []
+            self._wanted.clear()
+            try:
+                await self.run_once(",".join(sorted(set(reasons))))
+            except PlatformError as exc:
+                self.last_run_ok = False
+                log.warning("reconcile_failed", error=str(exc), retry_in_s=self._config.retry_delay)
+                if isinstance(exc, RateLimited):
+                    self._limiter.pause_for(exc.retry_after)
+                await self._clock.sleep(self._config.retry_delay)
+                self.request("retry")
+
+    async def _wait_for_reason(self) -> None:
+        if self._wanted.is_set():
+            return
+        waiter = asyncio.ensure_future(self._wanted.wait())
+        sleeper = asyncio.ensure_future(self._clock.sleep(self._config.interval))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            sleeper.cancel()
+
+    async def run_once(self, reason: str = "manual") -> int:
+        """One sweep; returns how many candidate conversations were fetched."""
+        queue_ids = list(self._queue_ids())
+        if not queue_ids:
+            return 0
+        start, end = query_interval(self._clock.now(), end_lag=self._config.end_lag)
+        await self._limiter.acquire(Priority.BACKGROUND)
+        candidates = await self._finder.query_open_conversations(queue_ids, start, end)
+        unknown = [c for c in candidates if not self._known(c)]
+        fetched = 0
+        for conversation_id in unknown:
+            await self._limiter.acquire(Priority.BACKGROUND)
+            try:
+                snapshot = await self._finder.get_conversation(conversation_id)
+            except NotFound:
+                continue
+            fetched += 1
+            self._on_snapshot(snapshot)
+        self.runs += 1
+        self.last_run_ok = True
+        self._metrics.reconcile_run(len(unknown))
+        log.info("reconciled", reason=reason, candidates=len(candidates), fetched=fetched, skipped_known=len(candidates) - len(unknown))
+        return fetched

@@ -1,0 +1,335 @@
+"""Wiring and lifecycle of the daemon.
+
+Start order (one log line per phase): auth -> code table -> ledger (+ resume) -> health endpoint ->
+subscriber connected and subscribed -> READY. Shutdown: STOPPING, stop intake, close the socket,
+let in-flight writes finish within the drain deadline, keep the rest in the ledger, close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from wrapupd import __version__
+from wrapupd.applier import Applier, ApplierConfig
+from wrapupd.clock import Clock, SystemClock
+from wrapupd.code_cache import CodeCache, QueueRule, resolve_all
+from wrapupd.detector import decide
+from wrapupd.errors import PlatformError, ResolutionError
+from wrapupd.events import ConversationEvent, ConversationSnapshot
+from wrapupd.genesys.client import GenesysClient, Timeouts
+from wrapupd.health import HealthServer
+from wrapupd.ledger import Ledger
+from wrapupd.metrics import Metrics
+from wrapupd.ratelimit import RateLimiter
+from wrapupd.reconciler import Reconciler, ReconcilerConfig
+from wrapupd.sdnotify import Notifier, WatchdogPinger
+from wrapupd.subscriber import Subscriber, SubscriberConfig
+
+log = structlog.get_logger("wrapupd.service")
+
+KNOWN_CONVERSATIONS_CAP = 50_000
+LEDGER_FILE = "wrapupd.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    """Everything the daemon needs, as plain values (built from the settings by the CLI)."""
+
+    api_host: str
+    client_id: str
+    client_secret: str
+    rules: tuple[QueueRule, ...]
+    state_dir: Path
+    listen: tuple[str, int] | None = ("127.0.0.1", 9464)
+    dry_run: bool = False
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    budget_per_minute: float = 270.0
+    token_renew_margin: float = 300.0
+    code_refresh_seconds: float = 300.0
+    drain_seconds: float = 20.0
+    retention_days: float = 14.0
+    subscriber: SubscriberConfig = field(default_factory=SubscriberConfig)
+    applier: ApplierConfig = field(default_factory=ApplierConfig)
+    reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
+
+
+class Daemon:
+    def __init__(
+        self,
+        options: DaemonOptions,
+        *,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        registry: CollectorRegistry | None = None,
+        on_new_token: Callable[[str], None] | None = None,
+    ) -> None:
+        self.options = options
+        self.clock = clock or SystemClock()
+        self.notifier = notifier or Notifier()
+        self.metrics = Metrics(registry or CollectorRegistry(), version=__version__)
+        self.client = GenesysClient(
+            api_host=options.api_host,
+            client_id=options.client_id,
+            client_secret=options.client_secret,
+            timeouts=Timeouts(connect=options.connect_timeout, read=options.read_timeout),
+            max_workers=max(4, options.applier.workers * 2),
+            renew_margin_seconds=options.token_renew_margin,
+            clock=self.clock,
+            on_response=self.metrics.api_response,
+            on_new_token=on_new_token,
+        )
+        self.limiter = RateLimiter(options.budget_per_minute, clock=self.clock)
+        self.codes = CodeCache(self.client, options.rules, clock=self.clock)
+        self.ledger: Ledger | None = None
+        self.subscriber: Subscriber | None = None
+        self.applier: Applier | None = None
+        self.reconciler: Reconciler | None = None
+        self.health: HealthServer | None = None
+        self.health_address: tuple[str, int] | None = None
+        self._known: OrderedDict[str, int] = OrderedDict()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._watched: frozenset[str] = frozenset()
+
+    # --- start -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bring every part up; returns once the socket is connected and subscribed."""
+        log.info("starting", version=__version__, api_host=self.options.api_host, dry_run=self.options.dry_run)
+        await self.client.start()
+        log.info("authenticated", token_expires_at=_iso(self.client.token_expires_at))
+        await self.codes.load()
+        self._watched = self.codes.queue_ids
+        self.metrics.code_table_loaded(self.clock.now().timestamp())
+        for entry in self.codes.entries():
+            log.info("queue_watched", queue=entry.queue.name, queue_id=entry.queue_id, code=entry.code.name,
+                     code_id=entry.code.id, grace_s=entry.grace_seconds, acw=entry.queue.wrapup_prompt)
+        self._open_ledger()
+        self._build_parts()
+        assert self.applier is not None and self.subscriber is not None
+        self.applier.resume()
+        await self._start_health()
+        self._spawn_background()
+        await self.subscriber.ready.wait()
+        assert self.reconciler is not None
+        self.reconciler.request("startup")
+        self.notifier.ready()
+        self.notifier.status(f"watching {len(self._watched)} queues")
+        log.info("ready", queues=len(self._watched), pending=self.applier.pending_count)
+
+    def _open_ledger(self) -> None:
+        path = self.options.state_dir / LEDGER_FILE
+        self.ledger = Ledger.open(path)
+        purged = self.ledger.purge(self.clock.now() - timedelta(days=self.options.retention_days))
+        log.info("ledger_opened", path=str(path), purged=purged)
+
+    def _build_parts(self) -> None:
+        assert self.ledger is not None
+        self.subscriber = Subscriber(
+            api=self.client,
+            queue_ids=sorted(self._watched),
+            on_event=self._on_event,
+            on_gap=self._on_gap,
+            metrics=self.metrics,
+            clock=self.clock,
+            config=self.options.subscriber,
+            on_state=self.notifier.status,
+        )
+        self.applier = Applier(
+            client=self.client,
+            ledger=self.ledger,
+            lookup=self.codes.lookup,
+            continuity=self.subscriber,
+            limiter=self.limiter,
+            metrics=self.metrics,
+            clock=self.clock,
+            config=self.options.applier,
+        )
+        self.reconciler = Reconciler(
+            finder=self.client,
+            queue_ids=lambda: sorted(self._watched),
+            on_snapshot=self._on_rest_snapshot,
+            known_since_gap=self._known_since_gap,
+            limiter=self.limiter,
+            metrics=self.metrics,
+            clock=self.clock,
+            config=self.options.reconciler,
+        )
+
+    async def _start_health(self) -> None:
+        if self.options.listen is None:
+            return
+        host, port = self.options.listen
+        self.health = HealthServer(host, port, readiness=self.readiness, metrics=self.metrics)
+        self.health_address = await self.health.start()
+        log.info("health_listening", address=f"{self.health_address[0]}:{self.health_address[1]}")
+
+    def _spawn_background(self) -> None:
+        assert self.subscriber and self.applier and self.reconciler
+        jobs: dict[str, Awaitable[None]] = {
+            "subscriber": self.subscriber.run(),
+            "applier": self.applier.run(),
+            "reconciler": self.reconciler.run(),
+            "code_refresh": self._refresh_codes_forever(),
+            "token_keeper": self._keep_token_fresh(),
+            "watchdog": WatchdogPinger(self.notifier, clock=self.clock, is_healthy=self._healthy).run(),
+            "ledger_purge": self._purge_forever(),
+        }
+        for name, job in jobs.items():
+            self._tasks.append(asyncio.create_task(_supervised(name, job), name=name))
+
+    # --- events ------------------------------------------------------------------------------
+
+    def _on_event(self, event: ConversationEvent, epoch: int) -> None:
+        conversation = event.conversation
+        self._remember(conversation.id, epoch)
+        decisions = decide(conversation, self._watched)
+        if decisions and self.applier is not None:
+            self.applier.submit(decisions, epoch=epoch)
+
+    def _on_rest_snapshot(self, snapshot: ConversationSnapshot) -> None:
+        assert self.subscriber is not None and self.applier is not None
+        decisions = decide(snapshot, self._watched)
+        if decisions:
+            before = self.applier.pending_count
+            self.applier.submit(decisions, epoch=self.subscriber.epoch if self.subscriber.connected else None)
+            self.metrics.reconcile_found(max(0, self.applier.pending_count - before))
+
+    def _on_gap(self, reason: str) -> None:
+        self._known.clear()
+        if self.reconciler is not None:
+            self.reconciler.request(reason)
+
+    def _remember(self, conversation_id: str, epoch: int) -> None:
+        self._known[conversation_id] = epoch
+        self._known.move_to_end(conversation_id)
+        if len(self._known) > KNOWN_CONVERSATIONS_CAP:
+            self._known.popitem(last=False)
+
+    def _known_since_gap(self, conversation_id: str) -> bool:
+        return self.subscriber is not None and self._known.get(conversation_id) == self.subscriber.epoch
+
+    # --- background jobs ---------------------------------------------------------------------
+
+    async def _refresh_codes_forever(self) -> None:
+        while True:
+            await self.clock.sleep(self.options.code_refresh_seconds)
+            if await self.codes.refresh():
+                self.metrics.code_table_loaded(self.clock.now().timestamp())
+
+    async def _keep_token_fresh(self) -> None:
+        """Renew before expiry even when no API call is due: the channel dies with its token."""
+        while True:
+            expires = self.client.token_expires_at
+            if expires is None:
+                await self.clock.sleep(5)
+                continue
+            lifetime_left = (expires - self.clock.now()).total_seconds()
+            wait = max(0.0, lifetime_left - min(self.options.token_renew_margin, lifetime_left / 2))
+            await self.clock.sleep(wait)
+            try:
+                await self.client.renew_token()
+                log.info("token_renewed", expires_at=_iso(self.client.token_expires_at))
+            except PlatformError as exc:
+                log.warning("token_renew_failed", error=str(exc))
+                await self.clock.sleep(5)
+
+    async def _purge_forever(self) -> None:
+        while True:
+            await self.clock.sleep(3600)
+            if self.ledger is not None:
+                self.ledger.purge(self.clock.now() - timedelta(days=self.options.retention_days))
+
+    # --- health ------------------------------------------------------------------------------
+
+    def readiness(self) -> Mapping[str, tuple[bool, str]]:
+        sub = self.subscriber
+        expires = self.client.token_expires_at
+        token_ok = expires is not None and expires > self.clock.now()
+        age = sub.heartbeat_age() if sub else None
+        fresh_limit = self.options.subscriber.heartbeat_timeout + self.options.subscriber.ping_timeout
+        rejected = sub.rejected_topics if sub else []
+        return {
+            "token": (token_ok, f"expires {_iso(expires)}" if expires else "no token"),
+            "socket": (bool(sub and sub.connected), "connected" if sub and sub.connected else "disconnected"),
+            "heartbeat": (age is not None and age <= fresh_limit, "never" if age is None else f"{age:.1f}s ago"),
+            "codes": (self.codes.loaded, f"{len(self._watched)} queues" if self.codes.loaded else "not loaded"),
+            "subscriptions": (not rejected, "all permitted" if not rejected else ", ".join(r.topic for r in rejected)),
+        }
+
+    def _healthy(self) -> bool:
+        sub = self.subscriber
+        if sub is None or sub.last_frame_at is None:
+            return True  # still starting: systemd's start timeout covers this phase
+        age = sub.heartbeat_age() or 0.0
+        return age <= 3 * self.options.subscriber.heartbeat_timeout
+
+    # --- reload and shutdown -----------------------------------------------------------------
+
+    async def reload(self, rules: Sequence[QueueRule]) -> None:
+        """Re-resolve queues and codes; on any problem the old table stays and the error is raised."""
+        self.notifier.reloading()
+        try:
+            table = await resolve_all(self.client, rules)
+            if set(table) != set(self._watched):
+                raise ResolutionError(
+                    "the set of watched queues changed; topics are fixed per channel, restart wrapupd to apply it "
+                    f"(was {len(self._watched)} queues, now {len(table)})"
+                )
+            self.codes.replace_rules(rules)
+            await self.codes.refresh()
+            log.info("reloaded", queues=len(table))
+        finally:
+            self.notifier.ready()
+
+    async def stop(self) -> None:
+        self.notifier.stopping()
+        self.notifier.status("draining")
+        log.info("stopping", pending=self.applier.pending_count if self.applier else 0)
+        if self.applier is not None:
+            self.applier.stop_intake()
+        if self.subscriber is not None:
+            self.subscriber.stop()
+        drained = True
+        if self.applier is not None:
+            drained = await self.applier.drain(self.options.drain_seconds)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.health is not None:
+            await self.health.stop()
+        await self.client.close()
+        pending = self.applier.pending_count if self.applier else 0
+        if self.ledger is not None:
+            self.ledger.close()
+        log.info("stopped", drained=drained, pending_kept=pending)
+
+    async def wait_failed(self) -> str:
+        """Returns the name of the first background job that ended (which must not happen)."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        return next(iter(done)).get_name()
+
+
+async def _supervised(name: str, job: Awaitable[None]) -> None:
+    try:
+        await job
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background_job_crashed", job=name)
+        raise
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if value is not None and hasattr(value, "isoformat") else None
