@@ -73,7 +73,9 @@ def authenticate_client(
     if not secrets.compare_digest(client.secret, secret):
         raise OAuthFailure(401, "invalid_client", "authentication failed")
     if grant_type != "client_credentials":
-        raise OAuthFailure(400, "unsupported_grant_type", f"grant type {grant_type!r} is not supported")
+        raise OAuthFailure(
+            400, "unsupported_grant_type", f"grant type {grant_type!r} is not supported"
+        )
     return client
 
 

@@ -19,7 +19,9 @@ from aiohttp import web
 
 log = logging.getLogger("genesys_emulator.channels")
 
-HEARTBEAT = json.dumps({"topicName": "channel.metadata", "eventBody": {"message": "WebSocket Heartbeat"}})
+HEARTBEAT = json.dumps(
+    {"topicName": "channel.metadata", "eventBody": {"message": "WebSocket Heartbeat"}}
+)
 PONG = json.dumps({"topicName": "channel.metadata", "eventBody": {"message": "pong"}})
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
@@ -212,7 +214,9 @@ class ChannelRegistry:
         for channel in self.channels.values():
             if channel.socket is not None:
                 message = f"Socket closing for maintenance in {close_after_s:g} seconds"
-                channel.socket.send(system_event(channel.id, "socket_closing", "maintenance", message))
+                channel.socket.send(
+                    system_event(channel.id, "socket_closing", "maintenance", message)
+                )
                 sockets.append(channel.socket)
         return sockets
 

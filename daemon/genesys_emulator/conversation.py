@@ -80,9 +80,7 @@ class Participant:
     @property
     def in_acw(self) -> bool:
         return (
-            self.acw_start is not None
-            and self.acw_end is None
-            and self.comm.acw_state == "pending"
+            self.acw_start is not None and self.acw_end is None and self.comm.acw_state == "pending"
         )
 
     @property

@@ -1,7 +1,7 @@
 """Service-shaped errors: every API failure leaves as an ``ErrorBody``-shaped JSON document.
 
-    ApiError                      any /api/v2 failure (status + ErrorBody)
-    ControlError                  bad control-plane input -> 400 {"error": "..."}
+ApiError                      any /api/v2 failure (status + ErrorBody)
+ControlError                  bad control-plane input -> 400 {"error": "..."}
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ USER_CONTEXT_MESSAGE = (
 )
 
 _GENERIC_CODES = {
-    400: ("bad.request", "The request could not be understood by the server due to malformed syntax."),
+    400: (
+        "bad.request",
+        "The request could not be understood by the server due to malformed syntax.",
+    ),
     401: ("bad.credentials", "Invalid login credentials."),
     403: ("not.authorized", "You are not authorized to perform the requested action."),
     404: ("not.found", "The requested resource was not found."),
@@ -26,7 +29,10 @@ _GENERIC_CODES = {
     500: ("internal.server.error", "The server encountered an unexpected condition."),
     502: ("bad.gateway", "The server received an invalid response from an upstream server."),
     503: ("service.unavailable", "The service is currently unavailable. Please try again later."),
-    504: ("gateway.timeout", "The server did not receive a timely response from an upstream server."),
+    504: (
+        "gateway.timeout",
+        "The server did not receive a timely response from an upstream server.",
+    ),
 }
 
 

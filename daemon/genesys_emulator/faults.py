@@ -12,7 +12,13 @@ from typing import Any
 
 from .errors import ControlError
 
-SOCKET_KINDS = ("drop_sockets", "socket_closing", "expire_channels", "expire_tokens", "revoke_tokens")
+SOCKET_KINDS = (
+    "drop_sockets",
+    "socket_closing",
+    "expire_channels",
+    "expire_tokens",
+    "revoke_tokens",
+)
 REQUEST_KINDS = ("http", "latency")
 
 
@@ -36,7 +42,12 @@ class RequestFault:
         return self.method in ("*", method) and bool(self.pattern.match(path))
 
     def describe(self) -> dict[str, Any]:
-        data = {"kind": self.kind, "method": self.method, "path": self.path, "remaining": self.count}
+        data = {
+            "kind": self.kind,
+            "method": self.method,
+            "path": self.path,
+            "remaining": self.count,
+        }
         if self.kind == "http":
             data.update({"status": self.status, "retry_after": self.retry_after})
         else:

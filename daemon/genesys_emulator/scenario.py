@@ -91,7 +91,9 @@ class Engine:
         self._next_agent += 1
         return agent
 
-    def start(self, script: ConversationScript, on_done: Callable[[], None] | None = None) -> Conversation:
+    def start(
+        self, script: ConversationScript, on_done: Callable[[], None] | None = None
+    ) -> Conversation:
         conv = self._build(script)
         self.conversations[conv.id] = conv
         self.changed(conv)
@@ -100,7 +102,9 @@ class Engine:
 
     def _build(self, script: ConversationScript) -> Conversation:
         now = self.clock.now()
-        conv = Conversation(media=script.media, queue_id=script.queue.id, start=now, silent=script.silent)
+        conv = Conversation(
+            media=script.media, queue_id=script.queue.id, start=now, silent=script.silent
+        )
         conv.participants.append(_customer(script, now))
         for queue in _distinct_queues(script):
             conv.participants.append(_acd(queue, script.media, now))
@@ -129,7 +133,9 @@ class Engine:
         await self._talk(conv, script)
         self._hang_up(conv)
         agents = [p for p in conv.participants if p.purpose == "agent"]
-        await asyncio.gather(*(self._resolve_acw(conv, p, s) for p, s in zip(agents, script.agents, strict=True)))
+        await asyncio.gather(
+            *(self._resolve_acw(conv, p, s) for p, s in zip(agents, script.agents, strict=True))
+        )
 
     def _answer(self, conv: Conversation) -> None:
         now = self.clock.now()
@@ -177,7 +183,9 @@ class Engine:
                 return
             self._act(conv, p, action, script.code)
 
-    def _act(self, conv: Conversation, p: Participant, action: str, code: WrapupCode | None) -> None:
+    def _act(
+        self, conv: Conversation, p: Participant, action: str, code: WrapupCode | None
+    ) -> None:
         now = self.clock.now()
         if action == "timeout":
             cv.stamp_timeout(p, now)
@@ -193,15 +201,22 @@ class Engine:
     def action(self, conv: Conversation, spec: dict[str, Any]) -> dict[str, Any]:
         kind = spec.get("action")
         if kind == "republish":
-            self.changed(conv, )
+            self.changed(
+                conv,
+            )
             return {"republished": True}
         p = self._action_target(conv, spec)
         if kind == "agent_wrapup":
             queue = self.org.queues[p.queue_id or ""]
             code = self._code_for(queue, spec.get("code"))
             self._require_acw(p)
-            cv.apply_code(p, code or self.org.queue_codes(queue)[0], self.clock.now(), by="agent",
-                          notes=spec.get("notes"))
+            cv.apply_code(
+                p,
+                code or self.org.queue_codes(queue)[0],
+                self.clock.now(),
+                by="agent",
+                notes=spec.get("notes"),
+            )
         elif kind == "skip":
             self._require_acw(p)
             cv.skip(p, self.clock.now())
@@ -216,7 +231,11 @@ class Engine:
     def _action_target(self, conv: Conversation, spec: dict[str, Any]) -> Participant:
         pid = spec.get("participantId")
         agents = conv.agents
-        target = next((p for p in agents if p.id == pid), None) if pid else (agents[0] if agents else None)
+        target = (
+            next((p for p in agents if p.id == pid), None)
+            if pid
+            else (agents[0] if agents else None)
+        )
         if target is None:
             raise ControlError(f"no agent participant {pid!r} in conversation {conv.id}")
         return target
@@ -236,13 +255,23 @@ class Engine:
 
     # --- generated load ----------------------------------------------------------------------
 
-    def start_traffic(self, run: TrafficRun, make_script: Callable[[random.Random], ConversationScript],
-                      rng: random.Random, interval_s: float) -> None:
+    def start_traffic(
+        self,
+        run: TrafficRun,
+        make_script: Callable[[random.Random], ConversationScript],
+        rng: random.Random,
+        interval_s: float,
+    ) -> None:
         self.traffic_runs[run.id] = run
         self._spawn(self._traffic(run, make_script, rng, interval_s))
 
-    async def _traffic(self, run: TrafficRun, make_script: Callable[[random.Random], ConversationScript],
-                       rng: random.Random, interval_s: float) -> None:
+    async def _traffic(
+        self,
+        run: TrafficRun,
+        make_script: Callable[[random.Random], ConversationScript],
+        rng: random.Random,
+        interval_s: float,
+    ) -> None:
         try:
             while run.planned is None or run.started < run.planned:
                 conv = self.start(make_script(rng), on_done=lambda: _count_finished(run))
@@ -275,17 +304,33 @@ def _distinct_queues(script: ConversationScript) -> list[Queue]:
 
 
 def _customer(script: ConversationScript, now: float) -> Participant:
-    comm = Communication(media=script.media, state="connected", initial_state="offering", connected_at=now)
+    comm = Communication(
+        media=script.media, state="connected", initial_state="offering", connected_at=now
+    )
     address = "customer@example.com" if script.media == "email" else "tel:+15555550123"
-    return Participant(purpose="customer", name="Customer", queue_id=script.queue.id, comm=comm,
-                       start=now, address=address, connected_at=now)
+    return Participant(
+        purpose="customer",
+        name="Customer",
+        queue_id=script.queue.id,
+        comm=comm,
+        start=now,
+        address=address,
+        connected_at=now,
+    )
 
 
 def _acd(queue: Queue, media: str, now: float) -> Participant:
     comm = Communication(media=media, state="connected", initial_state="offering", connected_at=now)
     address = f"sip:{queue.id}@127.0.0.1;language=en-US;user=acd"
-    return Participant(purpose="acd", name=queue.name, queue_id=queue.id, comm=comm, start=now,
-                       address=address, connected_at=now)
+    return Participant(
+        purpose="acd",
+        name=queue.name,
+        queue_id=queue.id,
+        comm=comm,
+        start=now,
+        address=address,
+        connected_at=now,
+    )
 
 
 def _agent(script: AgentScript, media: str, now: float) -> Participant:

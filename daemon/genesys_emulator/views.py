@@ -196,8 +196,10 @@ def conversation_json(conv: Conversation, org: OrgDefinition) -> dict[str, Any]:
             "participants": [_participant(p, conv, event=False) for p in conv.participants],
             "recordingState": "NONE",
             "divisions": [
-                {"division": {"id": org.division_id, "selfUri": division_ref(org)["selfUri"]},
-                 "entities": []}
+                {
+                    "division": {"id": org.division_id, "selfUri": division_ref(org)["selfUri"]},
+                    "entities": [],
+                }
             ],
             "selfUri": f"/api/v2/conversations/{conv.id}",
         }
@@ -217,7 +219,9 @@ def event_json(conv: Conversation, org: OrgDefinition) -> dict[str, Any]:
 # --- analytics ------------------------------------------------------------------------------
 
 
-def _segment(kind: str, start: float, end: float | None, queue_id: str | None, **extra: Any) -> dict[str, Any]:
+def _segment(
+    kind: str, start: float, end: float | None, queue_id: str | None, **extra: Any
+) -> dict[str, Any]:
     data = {
         "conference": False,
         "segmentStart": iso(start),
@@ -250,8 +254,13 @@ def _agent_segments(p: Participant) -> list[dict[str, Any]]:
     segments = [_segment("alert", p.start, alert_end, p.queue_id)]
     if comm.connected_at is not None:
         segments.append(
-            _segment("interact", comm.connected_at, comm.disconnected_at, p.queue_id,
-                     disconnectType=_dt(comm))
+            _segment(
+                "interact",
+                comm.connected_at,
+                comm.disconnected_at,
+                p.queue_id,
+                disconnectType=_dt(comm),
+            )
         )
     if p.acw_start is not None and not p.skipped:
         coded = p.wrapup is not None and not p.wrapup.provisional

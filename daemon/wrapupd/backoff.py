@@ -25,7 +25,7 @@ def jittered_backoff(
     factor: float = 2.0,
     rng: random.Random | None = None,
 ) -> Iterator[float]:
-    """Yield retry delays forever using *full jitter*: ``uniform(0, min(maximum, initial·factorⁿ))``.
+    """Yield delays forever with *full jitter*: ``uniform(0, min(maximum, initial·factorⁿ))``.
 
     Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter") spreads retries of many
     clients evenly over the whole window and does the least total work of the common variants.

@@ -75,7 +75,9 @@ def ledger_path(state_dir: Path | str) -> Path:
 def _iso(moment: datetime) -> str:
     """Fixed-width ISO UTC text, so that SQL string comparison orders by time."""
     if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: the ledger stores UTC, pass an aware datetime")
+        raise ValueError(
+            f"naive datetime {moment!r}: the ledger stores UTC, pass an aware datetime"
+        )
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 

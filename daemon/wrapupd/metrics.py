@@ -52,6 +52,7 @@ API_DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 # Free-form reasons are squeezed into this shape; anything else (an exception message, an id)
 # becomes "other" so a careless caller cannot create unbounded series.
 _REASON_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_CAMEL_BOUNDARY_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # A path segment that is an id rather than part of the route: a UUID, or any long run of
 # hex/digits. Templates such as ``{conversationId}`` are left alone.
 _ID_SEGMENT_RE = re.compile(r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}|[0-9a-fA-F-]{16,}|\d+)$")
@@ -104,8 +105,13 @@ def endpoint_label(endpoint: str) -> str:
 
 
 def reason_label(reason: str) -> str:
-    """A reason label from a short fixed vocabulary; anything free-form becomes ``"other"``."""
-    return reason if _REASON_RE.match(reason) else "other"
+    """A reason label from a short fixed vocabulary; anything free-form becomes ``"other"``.
+
+    Exception class names are a bounded vocabulary too, so ``RateLimited`` is accepted and
+    spelled ``rate_limited``, matching the snake_case reasons callers pass directly.
+    """
+    snake = _CAMEL_BOUNDARY_RE.sub("_", reason).lower() if reason.isidentifier() else reason
+    return snake if _REASON_RE.match(snake) else "other"
 
 
 def _distribution_version(name: str) -> str:
@@ -208,6 +214,10 @@ class Metrics:
 
     def _register_work(self) -> None:
         self._reconcile_runs = self._counter("reconcile_runs_total", "Reconciliation passes run.")
+        self._reconcile_candidates = self._counter(
+            "reconcile_candidates_total",
+            "Open conversations reconciliation looked up because the socket had not reported them.",
+        )
         self._reconcile_found = self._counter(
             "reconcile_found_total",
             "Participants in ACW without a code that reconciliation found and the socket missed.",
@@ -270,7 +280,17 @@ class Metrics:
         self._pending.set(count)
 
     def retry(self, reason: str) -> None:
+        """Count a retried operation; ``reason`` is snake_case or an exception class name."""
         self._retries.labels(reason=reason_label(reason)).inc()
+
+    def rate_limited(self) -> None:
+        """A work item waits out a 429 and will be tried again.
+
+        That is a retry (reason ``rate_limited``). The 429 answer itself is counted once, in
+        ``wrapupd_rate_limited_total`` by :meth:`api_response`, which sees every request; counting
+        it here too would count each 429 twice.
+        """
+        self.retry("rate_limited")
 
     # --- the REST API ------------------------------------------------------------------------
 
@@ -289,10 +309,18 @@ class Metrics:
 
     # --- reconciliation and codes ------------------------------------------------------------
 
-    def reconcile_run(self, found: int) -> None:
-        """One reconciliation pass finished; ``found`` participants were ones the socket missed."""
+    def reconcile_run(self, candidates: int = 0) -> None:
+        """One pass finished, having looked up ``candidates`` conversations the socket missed.
+
+        Candidates are conversations, most of which need nothing; the participants that do are
+        counted by :meth:`reconcile_found`, once the detector has decided.
+        """
         self._reconcile_runs.inc()
-        self._reconcile_found.inc(max(0, found))
+        self._reconcile_candidates.inc(max(0, candidates))
+
+    def reconcile_found(self, count: int) -> None:
+        """Reconciliation found ``count`` participants in ACW without a code the socket missed."""
+        self._reconcile_found.inc(max(0, count))
 
     def code_table_loaded(self, at_unix: float) -> None:
         self._code_table_loaded.set(at_unix)

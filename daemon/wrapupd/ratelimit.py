@@ -93,7 +93,7 @@ class RateLimiter:
         await self._wait_in_line(priority)
 
     def pause_until(self, monotonic_deadline: float) -> None:
-        """Stop every caller until ``monotonic_deadline``; an earlier deadline than now's is kept."""
+        """Stop every caller until ``monotonic_deadline``; a later pause already on is kept."""
         if monotonic_deadline <= max(self._paused_until, self._clock.monotonic()):
             return
         self._paused_until = monotonic_deadline
@@ -129,7 +129,9 @@ class RateLimiter:
     def _refill(self) -> None:
         now = self._clock.monotonic()
         if now > self._refilled_at:
-            self._tokens = min(float(self._burst), self._tokens + (now - self._refilled_at) * self._rate)
+            self._tokens = min(
+                float(self._burst), self._tokens + (now - self._refilled_at) * self._rate
+            )
             self._refilled_at = now
 
     def _may_take_now(self, priority: Priority) -> bool:

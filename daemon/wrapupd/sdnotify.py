@@ -75,27 +75,32 @@ class Notifier:
         """Seconds between ``WATCHDOG=1`` pings, or None when systemd is not watching."""
         return self._watchdog_interval
 
-    def ready(self, status: str | None = None) -> bool:
+    def ready(self, status: str | None = None) -> None:
         """Startup finished: systemd lets ``systemctl start`` return and ordering proceed."""
-        return self.notify("READY=1", *_status_field(status))
+        self.notify("READY=1", *_status_field(status))
 
-    def status(self, text: str) -> bool:
+    def status(self, text: str) -> None:
         """One line for ``systemctl status`` (newlines would split the message, so they go)."""
-        return self.notify(*_status_field(text))
+        self.notify(*_status_field(text))
 
-    def watchdog(self) -> bool:
-        return self.notify("WATCHDOG=1")
+    def watchdog(self) -> None:
+        """I am alive and well; systemd restarts the service if this stops for WatchdogSec."""
+        self.notify("WATCHDOG=1")
 
-    def stopping(self, status: str | None = None) -> bool:
+    def stopping(self, status: str | None = None) -> None:
         """Shutdown began: systemd stops expecting watchdog pings and waits for the exit."""
-        return self.notify("STOPPING=1", *_status_field(status))
+        self.notify("STOPPING=1", *_status_field(status))
 
-    def reloading(self) -> bool:
+    def reloading(self) -> None:
         """A SIGHUP reload began; call :meth:`ready` when done so systemd ends the reload job."""
-        return self.notify("RELOADING=1", f"MONOTONIC_USEC={_monotonic_usec()}")
+        self.notify("RELOADING=1", f"MONOTONIC_USEC={_monotonic_usec()}")
 
     def notify(self, *fields: str) -> bool:
-        """Send ``fields`` as one datagram; True when sent, False when disabled or it failed."""
+        """Send ``fields`` as one datagram; True when sent, False when disabled or it failed.
+
+        The named methods return None so they fit ``Callable[[str], None]`` hooks; this one
+        reports the result for callers (and tests) that care.
+        """
         if self._address is None or not fields:
             return False
         try:
@@ -166,7 +171,7 @@ class WatchdogPinger:
         elif not healthy and self._healthy_before:
             log.warning("watchdog pings withheld: daemon unhealthy, systemd will restart it")
         self._healthy_before = healthy
-        return healthy and self._notifier.watchdog()
+        return healthy and self._notifier.notify("WATCHDOG=1")
 
     def _check(self) -> bool:
         try:

@@ -55,9 +55,7 @@ def metrics() -> Metrics:
 
 @pytest.fixture
 async def server(checks: Checks, metrics: Metrics) -> AsyncIterator[tuple[str, int]]:
-    health = HealthServer(
-        "127.0.0.1", 0, readiness=checks, metrics=metrics, max_request_bytes=1024
-    )
+    health = HealthServer("127.0.0.1", 0, readiness=checks, metrics=metrics, max_request_bytes=1024)
     address = await health.start()
     yield address
     await health.stop()
@@ -101,9 +99,7 @@ async def test_livez_is_200_without_any_dependency(server: tuple[str, int]) -> N
     assert reply.headers["Connection"] == "close"
 
 
-async def test_readyz_is_503_with_detail_then_200(
-    server: tuple[str, int], checks: Checks
-) -> None:
+async def test_readyz_is_503_with_detail_then_200(server: tuple[str, int], checks: Checks) -> None:
     reply = await get(server, "/readyz")
     assert reply.status == 503
     assert reply.headers["Content-Type"] == "application/json"
@@ -197,9 +193,7 @@ async def test_wrong_http_version_is_505(server: tuple[str, int]) -> None:
 
 
 async def test_slow_client_gets_408(checks: Checks, metrics: Metrics) -> None:
-    health = HealthServer(
-        "127.0.0.1", 0, readiness=checks, metrics=metrics, request_timeout=0.05
-    )
+    health = HealthServer("127.0.0.1", 0, readiness=checks, metrics=metrics, request_timeout=0.05)
     address = await health.start()
     try:
         answer = await raw(address, b"GET /livez HTTP/1.1\r\n")

@@ -137,8 +137,10 @@ def test_apply_latency_histogram_spans_subsecond_to_an_hour(
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(200, "2xx"), (204, "2xx"), (304, "3xx"), (404, "4xx"), (429, "4xx"), (503, "5xx")]
-    + [(0, "error"), (99, "error"), (600, "error"), (-1, "error")],
+    [
+        *[(200, "2xx"), (204, "2xx"), (304, "3xx"), (404, "4xx"), (429, "4xx"), (503, "5xx")],
+        *[(0, "error"), (99, "error"), (600, "error"), (-1, "error")],
+    ],
 )
 def test_status_class(status: int, expected: str) -> None:
     assert status_class(status) == expected
@@ -154,7 +156,9 @@ def test_api_response_counts_and_times_requests(
     assert value(registry, "wrapupd_api_requests_total", **labels, status_class="2xx") == 1
     assert value(registry, "wrapupd_api_requests_total", **labels, status_class="error") == 1
     assert value(registry, "wrapupd_api_request_duration_seconds_count", **labels) == 2
-    assert value(registry, "wrapupd_api_request_duration_seconds_sum", **labels) == pytest.approx(5.12)
+    assert value(registry, "wrapupd_api_request_duration_seconds_sum", **labels) == pytest.approx(
+        5.12
+    )
     assert value(registry, "wrapupd_rate_limited_total") == 0
 
 
@@ -163,6 +167,15 @@ def test_a_429_counts_as_rate_limited(registry: CollectorRegistry, metrics: Metr
     assert value(registry, "wrapupd_rate_limited_total") == 1
     labels = {"endpoint": "/api/v2/routing/queues", "method": "GET", "status_class": "4xx"}
     assert value(registry, "wrapupd_api_requests_total", **labels) == 1
+
+
+def test_an_item_waiting_out_a_429_is_a_retry_not_a_second_429(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    metrics.api_response("PATCH", "/api/v2/conversations/{conversationId}", 429, 0.05)
+    metrics.rate_limited()  # the applier, handling that same answer
+    assert value(registry, "wrapupd_rate_limited_total") == 1
+    assert value(registry, "wrapupd_retries_total", reason="rate_limited") == 1
 
 
 @pytest.mark.parametrize(
@@ -203,6 +216,8 @@ def test_socket_state_heartbeat_and_reconnects(
 
 def test_reason_labels_are_a_bounded_vocabulary() -> None:
     assert reason_label("heartbeat_timeout") == "heartbeat_timeout"
+    assert reason_label("RateLimited") == "rate_limited"  # exception class names are bounded
+    assert reason_label("ServerError") == "server_error"
     assert reason_label("Timeout!") == "other"
     assert reason_label("x" * 41) == "other"
 
@@ -210,23 +225,23 @@ def test_reason_labels_are_a_bounded_vocabulary() -> None:
 def test_reconcile_pending_retries_and_code_table(
     registry: CollectorRegistry, metrics: Metrics
 ) -> None:
-    metrics.reconcile_run(found=0)
-    metrics.reconcile_run(found=3)
+    metrics.reconcile_run()
+    metrics.reconcile_run(candidates=5)
+    metrics.reconcile_found(2)
     metrics.set_pending(7)
-    metrics.retry("rate_limited")
+    metrics.retry("ServerError")
     metrics.code_table_loaded(1_767_225_000.0)
     assert value(registry, "wrapupd_reconcile_runs_total") == 2
-    assert value(registry, "wrapupd_reconcile_found_total") == 3
+    assert value(registry, "wrapupd_reconcile_candidates_total") == 5
+    assert value(registry, "wrapupd_reconcile_found_total") == 2
     assert value(registry, "wrapupd_pending_items") == 7
-    assert value(registry, "wrapupd_retries_total", reason="rate_limited") == 1
+    assert value(registry, "wrapupd_retries_total", reason="server_error") == 1
     assert value(registry, "wrapupd_code_table_loaded_timestamp_seconds") == 1_767_225_000.0
 
 
 def test_build_info_is_one_with_versions_as_labels(registry: CollectorRegistry) -> None:
     Metrics(registry, version="1.2.3", sdk_version="269.0.0")
-    samples = [
-        s for m in registry.collect() if m.name == "wrapupd_build_info" for s in m.samples
-    ]
+    samples = [s for m in registry.collect() if m.name == "wrapupd_build_info" for s in m.samples]
     assert len(samples) == 1
     assert samples[0].value == 1
     assert samples[0].labels["version"] == "1.2.3"
@@ -236,9 +251,7 @@ def test_build_info_is_one_with_versions_as_labels(registry: CollectorRegistry) 
 
 def test_build_info_defaults_to_installed_versions(registry: CollectorRegistry) -> None:
     Metrics(registry)
-    (sample,) = [
-        s for m in registry.collect() if m.name == "wrapupd_build_info" for s in m.samples
-    ]
+    (sample,) = [s for m in registry.collect() if m.name == "wrapupd_build_info" for s in m.samples]
     assert sample.labels["version"]  # the installed distribution, or "unknown"
     assert sample.labels["sdk"]
 

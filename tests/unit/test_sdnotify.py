@@ -63,10 +63,10 @@ def notifier(notify_path: Path, systemd: FakeSystemd) -> Iterator[Notifier]:
 
 def test_lifecycle_messages_arrive_in_order(notifier: Notifier, systemd: FakeSystemd) -> None:
     assert notifier.enabled
-    assert notifier.ready()
-    assert notifier.status("watching 3 queues\nall fine")
-    assert notifier.watchdog()
-    assert notifier.stopping("draining 2 items")
+    notifier.ready()
+    notifier.status("watching 3 queues\nall fine")
+    notifier.watchdog()
+    notifier.stopping("draining 2 items")
     assert systemd.messages() == [
         "READY=1",
         "STATUS=watching 3 queues all fine",
@@ -90,7 +90,7 @@ def test_abstract_socket_address() -> None:
     fake = FakeSystemd(b"\0" + name.encode())
     try:
         notifier = Notifier({"NOTIFY_SOCKET": "@" + name})
-        assert notifier.ready()
+        notifier.ready()
         assert fake.messages() == ["READY=1"]
         notifier.close()
     finally:
@@ -100,20 +100,28 @@ def test_abstract_socket_address() -> None:
 def test_everything_is_a_noop_without_notify_socket() -> None:
     notifier = Notifier({})
     assert not notifier.enabled
-    assert notifier.ready() is False
-    assert notifier.watchdog() is False
+    assert notifier.notify("READY=1") is False
+    notifier.ready()
+    notifier.watchdog()  # nothing to send to, nothing raised
     assert notifier.watchdog_interval() is None
 
 
 def test_a_vanished_socket_is_logged_not_raised(notify_path: Path) -> None:
     notifier = Notifier({"NOTIFY_SOCKET": str(notify_path)})  # nobody bound there
-    assert notifier.ready() is False
+    try:
+        notifier.ready()
+        assert notifier.notify("READY=1") is False
+    finally:
+        notifier.close()
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("/run/systemd/notify", "/run/systemd/notify"), ("@abc", b"\0abc")]
-    + [("", None), ("@", None), ("vsock:2:1234", None), ("relative/path", None)],
+    [
+        ("/run/systemd/notify", "/run/systemd/notify"),
+        ("@abc", b"\0abc"),
+        *[("", None), ("@", None), ("vsock:2:1234", None), ("relative/path", None)],
+    ],
 )
 def test_socket_address(value: str, expected: str | bytes | None) -> None:
     assert socket_address(value) == expected

@@ -1,0 +1,1 @@
+"""Thin request handlers: parse, call the model, render. Failures are ``ApiError``s."""

@@ -1,0 +1,136 @@
+"""Conversations: read one, and write a participant's wrap-up (PATCH or POST ``.../wrapup``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .. import conversation as cv
+from ..conversation import ARRAY_MEDIA, Conversation, Participant
+from ..errors import (
+    ApiError,
+    bad_request,
+    forbidden,
+    json_response,
+    not_found,
+    user_context_required,
+)
+from ..views import code_json, conversation_json
+from .common import caller, emulator, json_body, require
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WRAPUP_PERMISSION = "conversation:participant:wrapup"
+VIEW_PERMISSION = "conversation:communication:view"
+
+
+def _conversation(request: web.Request, media_array: str | None = None) -> Conversation:
+    conv_id = request.match_info["id"]
+    conv = emulator(request).conversations.get(conv_id)
+    if conv is None or (media_array is not None and ARRAY_MEDIA[media_array] != conv.media):
+        raise not_found("Conversation", conv_id)
+    client = caller(request)
+    if not any(client.can_see_queue(q) for q in conv.queue_ids()):
+        raise forbidden("Conversation", conv_id)
+    return conv
+
+
+def _participant(conv: Conversation, request: web.Request) -> Participant:
+    pid = request.match_info["pid"]
+    p = conv.participant(pid)
+    if p is None:
+        raise not_found("Participant", pid)
+    return p
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    require(request, VIEW_PERMISSION)
+    conv = _conversation(request)
+    return json_response(conversation_json(conv, emulator(request).org))
+
+
+async def participant_wrapup_codes(request: web.Request) -> web.Response:
+    require(request, VIEW_PERMISSION)
+    p = _participant(_conversation(request), request)
+    org = emulator(request).org
+    queue = org.queues.get(p.queue_id or "")
+    codes = org.queue_codes(queue) if queue is not None else []
+    return json_response([code_json(c, org) for c in codes])
+
+
+def patch_participant(media_array: str | None) -> Handler:
+    """``PATCH …/participants/{pid}`` (and its media-specific twins): body must be only wrapup."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        _write_allowed(request)
+        conv = _conversation(request, media_array)
+        p = _participant(conv, request)
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a MediaParticipantRequest object.")
+        _only_wrapup(body)
+        wrapup = body.get("wrapup")
+        if not isinstance(wrapup, dict):
+            raise bad_request('wrapup is required: {"wrapup": {"code": "<code id>"}}.')
+        _apply(request, conv, p, wrapup)
+        return web.Response(status=202)
+
+    return handle
+
+
+def post_communication_wrapup(media_array: str) -> Handler:
+    """``POST …/participants/{pid}/communications/{commId}/wrapup`` with a bare WrapupInput."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        _write_allowed(request)
+        conv = _conversation(request, media_array)
+        p = _participant(conv, request)
+        if p.comm.id != request.match_info["commId"]:
+            raise not_found("Communication", request.match_info["commId"])
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a WrapupInput object.")
+        _apply(request, conv, p, body)
+        return web.Response(status=202)
+
+    return handle
+
+
+def _write_allowed(request: web.Request) -> None:
+    require(request, WRAPUP_PERMISSION)
+    if emulator(request).options.require_user_context:
+        raise user_context_required()
+
+
+def _only_wrapup(body: dict[str, Any]) -> None:
+    """Any other MediaParticipantRequest field is an action this client may not take."""
+    others = sorted(k for k in body if k != "wrapup")
+    if others:
+        raise ApiError(
+            403,
+            "not.authorized",
+            f"Only wrapup may be changed with conversation:participant:wrapup; refused fields: "
+            f"{', '.join(others)}",
+            {"fields": ", ".join(others)},
+        )
+
+
+def _apply(
+    request: web.Request, conv: Conversation, p: Participant, wrapup: dict[str, Any]
+) -> None:
+    emu = emulator(request)
+    code_ref = wrapup.get("code")
+    if not code_ref:
+        raise bad_request("A wrap-up code is required: wrapup.code must be a wrap-up code id.")
+    notes = wrapup.get("notes")
+    if notes is not None and not isinstance(notes, str):
+        raise bad_request("wrapup.notes must be a string.")
+    cv.check_wrapup_target(p)
+    queue = emu.org.queues[p.queue_id or ""]
+    code = cv.resolve_code(queue, emu.org.queue_codes(queue), code_ref)
+    if wrapup.get("provisional") is True:
+        cv.store_provisional(p, code, notes)
+    else:
+        cv.apply_code(p, code, emu.now(), by="api", notes=notes)
+    emu.changed(conv)
