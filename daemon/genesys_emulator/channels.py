@@ -63,17 +63,20 @@ class ChannelSocket:
         with contextlib.suppress(ConnectionError, RuntimeError):
             while True:
                 text = await self.outbox.get()
-                await self.ws.send_str(text)
+                try:
+                    await self.ws.send_str(text)
+                finally:
+                    self.outbox.task_done()
 
     async def _heartbeat(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
             self.send(HEARTBEAT)
 
-    async def flush(self, timeout: float = 1.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not self.outbox.empty() and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.005)
+    async def flush(self) -> None:
+        """Let queued frames (a system event before a close) reach the client first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.outbox.join(), 1.0)
 
     def stop_tasks(self) -> None:
         for task in self.tasks:

@@ -236,7 +236,8 @@ def _agent_script(
         raise ControlError(f"outcome must be one of {OUTCOMES}")
     if outcome == "skip" and queue.wrapup_prompt not in SKIPPABLE_PROMPTS:
         raise ControlError(
-            f"skip needs a queue with an OPTIONAL or AGENT_REQUESTED prompt; {queue.name} is {queue.wrapup_prompt}"
+            f"skip needs an OPTIONAL or AGENT_REQUESTED queue; "
+            f"{queue.name} is {queue.wrapup_prompt}"
         )
     code = None
     if spec.get("code") is not None:

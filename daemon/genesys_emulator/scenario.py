@@ -303,9 +303,17 @@ def _distinct_queues(script: ConversationScript) -> list[Queue]:
     return queues
 
 
+def _initial_state(media: str) -> str:
+    """Emails and messages have no ``offering`` state in the SDK's enums."""
+    return "offering" if media in ("call", "callback", "chat") else "connected"
+
+
 def _customer(script: ConversationScript, now: float) -> Participant:
     comm = Communication(
-        media=script.media, state="connected", initial_state="offering", connected_at=now
+        media=script.media,
+        state="connected",
+        initial_state=_initial_state(script.media),
+        connected_at=now,
     )
     address = "customer@example.com" if script.media == "email" else "tel:+15555550123"
     return Participant(
@@ -320,7 +328,9 @@ def _customer(script: ConversationScript, now: float) -> Participant:
 
 
 def _acd(queue: Queue, media: str, now: float) -> Participant:
-    comm = Communication(media=media, state="connected", initial_state="offering", connected_at=now)
+    comm = Communication(
+        media=media, state="connected", initial_state=_initial_state(media), connected_at=now
+    )
     address = f"sip:{queue.id}@127.0.0.1;language=en-US;user=acd"
     return Participant(
         purpose="acd",

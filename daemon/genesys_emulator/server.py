@@ -10,9 +10,20 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .errors import ApiError, ControlError, control_error, error_body, generic, json_response
+from .auth import Token
+from .errors import (
+    ApiError,
+    ControlError,
+    authentication_required,
+    bad_credentials,
+    control_error,
+    error_body,
+    generic,
+    json_response,
+    rate_limited_body,
+)
 from .faults import RequestFault
-from .handlers.common import EMULATOR
+from .handlers.common import CLIENT, EMULATOR, TOKEN
 from .limits import Verdict
 from .routes import WRAPUP_WRITE_ROUTES, setup_api, setup_control
 from .state import Emulator
@@ -101,7 +112,7 @@ async def _pipeline(
         return _rate_limited(verdict, context_id)
     response = _fault(emu, request, context_id, verdict)
     if response is None:
-        request["token"], request["client"] = token, token.client
+        request[TOKEN], request[CLIENT] = token, token.client
         try:
             response = await handler(request)
         except ApiError as exc:
@@ -110,9 +121,7 @@ async def _pipeline(
     return response
 
 
-def _bearer(emu: Emulator, request: web.Request):  # type: ignore[no-untyped-def]
-    from .errors import authentication_required, bad_credentials
-
+def _bearer(emu: Emulator, request: web.Request) -> Token:
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
         raise authentication_required()
@@ -123,8 +132,6 @@ def _bearer(emu: Emulator, request: web.Request):  # type: ignore[no-untyped-def
 
 
 def _rate_limited(verdict: Verdict, context_id: str) -> web.Response:
-    from .errors import rate_limited_body
-
     headers = {**verdict.headers(), "Retry-After": str(verdict.reset_s)}
     return json_response(rate_limited_body(verdict.reset_s, context_id), 429, headers)
 
@@ -139,8 +146,6 @@ def _fault(
 
 
 def fault_response(fault: RequestFault, context_id: str) -> web.Response:
-    from .errors import rate_limited_body
-
     headers: dict[str, str] = {}
     if fault.retry_after is not None:
         headers["Retry-After"] = str(fault.retry_after)

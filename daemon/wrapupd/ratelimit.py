@@ -99,7 +99,7 @@ class RateLimiter:
         self._paused_until = monotonic_deadline
         self._pauses += 1
         # Restart after the pause with one token (the retry) and refill from there: no burst.
-        self._tokens = min(self._tokens, 1.0)
+        self._tokens = 1.0
         self._refilled_at = monotonic_deadline
 
     def pause_for(self, seconds: float) -> None:

@@ -174,7 +174,7 @@ def test_one_pending_communication_among_others_is_enough() -> None:
     p = agent(comms=(comm("complete"), comm("pending", media="chat")))
     (decision,) = decide(snapshot(p), WATCHED)
     assert isinstance(decision, NeedsDefault)
-    assert decision.media_type == "chat"  # the participant's first communication decides
+    assert decision.media_type == "call"  # Participant.media_type: its first communication
 
 
 def test_an_agent_that_never_entered_acw_gets_no_decision() -> None:

@@ -7,11 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
+from ..auth import Token
 from ..errors import ApiError, bad_request, missing_permission
 from ..org import OAuthClient
 from ..state import Emulator
 
 EMULATOR: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
+TOKEN: web.RequestKey[Token] = web.RequestKey("token", Token)
+CLIENT: web.RequestKey[OAuthClient] = web.RequestKey("client", OAuthClient)
 MAX_PAGE_SIZE = 500
 
 
@@ -20,8 +23,7 @@ def emulator(request: web.Request) -> Emulator:
 
 
 def caller(request: web.Request) -> OAuthClient:
-    client: OAuthClient = request["client"]
-    return client
+    return request[CLIENT]
 
 
 def require(request: web.Request, permission: str) -> OAuthClient:

@@ -12,7 +12,7 @@ from ..channels import PONG, Channel, ChannelSocket
 from ..clock import iso
 from ..errors import ApiError, bad_request, error_body, json_response, not_found
 from ..org import OAuthClient, OrgDefinition
-from .common import caller, emulator, json_body
+from .common import TOKEN, caller, emulator, json_body
 
 QUEUE_TOPIC = re.compile(r"^v2\.routing\.queues\.([0-9a-fA-F-]{36})\.conversations$")
 # Permission the emulator requires to subscribe to a queue's conversations topic.
@@ -39,7 +39,7 @@ def _owned_channel(request: web.Request) -> Channel:
 
 async def create_channel(request: web.Request) -> web.Response:
     emu = emulator(request)
-    channel = emu.channels.create(caller(request).id, request["token"].value, emu.now())
+    channel = emu.channels.create(caller(request).id, request[TOKEN].value, emu.now())
     return json_response(_channel_json(channel, request.host))
 
 
@@ -77,20 +77,24 @@ async def _subscribe(request: web.Request, replace: bool) -> web.Response:
     emu = emulator(request)
     channel = _owned_channel(request)
     requested = _topic_ids(await json_body(request))
+    _check_topic_count(len(_dedupe(requested)), emu.options.max_topics_per_channel)
     ignore_errors = request.query.get("ignoreErrors", "false").lower() == "true"
     verdicts = [_evaluate(t, caller(request), emu.org) for t in requested]
     if not ignore_errors:
         _raise_first_rejection(verdicts)
     permitted = [v["id"] for v in verdicts if v["state"] == "Permitted"]
     topics = _dedupe(permitted if replace else channel.topics + permitted)
-    if len(topics) > emu.options.max_topics_per_channel:
-        limit = emu.options.max_topics_per_channel
-        raise bad_request(f"A channel may subscribe to at most {limit} topics; got {len(topics)}.")
+    _check_topic_count(len(topics), emu.options.max_topics_per_channel)
     channel.topics = topics
     emu.channels.renew(channel, emu.now())
     if ignore_errors:
         return json_response({"entities": [_public(v) for v in verdicts]})
     return json_response({"entities": [{"id": t} for t in topics]})
+
+
+def _check_topic_count(count: int, limit: int) -> None:
+    if count > limit:
+        raise bad_request(f"A channel may subscribe to at most {limit} topics; got {count}.")
 
 
 def _topic_ids(body: object) -> list[str]:

@@ -25,7 +25,7 @@ from PureCloudPlatformClientV2.http_request_options import HttpRequestOptions
 from PureCloudPlatformClientV2.rest import ApiException
 
 from wrapupd.clock import Clock
-from wrapupd.errors import AuthenticationFailed, PlatformError
+from wrapupd.errors import AuthenticationFailed, PlatformError, TransportError
 from wrapupd.genesys.error_map import map_api_exception, parse_error_body
 from wrapupd.genesys.http import PinnedHttpClient, endpoint
 
@@ -196,7 +196,10 @@ class TokenManager:
 
     async def _renew_once(self) -> None:
         loop = asyncio.get_running_loop()
-        token = await loop.run_in_executor(self._executor, self._fetch)
+        try:
+            token = await loop.run_in_executor(self._executor, self._fetch)
+        except RuntimeError as exc:  # the executor was shut down: the client is closed
+            raise TransportError(f"POST {TOKEN_ENDPOINT}: not sent ({exc})") from None
         self._install(token)
 
     def _install(self, token: Token) -> None:

@@ -161,8 +161,8 @@ def _datetime(value: object, name: str) -> datetime | None:
     """ISO-8601 with ``Z`` or an offset (``+00:00``, as the SDK sends); a naive time is UTC."""
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, datetime):  # an SDK model's (dateutil's tzutc): normalise to UTC
+        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if not isinstance(value, str):
         raise BadConversation(f"{name} is not a string")
     try:

@@ -16,6 +16,7 @@ from wrapupd.errors import (
     AuthenticationFailed,
     Forbidden,
     NotFound,
+    PlatformError,
     RateLimited,
     RequestTimeout,
     ServerError,
@@ -24,6 +25,7 @@ from wrapupd.errors import (
 )
 from wrapupd.events import Channel, SnapshotSource, TopicResult
 from wrapupd.genesys import GenesysClient, Timeouts
+from wrapupd.genesys import client as client_module
 from wrapupd.genesys.auth import login_host
 
 SECRET = "s3cret-value"
@@ -227,9 +229,9 @@ async def test_unreadable_answer_is_a_platform_error(
     stub: StubServer, client: GenesysClient
 ) -> None:
     stub.script("GET", "/api/v2/routing/queues/q1", Reply(200, {"name": "no id"}))
-    with pytest.raises(Exception) as info:
+    with pytest.raises(PlatformError) as info:
         await client.get_queue("q1")
-    assert type(info.value).__name__ == "PlatformError"
+    assert type(info.value) is PlatformError
     assert "GET /api/v2/routing/queues/{queueId}" in str(info.value)
 
 
@@ -377,7 +379,11 @@ async def test_query_open_conversations_empty_page(stub: StubServer, client: Gen
     assert len(stub.calls_to("POST", path)) == 1
 
 
-async def test_query_stops_at_the_result_cap(stub: StubServer, client: GenesysClient) -> None:
+async def test_query_stops_at_the_result_cap(
+    stub: StubServer, client: GenesysClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert client_module.ANALYTICS_RESULT_CAP == 100_000  # pageSize x pageNumber limit
+    monkeypatch.setattr(client_module, "ANALYTICS_RESULT_CAP", 500)  # five pages, not 1,000
     path = "/api/v2/analytics/conversations/details/query"
     counter = iter(range(10**9))
 
@@ -388,8 +394,14 @@ async def test_query_stops_at_the_result_cap(stub: StubServer, client: GenesysCl
     stub.script("POST", path, full_page)
     start = datetime(2025, 6, 9, tzinfo=UTC)
     ids = await client.query_open_conversations(["q1"], start, start + timedelta(hours=1))
-    assert len(ids) == 100_000
-    assert stub.calls_to("POST", path)[-1].json()["paging"]["pageNumber"] == 1000
+    assert len(ids) == 500
+    assert [c.json()["paging"]["pageNumber"] for c in stub.calls_to("POST", path)] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
 
 
 async def test_channels(stub: StubServer, client: GenesysClient) -> None:
