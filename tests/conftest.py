@@ -78,7 +78,9 @@ class RawClient:
         return self.request(method, path, data=data, headers=headers)
 
     def request(self, method: str, path: str, data: bytes | None, headers: dict[str, str]) -> Reply:
-        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
+        req = urllib.request.Request(
+            self.base_url + path, data=data, method=method, headers=headers
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return Reply(resp.status, dict(resp.headers), _decode(resp.read()))

@@ -110,7 +110,7 @@ async def _pipeline(
     verdict = emu.limiter.hit(token.value, emu.now())
     if not verdict.allowed:
         return _rate_limited(verdict, context_id)
-    response = _fault(emu, request, context_id, verdict)
+    response: web.StreamResponse | None = _fault(emu, request, context_id, verdict)
     if response is None:
         request[TOKEN], request[CLIENT] = token, token.client
         try:
@@ -184,9 +184,7 @@ async def start_server(emu: Emulator, port: int = 0) -> ServerHandle:
     await runner.setup()
     site = web.TCPSite(runner, HOST, port)
     await site.start()
-    server = site._server
-    assert server is not None
-    bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bound = int(runner.addresses[0][1])
     handle = ServerHandle(emu, runner, bound)
     emu.base_url = handle.base_url
     await emu.start()

@@ -26,6 +26,7 @@ class Emulator:
     def __init__(self, options: Options, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.options = options
+        self.startup_options = options
         self.org: OrgDefinition = load_org(options.org)
         self.base_url = ""
         self.conversations: dict[str, Conversation] = {}
@@ -117,7 +118,8 @@ class Emulator:
         await self.channels.shutdown()
 
     async def reset(self, changes: dict[str, Any]) -> None:
-        new_options = self.options.with_changes(changes)
+        """Back to the options the server started with, plus ``changes``."""
+        new_options = self.startup_options.with_changes(changes)
         new_org = load_org(new_options.org) if new_options.org != self.options.org else self.org
         await self.clear_runtime()
         self.options, self.org = new_options, new_org

@@ -27,7 +27,14 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["REDACTED", "Redactor", "add_secret", "configure_logging", "resolve_format"]
+__all__ = [
+    "REDACTED",
+    "Redactor",
+    "add_secret",
+    "adopt_library_logger",
+    "configure_logging",
+    "resolve_format",
+]
 
 REDACTED = "[redacted]"
 
@@ -260,3 +267,18 @@ def _route_stdlib(stream: TextIO, threshold: int, renderer: Processor) -> None:
     root.addHandler(handler)
     root.setLevel(threshold)
     logging.captureWarnings(True)
+
+
+def adopt_library_logger(name: str) -> None:
+    """Undo a library's own logging set-up so its records reach our (scrubbing) handler.
+
+    The Genesys SDK mutes ``urllib3`` when its Configuration is created (level above CRITICAL,
+    ``propagate = False``) and gives its own logger a plain stderr handler. Call this after that
+    happens for each logger whose records should become JSON lines like everything else.
+    """
+    logger = logging.getLogger(name)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+    logger.disabled = False

@@ -37,6 +37,9 @@ class Priority(enum.IntEnum):
     LIVE = 1  # applying codes, re-checking a participant, keeping the channel alive
 
 
+_HIGHEST_FIRST = tuple(sorted(Priority, reverse=True))
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimitStats:
     """Counters for metrics: how often callers had to wait, and for how long in total."""
@@ -191,7 +194,7 @@ class RateLimiter:
 
     def _next_waiter(self) -> asyncio.Future[None] | None:
         """The head of the highest-priority non-empty line, dropping callers who gave up."""
-        for priority in sorted(Priority, reverse=True):
+        for priority in _HIGHEST_FIRST:
             line = self._queues[priority]
             while line and line[0].done():
                 line.popleft()

@@ -465,7 +465,7 @@ class _Layers:
         environment variables are kept and reported together with the validation problems.
         """
         problems: list[str] = []
-        path = config_file or _env_path(env, ENV_CONFIG_FILE)
+        path = Path(config_file) if config_file is not None else _env_path(env, ENV_CONFIG_FILE)
         data = _read_toml(path, problems) if path is not None else {}
         secret = _read_secret(data, env, problems)
         stray = tuple(_stray_env_vars(env))
@@ -660,6 +660,8 @@ def _describe(error: ErrorDetails) -> str:
         return f"{path}: required but not set{_MISSING_HINTS.get(path, '')}"
     if kind == "too_short" and path == "queues":
         return f"{path}: empty; at least one [[queues]] entry is required"
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return f"{path}: {_given(path, error['input'])}must not be empty"
     return f"{path}: {_given(path, error['input'])}{_allowed(error['msg'])}"
 
 
@@ -683,11 +685,7 @@ def _given(path: str, value: object) -> str:
 def _allowed(message: str) -> str:
     """Pydantic's wording, turned from "Input should be …" into "must be …"."""
     message = message.removeprefix("Value error, ")
-    if message.startswith("Input should be "):
-        return "must be " + message.removeprefix("Input should be ")
-    if message.startswith("Input "):
-        return message[0].lower() + message[1:]
-    return message
+    return re.sub(r"^(Input|String|List|Value|Dictionary|Object) should ", "must ", message)
 
 
 def _allowed_keys_hint(loc: tuple[int | str, ...]) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "fields",
     "resolve",
     "roundtrip",
+    "to_model",
 ]
 
 OUTDATED = "outdated_sdk_version"
@@ -401,3 +402,8 @@ def _describe(value: object) -> str:
 def _short(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def to_model(payload: object, model: str | type) -> Any:
+    """The SDK object for `payload`, built by the SDK's own deserialiser (handy for request bodies)."""
+    return _client()._ApiClient__deserialize(payload, resolve(model))

@@ -6,6 +6,7 @@ from typing import Any
 
 import PureCloudPlatformClientV2 as sdk_module
 import pytest
+
 from conftest import RawClient
 from genesys_emulator.testing import RunningEmulator
 

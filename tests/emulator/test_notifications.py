@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from conftest import RawClient
-from genesys_emulator.testing import RunningEmulator
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+
+from conftest import RawClient
+from genesys_emulator.testing import RunningEmulator
 
 CHANNELS = "/api/v2/notifications/channels"
 
@@ -250,14 +252,11 @@ def test_21st_channel_evicts_least_recently_used_idle_first(
 
 def test_eviction_closes_the_socket_when_all_are_connected(raw: RawClient, main_token: str) -> None:
     channels = [open_channel(raw, main_token) for _ in range(20)]
-    sockets = [connect(c["connectUri"]) for c in channels]
-    try:
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(connect(c["connectUri"])) for c in channels]
         open_channel(raw, main_token)
         wait_closed(sockets[0])
         assert raw.call("HEAD", f"{CHANNELS}/{channels[0]['id']}", main_token).status == 404
-    finally:
-        for ws in sockets:
-            ws.close()
 
 
 def test_token_revoked_event_then_close(

@@ -6,9 +6,10 @@ from typing import Any
 
 import PureCloudPlatformClientV2 as sdk_module
 import pytest
+from PureCloudPlatformClientV2.rest import ApiException
+
 from conftest import RawClient
 from genesys_emulator.testing import RunningEmulator
-from PureCloudPlatformClientV2.rest import ApiException
 
 
 def routing(sdk: Any) -> Any:

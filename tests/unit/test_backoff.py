@@ -34,7 +34,10 @@ def test_every_delay_lies_between_zero_and_the_growing_ceiling(
     initial: float, spread: float, factor: float, seed: int
 ) -> None:
     maximum = initial * spread
-    delays = take(jittered_backoff(initial=initial, maximum=maximum, factor=factor, rng=random.Random(seed)), 40)
+    delays = take(
+        jittered_backoff(initial=initial, maximum=maximum, factor=factor, rng=random.Random(seed)),
+        40,
+    )
     ceiling = initial
     for delay in delays:
         assert 0.0 <= delay <= ceiling * (1 + 1e-12)
@@ -84,7 +87,19 @@ def test_delay_seconds_are_read(header: str, expected: float) -> None:
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "   ", "-1", "-0.5", "soon", "nan", "inf", "+3", "1e999", "Tue, 99 Foo 2026 xx:yy GMT"],
+    [
+        None,
+        "",
+        "   ",
+        "-1",
+        "-0.5",
+        "soon",
+        "nan",
+        "inf",
+        "+3",
+        "1e999",
+        "Tue, 99 Foo 2026 xx:yy GMT",
+    ],
 )
 def test_garbage_and_negative_values_give_none(header: str | None) -> None:
     assert parse_retry_after(header, now=NOW) is None

@@ -179,7 +179,9 @@ def test_one_pending_communication_among_others_is_enough() -> None:
 
 def test_an_agent_that_never_entered_acw_gets_no_decision() -> None:
     """Alerted-but-unanswered legs have no startAcwTime: skip them."""
-    assert decide(snapshot(agent(started=None, comms=(comm(None, state="alerting"),))), WATCHED) == []
+    assert (
+        decide(snapshot(agent(started=None, comms=(comm(None, state="alerting"),))), WATCHED) == []
+    )
     assert decide(snapshot(agent(started=None, code="abc")), WATCHED) == []
 
 
@@ -214,7 +216,9 @@ def test_any_collection_of_queue_ids_works() -> None:
 
 def test_the_snapshot_source_does_not_matter() -> None:
     event = snapshot(agent())
-    rest = ConversationSnapshot(id="conv-1", participants=event.participants, source=SnapshotSource.REST)
+    rest = ConversationSnapshot(
+        id="conv-1", participants=event.participants, source=SnapshotSource.REST
+    )
     assert decide(event, WATCHED) == decide(rest, WATCHED)
 
 

@@ -203,7 +203,11 @@ def test_unfinished_lists_pending_and_writing_soonest_first(ledger: Ledger) -> N
     ledger.record_outcome(("done", "agent-1"), Outcome.TOO_LATE)
     unfinished = ledger.unfinished()
     assert [i.conversation_id for i in unfinished] == ["soon", "writing", "late"]
-    assert [i.state for i in unfinished] == [ItemState.PENDING, ItemState.WRITING, ItemState.PENDING]
+    assert [i.state for i in unfinished] == [
+        ItemState.PENDING,
+        ItemState.WRITING,
+        ItemState.PENDING,
+    ]
 
 
 # --- restart ----------------------------------------------------------------------------------
@@ -233,6 +237,7 @@ def test_a_restart_keeps_everything(tmp_path: Path, clock: ManualClock) -> None:
 def test_the_file_uses_wal_and_records_its_schema_version(tmp_path: Path) -> None:
     with Ledger.open(ledger_path(tmp_path)) as opened:
         opened.add_pending(item())
+        assert opened._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     raw = sqlite3.connect(ledger_path(tmp_path))
     try:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

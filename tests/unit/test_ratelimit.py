@@ -1,4 +1,4 @@
-"""The shared token bucket: rate, burst, priorities, fairness, pauses after a 429. No real sleeping."""
+"""The shared token bucket: rate, burst, priorities, fairness, 429 pauses. No real sleeping."""
 
 from __future__ import annotations
 
@@ -295,6 +295,30 @@ async def test_when_every_waiter_gives_up_no_task_is_left_behind(clock: ManualCl
     # and the limiter still works afterwards
     await clock.advance(UNIT)
     await limiter.acquire()
+
+
+async def test_a_caller_cancelled_just_after_its_grant_returns_the_token(
+    clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = RateLimiter(PER_MINUTE, burst=1, clock=clock)
+    await drain(limiter)
+    task = asyncio.get_running_loop().create_task(limiter.acquire())
+    await settle()
+    grant = limiter._grant
+
+    def grant_then_cancel(waiter: asyncio.Future[None]) -> None:
+        grant(waiter)
+        task.cancel()  # the caller is cancelled before it could resume with its token
+
+    monkeypatch.setattr(limiter, "_grant", grant_then_cancel)
+    await clock.advance(UNIT)
+    await settle()
+    assert task.cancelled()
+    assert limiter.stats().acquired == 1  # only the drain
+    rec = Recorder(limiter)
+    rec.start("next")
+    await settle()
+    assert rec.order == ["next"]  # the returned token, without waiting
 
 
 async def test_cancellation_is_re_raised_to_the_caller(clock: ManualClock) -> None:
