@@ -137,7 +137,11 @@ def schedule_for(decision: NeedsDefault, rule: ResolvedQueue) -> tuple[datetime,
     timeout_ms = rule.queue.acw_timeout_ms
     if not (rule.queue.time_boxed and timeout_ms):
         return due, None
-    deadline = decision.acw_started_at + timedelta(milliseconds=timeout_ms) - timedelta(seconds=rule.timeout_margin_seconds)
+    deadline = (
+        decision.acw_started_at
+        + timedelta(milliseconds=timeout_ms)
+        - timedelta(seconds=rule.timeout_margin_seconds)
+    )
     deadline = max(deadline, decision.acw_started_at)
     return min(due, deadline), deadline
 
@@ -167,7 +171,9 @@ class Applier:
         self._clock = clock
         self._config = config
         self._backoff = backoff or (
-            lambda: jittered_backoff(initial=config.retry_initial_seconds, maximum=config.retry_max_seconds)
+            lambda: jittered_backoff(
+                initial=config.retry_initial_seconds, maximum=config.retry_max_seconds
+            )
         )
         self._live: dict[Key, _Live] = {}
         self._ready: asyncio.PriorityQueue[tuple[float, float, int, Key]] = asyncio.PriorityQueue()
@@ -249,7 +255,9 @@ class Applier:
             log.info("resumed_work_items", count=count)
         return count
 
-    def _track(self, item: WorkItem, queue_id: str, epoch: int | None, *, needs_check: bool) -> None:
+    def _track(
+        self, item: WorkItem, queue_id: str, epoch: int | None, *, needs_check: bool
+    ) -> None:
         live = _Live(item=item, queue_id=queue_id, fresh_epoch=epoch, needs_check=needs_check)
         self._live[item.key] = live
         self._metrics.set_pending(len(self._live))
@@ -309,12 +317,16 @@ class Applier:
                 self._finish(key, check.outcome, check.detail, code_id=check.code)
                 return
         if self._config.dry_run:
-            self._finish(key, Outcome.DRY_RUN, f"would apply {rule.code.name}", code_id=rule.code.id)
+            self._finish(
+                key, Outcome.DRY_RUN, f"would apply {rule.code.name}", code_id=rule.code.id
+            )
             return
         await self._write(live, rule)
 
     def _state_known(self, live: _Live) -> bool:
-        return live.fresh_epoch is not None and self._continuity.is_continuous_since(live.fresh_epoch)
+        return live.fresh_epoch is not None and self._continuity.is_continuous_since(
+            live.fresh_epoch
+        )
 
     async def _check_state(self, live: _Live, rule: ResolvedQueue) -> _Check | None:
         """GET the conversation; None means the check itself failed and was rescheduled."""
@@ -334,7 +346,9 @@ class Applier:
         key = live.item.key
         attempt = live.item.attempts + 1
         self._ledger.mark_writing(key, attempt, rule.code.id)
-        live.item = _replace(live.item, attempts=attempt, state=ItemState.WRITING, code_id=rule.code.id)
+        live.item = _replace(
+            live.item, attempts=attempt, state=ItemState.WRITING, code_id=rule.code.id
+        )
         await self._limiter.acquire(Priority.LIVE)
         started = self._clock.monotonic()
         try:
@@ -342,11 +356,15 @@ class Applier:
                 key[0], key[1], code_id=rule.code.id, code_name=rule.code.name, notes=rule.notes
             )
         except Forbidden as exc:
-            self._finish(key, Outcome.FORBIDDEN, _forbidden_detail(exc), code_id=rule.code.id, level="error")
+            self._finish(
+                key, Outcome.FORBIDDEN, _forbidden_detail(exc), code_id=rule.code.id, level="error"
+            )
         except (BadRequest, NotFound, Conflict) as exc:
             await self._after_refusal(live, rule, exc)
         except PlatformError as exc:
-            live.needs_check = not isinstance(exc, RateLimited)  # a 429 did not land; anything else may have
+            live.needs_check = not isinstance(
+                exc, RateLimited
+            )  # a 429 did not land; anything else may have
             self._on_retryable(live, exc, "write")
         else:
             latency = (self._clock.now() - live.item.acw_started_at).total_seconds()
@@ -366,7 +384,12 @@ class Applier:
         if check is None:
             return
         if check.outcome is not None:
-            self._finish(live.item.key, check.outcome, f"{check.detail}; write refused: {exc}", code_id=check.code)
+            self._finish(
+                live.item.key,
+                check.outcome,
+                f"{check.detail}; write refused: {exc}",
+                code_id=check.code,
+            )
         else:
             self._finish(
                 live.item.key,
@@ -382,12 +405,22 @@ class Applier:
             self._metrics.rate_limited()
             live.rate_limited += 1
             if live.rate_limited > self._config.max_rate_limited:
-                self._finish(live.item.key, Outcome.FAILED, f"{what}: rate limited {live.rate_limited} times", level="error")
+                self._finish(
+                    live.item.key,
+                    Outcome.FAILED,
+                    f"{what}: rate limited {live.rate_limited} times",
+                    level="error",
+                )
                 return
             self._reschedule(live, exc.retry_after, f"{what}: rate limited")
             return
         if live.item.attempts >= self._config.max_attempts and what == "write":
-            self._finish(live.item.key, Outcome.FAILED, f"{what}: gave up after {live.item.attempts} attempts: {exc}", level="error")
+            self._finish(
+                live.item.key,
+                Outcome.FAILED,
+                f"{what}: gave up after {live.item.attempts} attempts: {exc}",
+                level="error",
+            )
             return
         self._metrics.retry(type(exc).__name__)
         self._retry_later(live, f"{what}: {exc}")
@@ -405,10 +438,25 @@ class Applier:
             self._ledger.reschedule(live.item.key, due)
         live.item = _replace(live.item, state=ItemState.PENDING, due_at=due)
         key = live.item.key
-        log.warning("work_item_retry", conversation=key[0], participant=key[1], reason=reason, retry_in_s=round(delay, 3))
+        log.warning(
+            "work_item_retry",
+            conversation=key[0],
+            participant=key[1],
+            reason=reason,
+            retry_in_s=round(delay, 3),
+        )
         self._schedule(live, due)
 
-    def _finish(self, key: Key, outcome: Outcome, detail: str, *, code_id: str | None = None, level: str = "info", **extra: object) -> None:
+    def _finish(
+        self,
+        key: Key,
+        outcome: Outcome,
+        detail: str,
+        *,
+        code_id: str | None = None,
+        level: str = "info",
+        **extra: object,
+    ) -> None:
         live = self._live.pop(key, None)
         if live is not None:
             live.cancelled = True
@@ -460,4 +508,11 @@ def _replace(item: WorkItem, **changes: object) -> WorkItem:
     return replace(item, **changes)  # type: ignore[arg-type]
 
 
-__all__ = ["Applier", "ApplierConfig", "ConversationWriter", "Continuity", "classify_participant", "schedule_for"]
+__all__ = [
+    "Applier",
+    "ApplierConfig",
+    "Continuity",
+    "ConversationWriter",
+    "classify_participant",
+    "schedule_for",
+]

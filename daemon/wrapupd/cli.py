@@ -25,6 +25,7 @@ from wrapupd.errors import (
     PlatformError,
     ResolutionError,
 )
+from wrapupd.settings import Settings, load_settings
 
 EX_OK = 0
 EX_FAILURE = 1
@@ -40,20 +41,39 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", "-c", type=Path, help="TOML settings file (default: $WRAPUPD_CONFIG)")
+        p.add_argument(
+            "--config", "-c", type=Path, help="TOML settings file (default: $WRAPUPD_CONFIG)"
+        )
         return p
 
     with_config(sub.add_parser("run", help="run the daemon"))
-    with_config(sub.add_parser("check", help="validate config, authenticate, resolve queues, codes and topic permissions"))
-    apply = with_config(sub.add_parser("apply", help="apply one code to one participant, with the daemon's state checks"))
+    with_config(
+        sub.add_parser(
+            "check",
+            help="validate config, authenticate, resolve queues, codes and topic permissions",
+        )
+    )
+    apply = with_config(
+        sub.add_parser(
+            "apply", help="apply one code to one participant, with the daemon's state checks"
+        )
+    )
     apply.add_argument("--conversation", required=True)
     apply.add_argument("--participant", required=True)
-    apply.add_argument("--code", required=True, help="code name or id, assigned to the participant's queue")
+    apply.add_argument(
+        "--code", required=True, help="code name or id, assigned to the participant's queue"
+    )
     apply.add_argument("--notes", default=None)
     apply.add_argument("--dry-run", action="store_true")
-    demo = sub.add_parser("demo", help="run against the built-in simulated org (no credentials needed)")
-    demo.add_argument("--duration", type=float, default=60.0, help="seconds of generated traffic (default 60)")
-    demo.add_argument("--rate", type=float, default=2.0, help="new conversations per second (default 2)")
+    demo = sub.add_parser(
+        "demo", help="run against the built-in simulated org (no credentials needed)"
+    )
+    demo.add_argument(
+        "--duration", type=float, default=60.0, help="seconds of generated traffic (default 60)"
+    )
+    demo.add_argument(
+        "--rate", type=float, default=2.0, help="new conversations per second (default 2)"
+    )
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     demo.add_argument("--seed", type=int, default=7)
     return parser
@@ -71,9 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- settings ------------------------------------------------------------------------------------
 
 
-def _load(args: argparse.Namespace) -> object:
-    from wrapupd.settings import load_settings
-
+def _load(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
 
 
@@ -105,20 +123,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _config_error(exc)
     _configure_logs(settings)
-    options = options_from_settings(settings)  # type: ignore[arg-type]
+    options = options_from_settings(settings)
     return asyncio.run(serve(options, config_path=args.config))
 
 
-def _configure_logs(settings: object) -> None:
-    s = settings  # the Settings model; typed loosely to keep the import lazy
+def _configure_logs(settings: Settings) -> None:
     logs.configure_logging(
-        fmt=s.log.format,  # type: ignore[attr-defined]
-        level=s.log.level,  # type: ignore[attr-defined]
-        secrets=[s.genesys.client_secret.get_secret_value()],  # type: ignore[attr-defined]
+        fmt=settings.log.format,
+        level=settings.log.level,
+        secrets=[settings.genesys.client_secret.get_secret_value()],
     )
 
 
-async def serve(options: object, *, config_path: Path | None, shutdown: asyncio.Event | None = None) -> int:
+async def serve(
+    options: object, *, config_path: Path | None, shutdown: asyncio.Event | None = None
+) -> int:
     """Run the daemon until a signal (or ``shutdown``) stops it; returns the exit code."""
     from wrapupd.service import Daemon, DaemonOptions
 
@@ -148,7 +167,9 @@ async def serve(options: object, *, config_path: Path | None, shutdown: asyncio.
     return code
 
 
-async def _main_loop(daemon: object, stop: asyncio.Event, reload_wanted: asyncio.Event, config_path: Path | None) -> int:
+async def _main_loop(
+    daemon: object, stop: asyncio.Event, reload_wanted: asyncio.Event, config_path: Path | None
+) -> int:
     from wrapupd.service import Daemon
 
     assert isinstance(daemon, Daemon)
@@ -156,7 +177,9 @@ async def _main_loop(daemon: object, stop: asyncio.Event, reload_wanted: asyncio
     while True:
         stopper = asyncio.create_task(stop.wait())
         reloader = asyncio.create_task(reload_wanted.wait())
-        done, _ = await asyncio.wait({failed, stopper, reloader}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {failed, stopper, reloader}, return_when=asyncio.FIRST_COMPLETED
+        )
         stopper.cancel()
         reloader.cancel()
         if failed in done:
@@ -171,14 +194,15 @@ async def _main_loop(daemon: object, stop: asyncio.Event, reload_wanted: asyncio
 
 async def _reload(daemon: object, config_path: Path | None) -> None:
     from wrapupd.service import Daemon, rules_from_settings
-    from wrapupd.settings import load_settings
 
     assert isinstance(daemon, Daemon)
     try:
         settings = load_settings(config_path)
         await daemon.reload(rules_from_settings(settings))
     except (ConfigError, PlatformError) as exc:
-        log.error("reload_rejected", error=str(exc), hint="the previous configuration stays in force")
+        log.error(
+            "reload_rejected", error=str(exc), hint="the previous configuration stays in force"
+        )
 
 
 def _install_signals(stop: asyncio.Event, reload_wanted: asyncio.Event) -> None:
@@ -211,7 +235,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _config_error(exc)
     _configure_logs(settings)
     try:
-        report = asyncio.run(check_deployment(settings))  # type: ignore[arg-type]
+        report = asyncio.run(check_deployment(settings, on_new_token=logs.add_secret))
     except PlatformError as exc:
         return _platform_exit(exc)
     print(report.table())
@@ -232,7 +256,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(
             apply_one(
-                settings,  # type: ignore[arg-type]
+                settings,
                 conversation_id=args.conversation,
                 participant_id=args.participant,
                 code_ref=args.code,
@@ -254,7 +278,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from wrapupd.demo import run_demo
 
     try:
-        return asyncio.run(run_demo(duration=args.duration, rate=args.rate, as_json=args.json, seed=args.seed))
+        return asyncio.run(
+            run_demo(duration=args.duration, rate=args.rate, as_json=args.json, seed=args.seed)
+        )
     except ResolutionError as exc:
         return _config_error(exc)
 

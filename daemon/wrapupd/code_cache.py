@@ -77,7 +77,9 @@ async def resolve_queue(directory: QueueDirectory, reference: str) -> Queue:
         return matches[0]
     if len(matches) > 1:
         ids = ", ".join(q.id for q in matches)
-        raise ResolutionError(f"queue {reference!r} is ambiguous: {len(matches)} queues have that name ({ids}); use the id")
+        raise ResolutionError(
+            f"queue {reference!r} is ambiguous: {len(matches)} queues have that name ({ids}); use the id"
+        )
     existing = [q.name for q in await directory.list_queues()]
     raise ResolutionError(
         f"queue {reference!r} not found (by id or exact name); queues this client can see: {_listing(existing)}"
@@ -106,7 +108,9 @@ async def resolve_rule(directory: QueueDirectory, rule: QueueRule) -> ResolvedQu
     return ResolvedQueue(queue, code, rule.grace_seconds, rule.timeout_margin_seconds, rule.notes)
 
 
-async def resolve_all(directory: QueueDirectory, rules: Sequence[QueueRule]) -> dict[str, ResolvedQueue]:
+async def resolve_all(
+    directory: QueueDirectory, rules: Sequence[QueueRule]
+) -> dict[str, ResolvedQueue]:
     """Resolve every rule; report every unresolvable one at once, not just the first."""
     table: dict[str, ResolvedQueue] = {}
     problems: list[str] = []
@@ -117,7 +121,9 @@ async def resolve_all(directory: QueueDirectory, rules: Sequence[QueueRule]) -> 
             problems.append(f"queues[{index}]: {exc}")
             continue
         if resolved.queue_id in table:
-            problems.append(f"queues[{index}]: queue {rule.queue!r} is configured twice (id {resolved.queue_id})")
+            problems.append(
+                f"queues[{index}]: queue {rule.queue!r} is configured twice (id {resolved.queue_id})"
+            )
             continue
         table[resolved.queue_id] = resolved
     if problems:
@@ -128,7 +134,9 @@ async def resolve_all(directory: QueueDirectory, rules: Sequence[QueueRule]) -> 
 class CodeCache:
     """The resolved table, with a single-flight background refresh."""
 
-    def __init__(self, directory: QueueDirectory, rules: Sequence[QueueRule], *, clock: Clock) -> None:
+    def __init__(
+        self, directory: QueueDirectory, rules: Sequence[QueueRule], *, clock: Clock
+    ) -> None:
         self._directory = directory
         self._rules = tuple(rules)
         self._clock = clock

@@ -62,12 +62,16 @@ class Emulator:
 def emulator_process(org: str = "demo", extra: Sequence[str] = ()) -> Iterator[Emulator]:
     """Start ``python -m genesys_emulator`` on a free loopback port and read its ready line."""
     command = [sys.executable, "-m", "genesys_emulator", "--port", "0", "--org", org, *extra]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         if not line:
-            raise RuntimeError(f"the emulator exited before it was ready (exit code {process.wait(5)})")
+            raise RuntimeError(
+                f"the emulator exited before it was ready (exit code {process.wait(5)})"
+            )
         ready = json.loads(line)
         yield Emulator(process, ready["base_url"], ready["client_id"], ready["client_secret"])
     finally:
@@ -80,8 +84,13 @@ def emulator_process(org: str = "demo", extra: Sequence[str] = ()) -> Iterator[E
 
 def demo_options(emulator: Emulator, state_dir: Path) -> DaemonOptions:
     rules = tuple(
-        QueueRule(queue=name, default_code=DEFAULT_CODE, grace_seconds=grace, timeout_margin_seconds=2.0,
-                  notes="Default applied by wrapupd (demo)")
+        QueueRule(
+            queue=name,
+            default_code=DEFAULT_CODE,
+            grace_seconds=grace,
+            timeout_margin_seconds=2.0,
+            notes="Default applied by wrapupd (demo)",
+        )
         for name, grace in WATCHED
     )
     return DaemonOptions(
@@ -115,7 +124,9 @@ def _parse_ts(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
 
-def summarise(truth: list[dict[str, Any]], calls: list[dict[str, Any]], watched_ids: set[str]) -> dict[str, Any]:
+def summarise(
+    truth: list[dict[str, Any]], calls: list[dict[str, Any]], watched_ids: set[str]
+) -> dict[str, Any]:
     """The figures the demo promises, from the emulator's ground truth only."""
     watched = [p for p in truth if p.get("queueId") in watched_ids]
     by = Counter((p.get("wrapup") or {}).get("by") for p in watched)
@@ -128,8 +139,10 @@ def summarise(truth: list[dict[str, Any]], calls: list[dict[str, Any]], watched_
                 latencies.append((end - start) * 1000)
     doubled = sum(1 for p in truth if _api_writes(p) > 1)
     overwritten = sum(1 for p in truth if _overwritten(p))
-    stray = sum(1 for p in truth if p.get("queueId") not in watched_ids and p.get("apiWrapupCalls", 0) > 0)
-    api_calls = Counter()
+    stray = sum(
+        1 for p in truth if p.get("queueId") not in watched_ids and p.get("apiWrapupCalls", 0) > 0
+    )
+    api_calls: Counter[str] = Counter()
     for c in calls:
         api_calls[f"{c['method']} {c['path']}"] += int(c["count"])
     missed = by.get(None, 0) + by.get("timeout", 0)
@@ -138,7 +151,9 @@ def summarise(truth: list[dict[str, Any]], calls: list[dict[str, Any]], watched_
         "acw_without_code": by.get("api", 0) + missed,
         "applied": by.get("api", 0),
         "agent_coded_untouched": sum(
-            1 for p in watched if (p.get("wrapup") or {}).get("by") == "agent" and p.get("apiWrapupCalls", 0) == 0
+            1
+            for p in watched
+            if (p.get("wrapup") or {}).get("by") == "agent" and p.get("apiWrapupCalls", 0) == 0
         ),
         "agent_skipped": by.get("skipped", 0),
         "missed": missed,
@@ -181,7 +196,16 @@ def render(summary: dict[str, Any]) -> str:
         else:
             lines.append(f"  {key.replace('_', ' '):<24} {value}")
     verdict = all(summary[k] == 0 for k in ("missed", "doubled", "overwritten", "stray"))
-    lines += ["", "  result: " + ("OK - nothing missed, doubled, overwritten or stray" if verdict else "PROBLEMS - see above"), ""]
+    lines += [
+        "",
+        "  result: "
+        + (
+            "OK - nothing missed, doubled, overwritten or stray"
+            if verdict
+            else "PROBLEMS - see above"
+        ),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -190,12 +214,18 @@ def render(summary: dict[str, Any]) -> str:
 
 async def run_demo(*, duration: float, rate: float, as_json: bool, seed: int) -> int:
     logs.configure_logging(fmt="console", level="warning", stream=sys.stderr)
-    with emulator_process() as emulator, tempfile.TemporaryDirectory(prefix="wrapupd-demo-") as state:
+    with (
+        emulator_process() as emulator,
+        tempfile.TemporaryDirectory(prefix="wrapupd-demo-") as state,
+    ):
         daemon = Daemon(demo_options(emulator, Path(state)), on_new_token=logs.add_secret)
         try:
             await daemon.start()
             watched_ids = set(daemon.codes.queue_ids)
-            _say(as_json, f"daemon ready: watching {len(watched_ids)} queues; metrics at http://{_addr(daemon)}/metrics")
+            _say(
+                as_json,
+                f"daemon ready: watching {len(watched_ids)} queues; metrics at http://{_addr(daemon)}/metrics",
+            )
             await emulator.acontrol("POST", "/_emulator/traffic", _traffic(duration, rate, seed))
             await _progress(daemon, emulator, duration, as_json)
             await _settle(emulator, watched_ids, timeout=45.0)
@@ -222,7 +252,9 @@ def _traffic(duration: float, rate: float, seed: int) -> dict[str, Any]:
 
 
 def _addr(daemon: Daemon) -> str:
-    return f"{daemon.health_address[0]}:{daemon.health_address[1]}" if daemon.health_address else "-"
+    return (
+        f"{daemon.health_address[0]}:{daemon.health_address[1]}" if daemon.health_address else "-"
+    )
 
 
 def _say(quiet: bool, text: str) -> None:
@@ -251,7 +283,11 @@ async def _settle(emulator: Emulator, watched_ids: set[str], *, timeout: float) 
     waited = 0.0
     while waited < timeout:
         truth = (await emulator.acontrol("GET", "/_emulator/ground-truth"))["participants"]
-        open_ = [p for p in truth if p.get("queueId") in watched_ids and not (p.get("wrapup") or {}).get("by")]
+        open_ = [
+            p
+            for p in truth
+            if p.get("queueId") in watched_ids and not (p.get("wrapup") or {}).get("by")
+        ]
         if not open_:
             return
         await asyncio.sleep(0.5)

@@ -102,7 +102,9 @@ class Forbidden(ApiError):
 
     USER_CONTEXT_MARKER = "requires a user context"
 
-    def __init__(self, message: str, *, missing_permissions: tuple[str, ...] = (), **kw: object) -> None:
+    def __init__(
+        self, message: str, *, missing_permissions: tuple[str, ...] = (), **kw: object
+    ) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.missing_permissions = missing_permissions
 

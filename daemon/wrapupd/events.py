@@ -58,7 +58,9 @@ class Communication:
     id: str
     media_type: str  # call, callback, chat, email, message, ...
     state: str | None
-    acw_state: str | None  # afterCallWork.state: pending | complete | skipped | notApplicable | unknown
+    acw_state: (
+        str | None
+    )  # afterCallWork.state: pending | complete | skipped | notApplicable | unknown
     wrapup_code: str | None  # communication-level wrapup.code, if any
 
 

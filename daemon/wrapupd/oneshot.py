@@ -32,7 +32,13 @@ class OneShotClient(Protocol):
     async def get_queue(self, queue_id: str) -> Queue: ...
     async def list_queue_wrapup_codes(self, queue_id: str) -> list[WrapupCode]: ...
     async def patch_participant_wrapup(
-        self, conversation_id: str, participant_id: str, *, code_id: str, code_name: str | None, notes: str | None
+        self,
+        conversation_id: str,
+        participant_id: str,
+        *,
+        code_id: str,
+        code_name: str | None,
+        notes: str | None,
     ) -> None: ...
 
 
@@ -67,7 +73,12 @@ async def apply_once(
 
 
 async def _attempt(
-    client: OneShotClient, conversation_id: str, participant_id: str, code_ref: str, notes: str | None, dry_run: bool
+    client: OneShotClient,
+    conversation_id: str,
+    participant_id: str,
+    code_ref: str,
+    notes: str | None,
+    dry_run: bool,
 ) -> OneShotResult:
     try:
         snapshot = await client.get_conversation(conversation_id)
@@ -75,12 +86,17 @@ async def _attempt(
         return OneShotResult(Outcome.TOO_LATE, f"conversation {conversation_id} not found")
     participant = find_participant(snapshot, participant_id)
     if participant is not None and participant.purpose != "agent":
-        return OneShotResult(Outcome.INVALID_CODE, f"participant {participant_id} is a {participant.purpose}, not an agent")
+        return OneShotResult(
+            Outcome.INVALID_CODE,
+            f"participant {participant_id} is a {participant.purpose}, not an agent",
+        )
     check = classify_participant(participant, None)
     if check.outcome is not None or participant is None:
         return OneShotResult(check.outcome or Outcome.TOO_LATE, check.detail)
     if not participant.queue_id:
-        return OneShotResult(Outcome.INVALID_CODE, "the participant has no queue, so no code can be assigned to it")
+        return OneShotResult(
+            Outcome.INVALID_CODE, "the participant has no queue, so no code can be assigned to it"
+        )
     queue = await client.get_queue(participant.queue_id)
     try:
         code = pick_code(queue, await client.list_queue_wrapup_codes(queue.id), code_ref)
@@ -89,12 +105,19 @@ async def _attempt(
     if dry_run:
         return OneShotResult(Outcome.DRY_RUN, f"would apply {code.name!r} ({code.id})", code)
     try:
-        await client.patch_participant_wrapup(conversation_id, participant_id, code_id=code.id, code_name=code.name, notes=notes)
+        await client.patch_participant_wrapup(
+            conversation_id, participant_id, code_id=code.id, code_name=code.name, notes=notes
+        )
     except Forbidden as exc:
         return OneShotResult(Outcome.FORBIDDEN, str(exc), code)
     except (BadRequest, NotFound, Conflict) as exc:
-        after = classify_participant(find_participant(await client.get_conversation(conversation_id), participant_id), code.id)
+        after = classify_participant(
+            find_participant(await client.get_conversation(conversation_id), participant_id),
+            code.id,
+        )
         if after.outcome is None:
-            return OneShotResult(Outcome.INVALID_CODE, f"the platform refused {code.name!r}: {exc}", code)
+            return OneShotResult(
+                Outcome.INVALID_CODE, f"the platform refused {code.name!r}: {exc}", code
+            )
         return OneShotResult(after.outcome, f"{after.detail}; the write was refused: {exc}", code)
     return OneShotResult(Outcome.APPLIED, f"applied {code.name!r} ({code.id})", code)

@@ -26,7 +26,9 @@ log = structlog.get_logger("wrapupd.reconciler")
 
 
 class ConversationFinder(Protocol):
-    async def query_open_conversations(self, queue_ids: Sequence[str], start: datetime, end: datetime) -> list[str]: ...
+    async def query_open_conversations(
+        self, queue_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[str]: ...
 
     async def get_conversation(self, conversation_id: str) -> ConversationSnapshot: ...
 
@@ -34,7 +36,9 @@ class ConversationFinder(Protocol):
 @dataclass(frozen=True, slots=True)
 class ReconcilerConfig:
     interval: float = 300.0
-    end_lag: float = 60.0  # analytics results shift while the interval is live: stop this far before now
+    end_lag: float = (
+        60.0  # analytics results shift while the interval is live: stop this far before now
+    )
     max_lookback_days: int = 7
     retry_delay: float = 5.0
 
@@ -126,5 +130,11 @@ class Reconciler:
         self.runs += 1
         self.last_run_ok = True
         self._metrics.reconcile_run(len(unknown))
-        log.info("reconciled", reason=reason, candidates=len(candidates), fetched=fetched, skipped_known=len(candidates) - len(unknown))
+        log.info(
+            "reconciled",
+            reason=reason,
+            candidates=len(candidates),
+            fetched=fetched,
+            skipped_known=len(candidates) - len(unknown),
+        )
         return fetched

@@ -29,9 +29,11 @@ from wrapupd.genesys.client import GenesysClient, Timeouts
 from wrapupd.health import HealthServer
 from wrapupd.ledger import Ledger
 from wrapupd.metrics import Metrics
+from wrapupd.oneshot import OneShotResult, apply_once
 from wrapupd.ratelimit import RateLimiter
 from wrapupd.reconciler import Reconciler, ReconcilerConfig
 from wrapupd.sdnotify import Notifier, WatchdogPinger
+from wrapupd.settings import Settings
 from wrapupd.subscriber import Subscriber, SubscriberConfig
 
 log = structlog.get_logger("wrapupd.service")
@@ -104,15 +106,27 @@ class Daemon:
 
     async def start(self) -> None:
         """Bring every part up; returns once the socket is connected and subscribed."""
-        log.info("starting", version=__version__, api_host=self.options.api_host, dry_run=self.options.dry_run)
+        log.info(
+            "starting",
+            version=__version__,
+            api_host=self.options.api_host,
+            dry_run=self.options.dry_run,
+        )
         await self.client.start()
         log.info("authenticated", token_expires_at=_iso(self.client.token_expires_at))
         await self.codes.load()
         self._watched = self.codes.queue_ids
         self.metrics.code_table_loaded(self.clock.now().timestamp())
         for entry in self.codes.entries():
-            log.info("queue_watched", queue=entry.queue.name, queue_id=entry.queue_id, code=entry.code.name,
-                     code_id=entry.code.id, grace_s=entry.grace_seconds, acw=entry.queue.wrapup_prompt)
+            log.info(
+                "queue_watched",
+                queue=entry.queue.name,
+                queue_id=entry.queue_id,
+                code=entry.code.name,
+                code_id=entry.code.id,
+                grace_s=entry.grace_seconds,
+                acw=entry.queue.wrapup_prompt,
+            )
         self._open_ledger()
         self._build_parts()
         assert self.applier is not None and self.subscriber is not None
@@ -181,7 +195,9 @@ class Daemon:
             "reconciler": self.reconciler.run(),
             "code_refresh": self._refresh_codes_forever(),
             "token_keeper": self._keep_token_fresh(),
-            "watchdog": WatchdogPinger(self.notifier, clock=self.clock, is_healthy=self._healthy).run(),
+            "watchdog": WatchdogPinger(
+                self.notifier, clock=self.clock, is_healthy=self._healthy
+            ).run(),
             "ledger_purge": self._purge_forever(),
         }
         for name, job in jobs.items():
@@ -201,7 +217,9 @@ class Daemon:
         decisions = decide(snapshot, self._watched)
         if decisions:
             before = self.applier.pending_count
-            self.applier.submit(decisions, epoch=self.subscriber.epoch if self.subscriber.connected else None)
+            self.applier.submit(
+                decisions, epoch=self.subscriber.epoch if self.subscriber.connected else None
+            )
             self.metrics.reconcile_found(max(0, self.applier.pending_count - before))
 
     def _on_gap(self, reason: str) -> None:
@@ -216,7 +234,10 @@ class Daemon:
             self._known.popitem(last=False)
 
     def _known_since_gap(self, conversation_id: str) -> bool:
-        return self.subscriber is not None and self._known.get(conversation_id) == self.subscriber.epoch
+        return (
+            self.subscriber is not None
+            and self._known.get(conversation_id) == self.subscriber.epoch
+        )
 
     # --- background jobs ---------------------------------------------------------------------
 
@@ -256,14 +277,28 @@ class Daemon:
         expires = self.client.token_expires_at
         token_ok = expires is not None and expires > self.clock.now()
         age = sub.heartbeat_age() if sub else None
-        fresh_limit = self.options.subscriber.heartbeat_timeout + self.options.subscriber.ping_timeout
+        fresh_limit = (
+            self.options.subscriber.heartbeat_timeout + self.options.subscriber.ping_timeout
+        )
         rejected = sub.rejected_topics if sub else []
         return {
             "token": (token_ok, f"expires {_iso(expires)}" if expires else "no token"),
-            "socket": (bool(sub and sub.connected), "connected" if sub and sub.connected else "disconnected"),
-            "heartbeat": (age is not None and age <= fresh_limit, "never" if age is None else f"{age:.1f}s ago"),
-            "codes": (self.codes.loaded, f"{len(self._watched)} queues" if self.codes.loaded else "not loaded"),
-            "subscriptions": (not rejected, "all permitted" if not rejected else ", ".join(r.topic for r in rejected)),
+            "socket": (
+                bool(sub and sub.connected),
+                "connected" if sub and sub.connected else "disconnected",
+            ),
+            "heartbeat": (
+                age is not None and age <= fresh_limit,
+                "never" if age is None else f"{age:.1f}s ago",
+            ),
+            "codes": (
+                self.codes.loaded,
+                f"{len(self._watched)} queues" if self.codes.loaded else "not loaded",
+            ),
+            "subscriptions": (
+                not rejected,
+                "all permitted" if not rejected else ", ".join(r.topic for r in rejected),
+            ),
         }
 
     def _healthy(self) -> bool:
@@ -333,3 +368,186 @@ async def _supervised(name: str, job: Awaitable[None]) -> None:
 
 def _iso(value: object) -> str | None:
     return value.isoformat() if value is not None and hasattr(value, "isoformat") else None
+
+
+# --- from settings to plain values ---------------------------------------------------------------
+
+
+def rules_from_settings(settings: Settings) -> tuple[QueueRule, ...]:
+    return tuple(
+        QueueRule(
+            queue=p.queue,
+            default_code=p.default_code,
+            grace_seconds=p.grace_seconds,
+            timeout_margin_seconds=p.timeout_margin_seconds,
+            notes=p.notes,
+        )
+        for p in settings.queue_policies()
+    )
+
+
+def options_from_settings(settings: Settings) -> DaemonOptions:
+    g, d = settings.genesys, settings.daemon
+    return DaemonOptions(
+        api_host=settings.api_host,
+        client_id=g.client_id,
+        client_secret=g.client_secret.get_secret_value(),
+        rules=rules_from_settings(settings),
+        state_dir=d.state_dir,
+        listen=(settings.http.host, settings.http.port),
+        dry_run=d.dry_run,
+        connect_timeout=g.connect_timeout_seconds,
+        read_timeout=g.read_timeout_seconds,
+        budget_per_minute=g.rate_budget_per_minute,
+        token_renew_margin=g.token_renew_margin_seconds,
+        code_refresh_seconds=d.code_refresh_seconds,
+        drain_seconds=d.drain_seconds,
+        retention_days=d.retention_days,
+        subscriber=SubscriberConfig(
+            heartbeat_timeout=d.heartbeat_timeout_seconds, renew_interval=d.channel_renew_seconds
+        ),
+        applier=ApplierConfig(dry_run=d.dry_run, workers=d.workers, max_attempts=d.max_attempts),
+        reconciler=ReconcilerConfig(interval=d.reconcile_interval_seconds),
+    )
+
+
+def client_for(
+    options: DaemonOptions, *, on_new_token: Callable[[str], None] | None = None
+) -> GenesysClient:
+    return GenesysClient(
+        api_host=options.api_host,
+        client_id=options.client_id,
+        client_secret=options.client_secret,
+        timeouts=Timeouts(connect=options.connect_timeout, read=options.read_timeout),
+        renew_margin_seconds=options.token_renew_margin,
+        on_new_token=on_new_token,
+    )
+
+
+# --- `wrapupd check` -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    queue: str
+    code: str
+    status: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    rows: tuple[CheckRow, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def table(self) -> str:
+        headers = ("queue", "default code", "status")
+        cells = [headers, *((r.queue, r.code, r.status) for r in self.rows)]
+        widths = [max(len(row[i]) for row in cells) for i in range(3)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in cells
+        ]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append("")
+        lines.append("all good" if self.ok else "problems found: see the status column")
+        return "\n".join(lines)
+
+
+async def check_deployment(
+    settings: Settings, *, on_new_token: Callable[[str], None] | None = None
+) -> CheckReport:
+    """Authenticate, resolve every queue and code, and try the topic subscriptions (ignoreErrors)."""
+    options = options_from_settings(settings)
+    client = client_for(options, on_new_token=on_new_token)
+    try:
+        await client.start()
+        rows: list[CheckRow] = []
+        resolved: dict[str, str] = {}
+        for rule in options.rules:
+            try:
+                entry = await resolve_all(client, [rule])
+            except ResolutionError as exc:
+                rows.append(
+                    CheckRow(
+                        rule.queue, rule.default_code, str(exc).removeprefix("queues[0]: "), False
+                    )
+                )
+                continue
+            ((queue_id, item),) = entry.items()
+            resolved[queue_id] = item.queue.name
+            rows.append(
+                CheckRow(
+                    f"{item.queue.name} ({queue_id})",
+                    f"{item.code.name} ({item.code.id})",
+                    "ok",
+                    True,
+                )
+            )
+        rows = await _check_topics(client, resolved, rows)
+        return CheckReport(tuple(rows))
+    finally:
+        await client.close()
+
+
+async def _check_topics(
+    client: GenesysClient, resolved: dict[str, str], rows: list[CheckRow]
+) -> list[CheckRow]:
+    if not resolved:
+        return rows
+    from wrapupd.genesys.notifications import queue_id_from_topic, queue_topic
+
+    channel = await client.create_channel()
+    results = await client.subscribe(channel.id, [queue_topic(q) for q in resolved])
+    await client.subscribe(channel.id, [])  # leave nothing subscribed behind
+    rejected = {queue_id_from_topic(r.topic): r for r in results if not r.permitted}
+    out: list[CheckRow] = []
+    for row in rows:
+        queue_id = row.queue.rsplit("(", 1)[-1].rstrip(")")
+        r = rejected.get(queue_id)
+        if r is None:
+            out.append(row)
+            continue
+        missing = ", ".join(r.missing_permissions) or "unknown"
+        out.append(
+            CheckRow(
+                row.queue,
+                row.code,
+                f"topic rejected ({r.rejection_reason}); missing permissions: {missing}",
+                False,
+            )
+        )
+    return out
+
+
+# --- `wrapupd apply` -----------------------------------------------------------------------------
+
+
+async def apply_one(
+    settings: Settings,
+    *,
+    conversation_id: str,
+    participant_id: str,
+    code_ref: str,
+    notes: str | None,
+    dry_run: bool,
+    clock: Clock,
+) -> OneShotResult:
+    options = options_from_settings(settings)
+    client = client_for(options)
+    try:
+        await client.start()
+        return await apply_once(
+            client,
+            conversation_id=conversation_id,
+            participant_id=participant_id,
+            code_ref=code_ref,
+            notes=notes if notes is not None else settings.defaults.notes,
+            clock=clock,
+            dry_run=dry_run or settings.daemon.dry_run,
+        )
+    finally:
+        await client.close()

@@ -63,7 +63,9 @@ Connector = Callable[[str], Awaitable[Socket]]
 class SubscriberConfig:
     heartbeat_timeout: float = 75.0  # silence before we ping (the platform beats about every 30 s)
     ping_timeout: float = 10.0  # no frame this long after a ping: the socket is dead
-    renew_interval: float = 12 * 3600.0  # re-subscribe (renews the channel's 24 h expiry) this often
+    renew_interval: float = (
+        12 * 3600.0
+    )  # re-subscribe (renews the channel's 24 h expiry) this often
     min_session: float = 10.0  # a connection shorter than this does not reset the backoff
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
@@ -95,7 +97,7 @@ def websocket_connector(config: SubscriberConfig) -> Connector:
             open_timeout=config.open_timeout,
             close_timeout=2,
         )
-        return ws  # type: ignore[return-value]
+        return ws
 
     return connect
 
@@ -133,7 +135,9 @@ class Subscriber:
         self._clock = clock
         self._config = config
         self._connect = connector or websocket_connector(config)
-        self._shards = [_Shard(i, t) for i, t in enumerate(shard_topics(queue_ids, config.topics_per_channel))]
+        self._shards = [
+            _Shard(i, t) for i, t in enumerate(shard_topics(queue_ids, config.topics_per_channel))
+        ]
         self.epoch = 0
         self.last_frame_at: float | None = None
         self.last_heartbeat_at: float | None = None
@@ -177,7 +181,12 @@ class Subscriber:
             except (PlatformError, ChannelGone, OSError, WebSocketException, TimeoutError) as exc:
                 delays = delays or self._backoff()
                 delay = next(delays)
-                log.warning("channel_connect_failed", shard=shard.index, error=_describe(exc), retry_in_s=round(delay, 3))
+                log.warning(
+                    "channel_connect_failed",
+                    shard=shard.index,
+                    error=_describe(exc),
+                    retry_in_s=round(delay, 3),
+                )
                 self._on_state(f"reconnecting (retry in {delay:.1f}s)")
                 await self._clock.sleep(delay)
                 continue
@@ -205,7 +214,9 @@ class Subscriber:
                     await self._clock.sleep(next(delays))
 
     def _backoff(self) -> Iterator[float]:
-        return jittered_backoff(initial=self._config.backoff_initial, maximum=self._config.backoff_max)
+        return jittered_backoff(
+            initial=self._config.backoff_initial, maximum=self._config.backoff_max
+        )
 
     async def _open(self, shard: _Shard) -> Socket:
         """Connect to the shard's channel, creating (and subscribing) a new one when it is gone."""
@@ -230,7 +241,9 @@ class Subscriber:
         shard.token_generation = self._api.token_generation
         return channel
 
-    def _note_subscription(self, shard: _Shard, channel: Channel, results: list[TopicResult]) -> None:
+    def _note_subscription(
+        self, shard: _Shard, channel: Channel, results: list[TopicResult]
+    ) -> None:
         shard.rejected = [r for r in results if not r.permitted]
         for r in shard.rejected:
             log.error(
@@ -262,12 +275,18 @@ class Subscriber:
             limit = self._config.ping_timeout if pinged else self._config.heartbeat_timeout
             wait = max(0.001, last_frame + limit - self._clock.monotonic())
             try:
-                raw = await asyncio.wait_for(socket.recv(), timeout=min(wait, self._config.heartbeat_timeout))
+                raw = await asyncio.wait_for(
+                    socket.recv(), timeout=min(wait, self._config.heartbeat_timeout)
+                )
             except TimeoutError:
                 if self._clock.monotonic() - last_frame < limit:
                     continue
                 if pinged:
-                    log.warning("heartbeat_lost", shard=shard.index, silent_s=round(self._clock.monotonic() - last_frame, 3))
+                    log.warning(
+                        "heartbeat_lost",
+                        shard=shard.index,
+                        silent_s=round(self._clock.monotonic() - last_frame, 3),
+                    )
                     return _End("heartbeat_timeout")
                 pinged = True
                 with contextlib.suppress(ConnectionClosed):
@@ -300,8 +319,16 @@ class Subscriber:
             log.warning("channel_ended", shard=shard.index, topic=frame.topic, reason=frame.reason)
             return _End("channel_ended")
         elif isinstance(frame, UnknownFrame):
-            self._metrics.event_received("unknown" if frame.problem == "unknown_topic" else "malformed")
-            log.warning("frame_ignored", shard=shard.index, topic=frame.topic, problem=frame.problem, detail=frame.detail)
+            self._metrics.event_received(
+                "unknown" if frame.problem == "unknown_topic" else "malformed"
+            )
+            log.warning(
+                "frame_ignored",
+                shard=shard.index,
+                topic=frame.topic,
+                problem=frame.problem,
+                detail=frame.detail,
+            )
         return None
 
     async def _replace_socket(self, shard: _Shard, reason: str) -> _End:
@@ -310,7 +337,9 @@ class Subscriber:
         try:
             replacement = await self._connect(shard.channel.connect_uri)
         except (OSError, WebSocketException, TimeoutError) as exc:
-            log.warning("socket_replace_failed", shard=shard.index, reason=reason, error=_describe(exc))
+            log.warning(
+                "socket_replace_failed", shard=shard.index, reason=reason, error=_describe(exc)
+            )
             return _End(reason)
         log.info("socket_replaced", shard=shard.index, reason=reason)
         self._metrics.reconnect(reason)
@@ -320,7 +349,10 @@ class Subscriber:
         """Renew the subscription before the channel expires; roll over to a new channel after a new token."""
         if self._api.token_generation != shard.token_generation:
             return await self._roll_over(shard)
-        if self._clock.monotonic() - shard.renewed_at >= self._config.renew_interval and shard.channel:
+        if (
+            self._clock.monotonic() - shard.renewed_at >= self._config.renew_interval
+            and shard.channel
+        ):
             try:
                 results = await self._api.subscribe(shard.channel.id, shard.topics)
             except NotFound:
@@ -340,7 +372,9 @@ class Subscriber:
             replacement = await self._connect(channel.connect_uri)
         except (PlatformError, OSError, WebSocketException, TimeoutError) as exc:
             log.warning("channel_rollover_failed", shard=shard.index, error=_describe(exc))
-            shard.token_generation = self._api.token_generation  # try again on the next renewal only
+            shard.token_generation = (
+                self._api.token_generation
+            )  # try again on the next renewal only
             return None
         self._metrics.channel_rollover()
         log.info("channel_rolled_over", shard=shard.index, channel=channel.id)
@@ -354,7 +388,11 @@ class Subscriber:
             self._metrics.set_connected(True)
             self._on_state("connected")
             self.ready.set()
-        log.info("socket_connected", shard=shard.index, channel=shard.channel.id if shard.channel else None)
+        log.info(
+            "socket_connected",
+            shard=shard.index,
+            channel=shard.channel.id if shard.channel else None,
+        )
         if reconnect:
             self._on_gap("reconnected")
 
@@ -370,4 +408,3 @@ class Subscriber:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-

@@ -45,7 +45,9 @@ def rule(queue: str, code: str) -> QueueRule:
 
 
 async def test_queue_and_code_resolve_by_name_or_id() -> None:
-    table = await resolve_all(Directory(), [rule("Support", "No code selected"), rule(SALES.id, RESOLVED.id)])
+    table = await resolve_all(
+        Directory(), [rule("Support", "No code selected"), rule(SALES.id, RESOLVED.id)]
+    )
     assert table[SUPPORT.id].code == NO_CODE
     assert table[SALES.id].code == RESOLVED
 
@@ -67,7 +69,9 @@ async def test_code_not_assigned_to_the_queue_is_refused_with_the_assigned_ones(
 
 async def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ResolutionError) as err:
-        await resolve_all(Directory(), [rule("Nope", "x"), rule("Sales", "y"), rule("Support", "Resolved")])
+        await resolve_all(
+            Directory(), [rule("Nope", "x"), rule("Sales", "y"), rule("Support", "Resolved")]
+        )
     lines = str(err.value).splitlines()
     assert [line.split(":")[0] for line in lines] == ["queues[0]", "queues[1]"]
 
