@@ -22,6 +22,7 @@ from wrapupd.errors import (
     AuthenticationFailed,
     ConfigError,
     Forbidden,
+    LedgerError,
     PlatformError,
     ResolutionError,
 )
@@ -158,6 +159,10 @@ async def serve(
     except ConfigError as exc:
         await daemon.stop()
         return _config_error(exc)
+    except LedgerError as exc:
+        await daemon.stop()
+        print(f"wrapupd: state directory problem: {exc}", file=sys.stderr)
+        return EX_CONFIG
     except PlatformError as exc:
         await daemon.stop()
         return _platform_exit(exc)

@@ -29,14 +29,14 @@ from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.service import Daemon, DaemonOptions
 from wrapupd.subscriber import SubscriberConfig
 
-WATCHED: tuple[tuple[str, float], ...] = (
-    ("Support", 0.0),
-    ("Sales", 3.0),
-    ("Billing", 3.0),
-    ("Retention", 3.0),
-    ("Callbacks", 3.0),
+# (queue, default code, grace seconds): the demo org's watched queues; "Unwatched Queue" is left alone.
+WATCHED: tuple[tuple[str, str, float], ...] = (
+    ("Support", "No code selected", 0.0),
+    ("Sales", "No code selected", 3.0),
+    ("Billing", "No code selected", 3.0),
+    ("Retention", "No code selected", 3.0),
+    ("Callbacks", "No answer", 3.0),
 )
-DEFAULT_CODE = "No code selected"
 READY_TIMEOUT = 60.0
 
 
@@ -86,12 +86,12 @@ def demo_options(emulator: Emulator, state_dir: Path) -> DaemonOptions:
     rules = tuple(
         QueueRule(
             queue=name,
-            default_code=DEFAULT_CODE,
+            default_code=code,
             grace_seconds=grace,
             timeout_margin_seconds=2.0,
             notes="Default applied by wrapupd (demo)",
         )
-        for name, grace in WATCHED
+        for name, code, grace in WATCHED
     )
     return DaemonOptions(
         api_host=emulator.base_url,

@@ -142,6 +142,8 @@ class Daemon:
 
     def _open_ledger(self) -> None:
         path = self.options.state_dir / LEDGER_FILE
+        with contextlib.suppress(OSError):  # the ledger explains a directory it cannot use
+            self.options.state_dir.mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger.open(path)
         purged = self.ledger.purge(self.clock.now() - timedelta(days=self.options.retention_days))
         log.info("ledger_opened", path=str(path), purged=purged)
