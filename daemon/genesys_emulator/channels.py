@@ -38,9 +38,14 @@ def envelope(topic: str, body: dict[str, Any]) -> str:
     )
 
 
-def system_event(channel_id: str, kind: str, reason: str, message: str) -> str:
+def system_event(channel_id: str, kind: str, message: str, reason: str | None = None) -> str:
+    """A ``v2.system.*`` frame; its body uses only SDK ``SystemMessageSystemMessage`` fields."""
     topic = f"v2.system.{kind}" if kind == "socket_closing" else f"v2.system.{kind}.{channel_id}"
-    body = {"channelId": channel_id, "systemTopicType": kind, "reason": reason, "message": message}
+    body: dict[str, Any] = {"channelId": channel_id, "message": message}
+    if kind != "socket_closing":  # the SDK's systemTopicType enum has no socket_closing
+        body["systemTopicType"] = kind
+    if reason is not None:
+        body["reason"] = reason
     return envelope(topic, body)
 
 
@@ -192,7 +197,9 @@ class ChannelRegistry:
                 continue
             if channel.socket is not None:
                 channel.socket.send(
-                    system_event(channel.id, "token_revoked", "token_revoked", "Token revoked")
+                    system_event(
+                        channel.id, "token_revoked", "Token revoked", "user_tokens_revoked"
+                    )
                 )
             self.remove(channel, CLOSE_GOING_AWAY, "token revoked")
 
@@ -217,9 +224,7 @@ class ChannelRegistry:
         for channel in self.channels.values():
             if channel.socket is not None:
                 message = f"Socket closing for maintenance in {close_after_s:g} seconds"
-                channel.socket.send(
-                    system_event(channel.id, "socket_closing", "maintenance", message)
-                )
+                channel.socket.send(system_event(channel.id, "socket_closing", message))
                 sockets.append(channel.socket)
         return sockets
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import control
-from .conversation import MEDIA_ARRAY
 from .handlers import analytics, conversations, notifications, oauth, routing
 
 WRAPUP_WRITE_ROUTES: set[str] = set()
+# SDK 269 declares media-specific wrap-up writes for these arrays only (no chats twins).
+WRITABLE_MEDIA_ARRAYS = ("calls", "callbacks", "emails", "messages")
 
 
 def setup_api(app: web.Application) -> None:
@@ -53,7 +54,7 @@ def _conversations(r: web.UrlDispatcher) -> None:
         conversations.participant_wrapup_codes,
         allow_head=False,
     )
-    for array in MEDIA_ARRAY.values():
+    for array in WRITABLE_MEDIA_ARRAYS:
         patch_name, post_name = f"patch_{array}_participant", f"post_{array}_wrapup"
         r.add_patch(
             f"{base}/{array}/{{id}}/participants/{{pid}}",

@@ -103,14 +103,14 @@ async def _pipeline(
     if latency is not None:
         await asyncio.sleep(latency.seconds)
     if request.path == "/oauth/token":
-        return _fault(emu, request, context_id, None) or await handler(request)
+        return _fault(emu, request, context_id) or await handler(request)
     if request.match_info.http_exception is not None:
         raise generic(request.match_info.http_exception.status)
     token = _bearer(emu, request)
     verdict = emu.limiter.hit(token.value, emu.now())
     if not verdict.allowed:
         return _rate_limited(verdict, context_id)
-    response: web.StreamResponse | None = _fault(emu, request, context_id, verdict)
+    response: web.StreamResponse | None = _fault(emu, request, context_id)
     if response is None:
         request[TOKEN], request[CLIENT] = token, token.client
         try:
@@ -136,9 +136,7 @@ def _rate_limited(verdict: Verdict, context_id: str) -> web.Response:
     return json_response(rate_limited_body(verdict.reset_s, context_id), 429, headers)
 
 
-def _fault(
-    emu: Emulator, request: web.Request, context_id: str, verdict: Verdict | None
-) -> web.Response | None:
+def _fault(emu: Emulator, request: web.Request, context_id: str) -> web.Response | None:
     fault = emu.faults.take("http", request.method, request.path)
     if fault is None:
         return None

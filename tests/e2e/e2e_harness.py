@@ -87,11 +87,16 @@ async def start_daemon(emulator: RunningEmulator, tmp_path: Path) -> AsyncIterat
             await daemon.stop()
 
 
-async def eventually(predicate: Callable[[], Any], *, timeout: float = 5.0, what: str = "condition") -> Any:
-    """Poll an observable fact without blocking the event loop the daemon runs on."""
+async def eventually(
+    predicate: Callable[[], Any], *, timeout: float = 5.0, what: str = "condition", blocking: bool = True
+) -> Any:
+    """Poll an observable fact without blocking the event loop the daemon runs on.
+
+    ``blocking`` predicates (HTTP calls to the emulator's control plane) run in a thread; the
+    others (the daemon's own ledger, which sqlite ties to the loop's thread) run inline."""
     deadline = time.monotonic() + timeout
     while True:
-        value = await asyncio.to_thread(predicate)
+        value = await asyncio.to_thread(predicate) if blocking else predicate()
         if value:
             return value
         if time.monotonic() >= deadline:

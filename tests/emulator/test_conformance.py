@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,15 @@ def sdk_client(emulator: RunningEmulator, client_id: str, secret: str) -> ApiCli
 
 def main_client(emulator: RunningEmulator) -> ApiClient:
     return client_where(emulator, lambda c: c["main"])
+
+
+def narrow_client(emulator: RunningEmulator) -> tuple[ApiClient, list[str], dict[str, Any]]:
+    """A client that sees only some queues: its SDK client, the queue ids it sees, a hidden queue."""
+    summary = org_summary(emulator)
+    client = next(c for c in summary["clients"] if c["visibleQueues"] is not None)
+    hidden = next(q for q in summary["queues"] if q["id"] not in client["visibleQueues"])
+    api = sdk_client(emulator, client["id"], client["secret"])
+    return api, client["visibleQueues"], hidden
 
 
 def last_json(api: ApiClient) -> Any:
@@ -456,18 +466,9 @@ def test_subscriptions_conform(api: ApiClient, emulator: RunningEmulator) -> Non
     last_conforms(api, "ChannelTopicEntityListing")
 
 
-def test_subscriptions_with_ignore_errors_mark_each_topic(
-    emulator: RunningEmulator, mandatory_queue: dict[str, Any]
-) -> None:
-    api = client_where(emulator, lambda c: c["visibleQueues"] is not None)
-    visible = org_summary(emulator)["clients"]
-    hidden_queue = next(
-        q
-        for q in org_summary(emulator)["queues"]
-        if q["id"]
-        not in next(c for c in visible if c["visibleQueues"] is not None)["visibleQueues"]
-    )
-    seen_queue = next(c for c in visible if c["visibleQueues"] is not None)["visibleQueues"][0]
+def test_subscriptions_with_ignore_errors_mark_each_topic(emulator: RunningEmulator) -> None:
+    api, visible, hidden_queue = narrow_client(emulator)
+    seen_queue = visible[0]
     notifications = NotificationsApi(api)
     channel = notifications.post_notifications_channels()
     wanted = [queue_topic(seen_queue), queue_topic(hidden_queue["id"]), "v2.users.nobody.presence"]
@@ -632,12 +633,15 @@ def test_conversation_errors(
     assert_error_body(status, body, 400, "bad.request")
 
 
-def test_conversation_forbidden(
-    emulator: RunningEmulator, api: ApiClient, mandatory_queue: dict[str, Any]
-) -> None:
-    conversation = start(emulator, api, mandatory_queue)
+def test_conversation_forbidden(emulator: RunningEmulator, api: ApiClient) -> None:
+    narrow, _, hidden_queue = narrow_client(emulator)
+    conversation = start(emulator, api, hidden_queue)
     conversation.wait_agent(agent_in_acw, "the agent to enter ACW")
-    code = mandatory_queue["codes"][0]["id"]
+    code = hidden_queue["codes"][0]["id"]
+
+    status, body = sdk_error(ConversationsApi(narrow).get_conversation, conversation.id)
+    assert_error_body(status, body, 403, FORBIDDEN_CODES)
+
     no_wrapup = client_where(
         emulator, lambda c: "conversation:participant:wrapup" not in c["permissions"]
     )
@@ -647,15 +651,6 @@ def test_conversation_forbidden(
         conversation.participant_id,
         wrapup_request(code),
     )
-    assert_error_body(status, body, 403, FORBIDDEN_CODES)
-
-    narrow = client_where(
-        emulator,
-        lambda c: (
-            c["visibleQueues"] is not None and mandatory_queue["id"] not in c["visibleQueues"]
-        ),
-    )
-    status, body = sdk_error(ConversationsApi(narrow).get_conversation, conversation.id)
     assert_error_body(status, body, 403, FORBIDDEN_CODES)
 
     action = wrapup_request(code)
@@ -699,7 +694,7 @@ def test_media_specific_wrapup_routes(
 
     first = start(emulator, api, mandatory_queue, media=media)
     first.wait_agent(agent_in_acw, "the agent to enter ACW")
-    getattr(conversations, patch_name)(first.id, first.participant_id, wrapup_request(code))
+    getattr(conversations, patch_name)(first.id, first.participant_id, body=wrapup_request(code))
     assert api.last_response.status in (202, 204) and not api.last_response.data
     assert first.agent()["wrapup"]["code"] == code
 
@@ -813,13 +808,10 @@ def test_analytics_errors(emulator: RunningEmulator, api: ApiClient) -> None:
 class Stream:
     """The notification WebSocket; every frame received is checked before anyone sees it."""
 
-    def __init__(self, connect_uri: str, topics: set[str]) -> None:
+    def __init__(self, ws: ClientConnection, topics: set[str]) -> None:
+        self.ws = ws
         self.topics = topics
         self.frames: list[dict[str, Any]] = []
-        self.ws: ClientConnection = connect(connect_uri, max_size=None, open_timeout=5)
-
-    def close(self) -> None:
-        self.ws.close()
 
     def next(self, timeout: float = WAIT_S) -> dict[str, Any]:
         frame = json.loads(self.ws.recv(timeout=timeout))
@@ -855,10 +847,22 @@ def check_frame(frame: Any, subscribed: set[str], index: int) -> None:
     assert set(frame["metadata"]) == {"CorrelationId"}, where
     assert isinstance(frame["metadata"]["CorrelationId"], str), where
     if topic.startswith("v2.system."):
-        assert_conforms(frame["eventBody"], "SystemMessageSystemMessage")
+        check_system_body(topic, frame["eventBody"])
         return
     assert topic in subscribed, f"{where}: not subscribed to {topic}"
     assert_conforms(frame["eventBody"], "QueueConversationEventTopicConversation")
+
+
+def check_system_body(topic: str, body: Any) -> None:
+    """System bodies are `SystemMessageSystemMessage` (Genesys' own SDKs parse them as that).
+
+    The model's `systemTopicType` enum predates `v2.system.socket_closing` and its real body is
+    undocumented, so for that one topic enum values are not held against the emulator.
+    """
+    problems = check(body, "SystemMessageSystemMessage")
+    if topic == "v2.system.socket_closing":
+        problems = [p for p in problems if " not in enum " not in p]
+    assert problems == [], f"{topic} body does not conform: {problems}"
 
 
 def is_pong(frame: dict[str, Any]) -> bool:
@@ -886,19 +890,17 @@ def agent_snapshot(
 
 @pytest.fixture
 def stream_for(api: ApiClient) -> Iterator[Callable[[list[str]], Stream]]:
-    opened: list[Stream] = []
+    """Open a channel subscribed to some topics and its WebSocket; closed after the test."""
+    with ExitStack() as sockets:
 
-    def open_stream(topic_names: list[str]) -> Stream:
-        notifications = NotificationsApi(api)
-        channel = notifications.post_notifications_channels()
-        notifications.put_notifications_channel_subscriptions(channel.id, topics(*topic_names))
-        stream = Stream(channel.connect_uri, set(topic_names))
-        opened.append(stream)
-        return stream
+        def open_stream(topic_names: list[str]) -> Stream:
+            notifications = NotificationsApi(api)
+            channel = notifications.post_notifications_channels()
+            notifications.put_notifications_channel_subscriptions(channel.id, topics(*topic_names))
+            ws = sockets.enter_context(connect(channel.connect_uri, max_size=None, open_timeout=5))
+            return Stream(ws, set(topic_names))
 
-    yield open_stream
-    for stream in opened:
-        stream.close()
+        yield open_stream
 
 
 def test_ping_pong_and_heartbeat_frames(stream_for: Callable[[list[str]], Stream]) -> None:

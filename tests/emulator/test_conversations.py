@@ -86,7 +86,7 @@ def test_sdk_patch_applies_the_code_and_ends_acw(
     assert entry["wrapup"]["by"] == "api" and entry["apiWrapupCalls"] == 1
 
 
-@pytest.mark.parametrize("media", list(MEDIA_ARRAYS))
+@pytest.mark.parametrize("media", ["call", "callback", "email", "message"])
 def test_media_specific_patch_and_post_wrapup(
     emulator: RunningEmulator, raw: RawClient, main_token: str, wait: Any, media: str
 ) -> None:
@@ -104,10 +104,25 @@ def test_media_specific_patch_and_post_wrapup(
     assert truth(emulator, second["participantId"])["wrapup"]["code"] == code_id
 
 
-def test_media_mismatch_is_404(
+def test_chats_have_no_media_specific_wrapup_route(
     emulator: RunningEmulator, raw: RawClient, main_token: str, wait: Any
 ) -> None:
     started = in_acw(emulator, wait, media="chat")
+    reply = raw.call("PATCH", participant_path(started, "chats"), main_token, {"wrapup": {}})
+    assert reply.status == 404
+    code_id = codes_of(emulator, "Support")["Resolved"]
+    assert (
+        raw.call(
+            "PATCH", participant_path(started), main_token, {"wrapup": {"code": code_id}}
+        ).status
+        == 202
+    )
+
+
+def test_media_mismatch_is_404(
+    emulator: RunningEmulator, raw: RawClient, main_token: str, wait: Any
+) -> None:
+    started = in_acw(emulator, wait, media="email")
     path = participant_path(started, "calls")
     reply = raw.call("PATCH", path, main_token, {"wrapup": {"code": "x"}})
     assert (reply.status, reply.body["code"]) == (404, "not.found")

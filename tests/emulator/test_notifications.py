@@ -289,7 +289,8 @@ def test_socket_closing_then_maintenance_close(
     result = emulator.fault(kind="socket_closing", close_after_s=0.2)
     assert result["faults"][0]["announced"] == 1
     frame = next_frame(socket, is_topic("v2.system.socket_closing"))
-    assert frame["eventBody"]["systemTopicType"] == "socket_closing"
+    assert frame["topicName"] == "v2.system.socket_closing"
+    assert frame["eventBody"]["channelId"] == channel["id"]
     wait_closed(socket)
     assert (
         raw.call("HEAD", f"{CHANNELS}/{channel['id']}", main_token).status == 200
