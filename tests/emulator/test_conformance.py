@@ -35,6 +35,7 @@ from PureCloudPlatformClientV2 import (
 from PureCloudPlatformClientV2.api_client import ApiClient
 from PureCloudPlatformClientV2.rest import ApiException
 from sdk_schema import assert_conforms, check, to_model
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from genesys_emulator.testing import RunningEmulator
@@ -575,6 +576,26 @@ def test_skip_timeout_and_agent_outcomes_conform(emulator: RunningEmulator, api:
     assert agent["wrapup"]["code"] in {c["id"] for c in optional["codes"]}
 
 
+def test_provisional_and_ended_without_code_conform(
+    emulator: RunningEmulator, api: ApiClient, mandatory_queue: dict[str, Any]
+) -> None:
+    conversation = start(emulator, api, mandatory_queue)
+    conversation.wait_agent(agent_in_acw, "the agent to enter ACW")
+    provisional = wrapup_request(mandatory_queue["codes"][0]["id"])
+    provisional.wrapup.provisional = True
+    ConversationsApi(api).patch_conversation_participant(
+        conversation.id, conversation.participant_id, provisional
+    )
+    agent = conversation.agent()
+    assert agent_in_acw(agent), agent
+    assert agent["wrapup"]["provisional"] is True
+
+    emulator.action(conversation.id, action="end_acw")
+    agent = conversation.agent()
+    assert agent_acw_over(agent)
+    assert communications(agent)[0]["afterCallWork"]["state"] == "complete"
+
+
 def test_timeout_stamp_conforms(emulator: RunningEmulator) -> None:
     emulator.reset(org="test")
     api = main_client(emulator)
@@ -854,14 +875,13 @@ def check_frame(frame: Any, subscribed: set[str], index: int) -> None:
 
 
 def check_system_body(topic: str, body: Any) -> None:
-    """System bodies are `SystemMessageSystemMessage` (Genesys' own SDKs parse them as that).
+    """System bodies are `SystemMessageSystemMessage`: Genesys' own SDKs parse them as that.
 
-    The model's `systemTopicType` enum predates `v2.system.socket_closing` and its real body is
-    undocumented, so for that one topic enum values are not held against the emulator.
+    Its enums (`systemTopicType`: no_longer_subscribed | subscription_changed | token_revoked;
+    `reason`: another_channel_subscribed | user_tokens_revoked) have no socket_closing value, so a
+    socket_closing body may carry neither field rather than an invented value.
     """
     problems = check(body, "SystemMessageSystemMessage")
-    if topic == "v2.system.socket_closing":
-        problems = [p for p in problems if " not in enum " not in p]
     assert problems == [], f"{topic} body does not conform: {problems}"
 
 
@@ -953,15 +973,83 @@ def test_snapshots_of_skip_and_agent_codes_conform(
     stream.until(agent_snapshot(coded.id, coded.participant_id, agent_acw_over), "agent code")
 
 
+@pytest.mark.parametrize("prompt", ["MANDATORY_TIMEOUT", "MANDATORY_FORCED_TIMEOUT"])
+def test_timeout_snapshots_conform(emulator: RunningEmulator, prompt: str) -> None:
+    emulator.reset(org="test")
+    api = main_client(emulator)
+    queue = queue_named(emulator, prompt)
+    notifications = NotificationsApi(api)
+    channel = notifications.post_notifications_channels()
+    topic = queue_topic(queue["id"])
+    notifications.put_notifications_channel_subscriptions(channel.id, topics(topic))
+    with connect(channel.connect_uri, max_size=None, open_timeout=5) as ws:
+        stream = Stream(ws, {topic})
+        conversation = start(emulator, api, queue)
+        cid, pid = conversation.id, conversation.participant_id
+        frame = stream.until(agent_snapshot(cid, pid, agent_acw_over), "the ACW timeout")
+    agent = participant(frame["eventBody"], pid)
+    assert agent["wrapup"]["code"] == "ININ-WRAP-UP-TIMEOUT"
+    assert agent["wrapupTimeoutMs"] == queue["timeoutMs"]
+
+
+def test_generated_traffic_conforms_everywhere(emulator: RunningEmulator) -> None:
+    """A seeded mix of media, queues and outcomes: every frame, snapshot and analytics row."""
+    emulator.reset(org="test")
+    api = main_client(emulator)
+    queue_ids = [q["id"] for q in org_summary(emulator)["queues"]]
+    notifications = NotificationsApi(api)
+    channel = notifications.post_notifications_channels()
+    names = [queue_topic(q) for q in queue_ids]
+    notifications.put_notifications_channel_subscriptions(channel.id, topics(*names))
+    with connect(channel.connect_uri, max_size=None, open_timeout=5) as ws:
+        stream = Stream(ws, set(names))
+        run = emulator.traffic(
+            count=30,
+            rate_per_s=200,
+            seed=7,
+            talk_s=[0.01, 0.05],
+            agent_delay_s=[0.01, 0.1],
+            mix={"agent_codes": 1, "skip": 1, "nothing": 1},
+        )
+        progress = wait_for(
+            lambda: (p := emulator.traffic_progress(run["trafficId"]))["started"] == 30 and p,
+            "the traffic to start",
+        )
+        ids = set(progress["conversationIds"])
+        wait_for(lambda: len(emulator.ground_truth()) >= 30, "every agent to reach ACW")
+        while True:
+            try:
+                stream.next(timeout=0.3)
+            except TimeoutError:
+                break
+    assert {body["id"] for frame in stream.frames if "id" in (body := frame["eventBody"])} >= ids
+    for conversation_id in ids:
+        ConversationsApi(api).get_conversation(conversation_id)
+        last_conforms(api, "Conversation")
+    query = analytics_query("analytics_request.json", queue_ids)
+    del query["conversationFilters"], query["segmentFilters"]
+    AnalyticsApi(api).post_analytics_conversations_details_query(
+        to_model(query, "ConversationQuery")
+    )
+    body = last_conforms(api, "AnalyticsConversationQueryResponse")
+    assert ids <= {c["conversationId"] for c in body["conversations"]}
+
+
 def test_system_socket_closing_frame(
     emulator: RunningEmulator, stream_for: Callable[[list[str]], Stream]
 ) -> None:
     stream = stream_for([])
     stream.ws.send(json.dumps({"message": "ping"}))
     stream.until(is_pong, "a pong")  # the socket is attached
-    emulator.fault(kind="socket_closing", close_after_s=1)
+    emulator.fault(kind="socket_closing", close_after_s=0.2)
     frame = stream.until(lambda f: f["topicName"].startswith("v2.system."), "a system frame")
     assert frame["topicName"] == "v2.system.socket_closing"
+    assert "systemTopicType" not in frame["eventBody"] or (
+        frame["eventBody"]["systemTopicType"] != "socket_closing"
+    )
+    with pytest.raises(ConnectionClosed):
+        while True:
+            stream.next()
 
 
 def test_system_token_revoked_frame(
@@ -974,6 +1062,56 @@ def test_system_token_revoked_frame(
     frame = stream.until(lambda f: f["topicName"].startswith("v2.system."), "a system frame")
     assert re.fullmatch(r"v2\.system\.token_revoked\..+", frame["topicName"]), frame
     assert frame["eventBody"]["systemTopicType"] == "token_revoked"
+    assert frame["topicName"].endswith(frame["eventBody"]["channelId"])
+
+
+# --- limits and deployment errors ------------------------------------------------------------
+
+
+def test_rate_limited_answer_conforms(emulator: RunningEmulator) -> None:
+    """Through urllib, not the SDK: the SDK's urllib3 client silently retries 429s."""
+    emulator.reset(rate_limit_per_window=2)
+    token = sdk_client(emulator, emulator.client_id, emulator.client_secret).access_token
+    replies = [raw_request(emulator, "GET", "/api/v2/routing/queues", token) for _ in range(3)]
+    assert [status for status, _, _ in replies] == [200, 200, 429]
+    _, headers, body = replies[-1]
+    assert_conforms(body, "ErrorBody")
+    assert body["code"] == "too.many.requests.retry.after" and body["status"] == 429
+    assert int({k.lower(): v for k, v in headers.items()}["retry-after"]) >= 1
+    assert_platform_headers(headers)
+
+
+def test_expired_token_is_a_401_error_body(emulator: RunningEmulator, api: ApiClient) -> None:
+    emulator.fault(kind="expire_tokens")
+    status, body = sdk_error(RoutingApi(api).get_routing_queues)
+    assert status == 401
+    assert_conforms(body, "ErrorBody")
+    assert body["status"] == 401
+
+
+def test_user_context_refusal_conforms(
+    emulator: RunningEmulator, mandatory_queue: dict[str, Any]
+) -> None:
+    emulator.reset(require_user_context=True)
+    api = main_client(emulator)
+    conversation = start(emulator, api, mandatory_queue)
+    conversation.wait_agent(agent_in_acw, "the agent to enter ACW")
+    status, body = sdk_error(
+        ConversationsApi(api).patch_conversation_participant,
+        conversation.id,
+        conversation.participant_id,
+        wrapup_request(mandatory_queue["codes"][0]["id"]),
+    )
+    assert_error_body(status, body, 403, FORBIDDEN_CODES)
+    assert "requires a user context" in body["message"]
+
+
+def test_injected_http_fault_bodies_conform(emulator: RunningEmulator, api: ApiClient) -> None:
+    emulator.fault(kind="http", status=503, path="/api/v2/routing/queues", count=1)
+    status, body = sdk_error(RoutingApi(api).get_routing_queues)
+    assert status == 503
+    assert_conforms(body, "ErrorBody")
+    assert body["status"] == 503
 
 
 # --- coverage of the emulator's routes -------------------------------------------------------
