@@ -228,7 +228,7 @@ async def run_demo(*, duration: float, rate: float, as_json: bool, seed: int) ->
             )
             await emulator.acontrol("POST", "/_emulator/traffic", _traffic(duration, rate, seed))
             await _progress(daemon, emulator, duration, as_json)
-            await _settle(emulator, watched_ids, timeout=45.0)
+            await _settle(emulator, watched_ids, limit_s=45.0)
             truth = (await emulator.acontrol("GET", "/_emulator/ground-truth"))["participants"]
             calls = (await emulator.acontrol("GET", "/_emulator/calls"))["calls"]
         finally:
@@ -278,10 +278,10 @@ async def _progress(daemon: Daemon, emulator: Emulator, duration: float, as_json
         _say(as_json, line)
 
 
-async def _settle(emulator: Emulator, watched_ids: set[str], *, timeout: float) -> None:
+async def _settle(emulator: Emulator, watched_ids: set[str], *, limit_s: float) -> None:
     """Wait until every ACW participant on a watched queue has a final state (or the timeout)."""
     waited = 0.0
-    while waited < timeout:
+    while waited < limit_s:
         truth = (await emulator.acontrol("GET", "/_emulator/ground-truth"))["participants"]
         open_ = [
             p

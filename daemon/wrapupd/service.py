@@ -197,11 +197,11 @@ class Daemon:
             "reconciler": self.reconciler.run(),
             "code_refresh": self._refresh_codes_forever(),
             "token_keeper": self._keep_token_fresh(),
-            "watchdog": WatchdogPinger(
-                self.notifier, clock=self.clock, is_healthy=self._healthy
-            ).run(),
             "ledger_purge": self._purge_forever(),
         }
+        if self.notifier.watchdog_interval() is not None:
+            pinger = WatchdogPinger(self.notifier, clock=self.clock, is_healthy=self._healthy)
+            jobs["watchdog"] = pinger.run()
         for name, job in jobs.items():
             self._tasks.append(asyncio.create_task(_supervised(name, job), name=name))
 

@@ -34,11 +34,21 @@ UNWATCHED = "Unwatched Queue"
 NO_CODE = "No code selected"
 
 
-def rule(queue: str, code: str = NO_CODE, grace: float = 0.0, margin: float = 2 * UNIT) -> QueueRule:
-    return QueueRule(queue=queue, default_code=code, grace_seconds=grace, timeout_margin_seconds=margin, notes="wrapupd test")
+def rule(
+    queue: str, code: str = NO_CODE, grace: float = 0.0, margin: float = 2 * UNIT
+) -> QueueRule:
+    return QueueRule(
+        queue=queue,
+        default_code=code,
+        grace_seconds=grace,
+        timeout_margin_seconds=margin,
+        notes="wrapupd test",
+    )
 
 
-def options_for(emulator: RunningEmulator, state_dir: Path, rules: tuple[QueueRule, ...], **changes: Any) -> DaemonOptions:
+def options_for(
+    emulator: RunningEmulator, state_dir: Path, rules: tuple[QueueRule, ...], **changes: Any
+) -> DaemonOptions:
     base = DaemonOptions(
         api_host=emulator.base_url,
         client_id=emulator.client_id,
@@ -58,13 +68,21 @@ def options_for(emulator: RunningEmulator, state_dir: Path, rules: tuple[QueueRu
             backoff_max=2 * UNIT,
             open_timeout=2.0,
         ),
-        applier=ApplierConfig(workers=4, retry_initial_seconds=UNIT / 5, retry_max_seconds=2 * UNIT),
+        applier=ApplierConfig(
+            workers=4, retry_initial_seconds=UNIT / 5, retry_max_seconds=2 * UNIT
+        ),
         reconciler=ReconcilerConfig(interval=3600.0, end_lag=0.0, retry_delay=UNIT),
     )
     return replace(base, **changes)
 
 
-DEFAULT_RULES = (rule(SUPPORT), rule(SALES), rule(BILLING), rule(RETENTION), rule(CALLBACKS, code="No answer"))
+DEFAULT_RULES = (
+    rule(SUPPORT),
+    rule(SALES),
+    rule(BILLING),
+    rule(RETENTION),
+    rule(CALLBACKS, code="No answer"),
+)
 
 DaemonFactory = Callable[..., Awaitable[Daemon]]
 
@@ -88,7 +106,11 @@ async def start_daemon(emulator: RunningEmulator, tmp_path: Path) -> AsyncIterat
 
 
 async def eventually(
-    predicate: Callable[[], Any], *, timeout: float = 5.0, what: str = "condition", blocking: bool = True
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = 5.0,
+    what: str = "condition",
+    blocking: bool = True,
 ) -> Any:
     """Poll an observable fact without blocking the event loop the daemon runs on.
 

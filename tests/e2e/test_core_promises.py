@@ -50,23 +50,33 @@ async def test_every_uncoded_participant_on_a_watched_queue_gets_its_queue_defau
 ) -> None:
     daemon = await start_daemon()
     conv = emulator.start_conversation(queue=queue, media=media, talk_s=UNIT, outcome="nothing")
-    entry = await eventually(lambda: final_wrapup(emulator, conv["conversationId"]), what="a wrap-up")
+    entry = await eventually(
+        lambda: final_wrapup(emulator, conv["conversationId"]), what="a wrap-up"
+    )
     assert entry["wrapup"]["by"] == "api"
     assert entry["wrapup"]["name"] == code
     assert entry["apiWrapupCalls"] == 1
     assert outcome_of(daemon, conv["conversationId"], conv["participantId"]) is Outcome.APPLIED
 
 
-@pytest.mark.parametrize("agent_delay_s", [0.0, 2 * UNIT], ids=["coded-at-once", "coded-during-grace"])
+@pytest.mark.parametrize(
+    "agent_delay_s", [0.0, 2 * UNIT], ids=["coded-at-once", "coded-during-grace"]
+)
 async def test_agent_chosen_code_is_never_overwritten(
     emulator: RunningEmulator, start_daemon: DaemonFactory, agent_delay_s: float
 ) -> None:
     daemon = await start_daemon((rule(SUPPORT, grace=10 * UNIT),))
     conv = emulator.start_conversation(
-        queue=SUPPORT, talk_s=UNIT, outcome="agent_codes", agent_delay_s=agent_delay_s, code="Escalated"
+        queue=SUPPORT,
+        talk_s=UNIT,
+        outcome="agent_codes",
+        agent_delay_s=agent_delay_s,
+        code="Escalated",
     )
     cid, pid = conv["conversationId"], conv["participantId"]
-    await eventually(lambda: outcome_of(daemon, cid, pid) is not None or None, what="an outcome", blocking=False)
+    await eventually(
+        lambda: outcome_of(daemon, cid, pid) is not None or None, what="an outcome", blocking=False
+    )
     entry = truth_for(emulator, cid)[0]
     assert entry["wrapup"]["by"] == "agent"
     assert entry["wrapup"]["name"] == "Escalated"
@@ -80,15 +90,23 @@ async def test_unwatched_queues_and_non_agent_participants_are_never_touched(
     await start_daemon((rule(SUPPORT),))
     unwatched = emulator.start_conversation(queue=UNWATCHED, talk_s=UNIT, outcome="nothing")
     mixed = emulator.start_conversation(
-        queue=SUPPORT, talk_s=UNIT, outcome="nothing", extra_agents=[{"queue": UNWATCHED, "outcome": "nothing"}]
+        queue=SUPPORT,
+        talk_s=UNIT,
+        outcome="nothing",
+        extra_agents=[{"queue": UNWATCHED, "outcome": "nothing"}],
     )
     # The watched agent of the mixed conversation being coded proves the daemon saw both conversations' era.
-    await eventually(lambda: final_wrapup(emulator, mixed["conversationId"]), what="the watched agent coded")
+    await eventually(
+        lambda: final_wrapup(emulator, mixed["conversationId"]), what="the watched agent coded"
+    )
     entries = {e["participantId"]: e for e in emulator.ground_truth()}
     watched_pid = mixed["participantId"]
     assert entries[watched_pid]["wrapup"]["by"] == "api"
     others = [e for pid, e in entries.items() if pid != watched_pid]
-    assert {e["conversationId"] for e in others} >= {unwatched["conversationId"], mixed["conversationId"]}
+    assert {e["conversationId"] for e in others} >= {
+        unwatched["conversationId"],
+        mixed["conversationId"],
+    }
     assert all(e["apiWrapupCalls"] == 0 and (e["wrapup"] or {}).get("by") is None for e in others)
     assert not [c for c in emulator.calls() if c["method"] == "PATCH" and c["count"] > 1]
 
@@ -99,24 +117,37 @@ async def test_time_boxed_queue_gets_the_default_before_the_platform_timeout(
 ) -> None:
     emulator.reset(org="test")
     await start_daemon(
-        (rule(queue, grace=3600, margin=3 * UNIT),), client_id="test-client", client_secret="test-secret"
+        (rule(queue, grace=3600, margin=3 * UNIT),),
+        client_id="test-client",
+        client_secret="test-secret",
     )
     conv = emulator.start_conversation(queue=queue, talk_s=UNIT, outcome="nothing")
-    entry = await eventually(lambda: final_wrapup(emulator, conv["conversationId"]), what="a wrap-up")
+    entry = await eventually(
+        lambda: final_wrapup(emulator, conv["conversationId"]), what="a wrap-up"
+    )
     assert entry["wrapup"]["by"] == "api", "the platform's ININ-WRAP-UP-TIMEOUT won"
     assert entry["wrapup"]["name"] == NO_CODE
 
 
-async def test_dry_run_writes_nothing(emulator: RunningEmulator, start_daemon: DaemonFactory) -> None:
+async def test_dry_run_writes_nothing(
+    emulator: RunningEmulator, start_daemon: DaemonFactory
+) -> None:
     from dataclasses import replace
 
     from e2e_harness import options_for  # noqa: F401  (documents where the defaults come from)
+
     from wrapupd.applier import ApplierConfig
 
-    daemon = await start_daemon(dry_run=True, applier=replace(ApplierConfig(workers=2), dry_run=True))
+    daemon = await start_daemon(
+        dry_run=True, applier=replace(ApplierConfig(workers=2), dry_run=True)
+    )
     conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
     cid, pid = conv["conversationId"], conv["participantId"]
-    await eventually(lambda: outcome_of(daemon, cid, pid) is Outcome.DRY_RUN or None, what="a dry-run outcome", blocking=False)
+    await eventually(
+        lambda: outcome_of(daemon, cid, pid) is Outcome.DRY_RUN or None,
+        what="a dry-run outcome",
+        blocking=False,
+    )
     assert truth_for(emulator, cid)[0]["apiWrapupCalls"] == 0
     assert not [c for c in emulator.calls() if c["method"] == "PATCH"]
 
@@ -129,7 +160,11 @@ async def test_restart_mid_grace_resumes_without_loss_or_double_write(
     conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
     cid, pid = conv["conversationId"], conv["participantId"]
     assert first.ledger is not None
-    await eventually(lambda: first.ledger.get((cid, pid)) is not None or None, what="a pending item", blocking=False)  # type: ignore[union-attr]
+    await eventually(
+        lambda: first.ledger.get((cid, pid)) is not None or None,
+        what="a pending item",
+        blocking=False,
+    )  # type: ignore[union-attr]
     await first.stop()
     first.stopped = True  # type: ignore[attr-defined]
     assert truth_for(emulator, cid)[0]["apiWrapupCalls"] == 0, "the grace period had not passed"
@@ -147,32 +182,52 @@ async def test_write_that_landed_before_a_crash_is_not_repeated(
     first = await start_daemon((rule(SUPPORT),), state_dir=state)
     conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
     cid, pid = conv["conversationId"], conv["participantId"]
-    await eventually(lambda: outcome_of(first, cid, pid) is Outcome.APPLIED or None, what="applied", blocking=False)
+    await eventually(
+        lambda: outcome_of(first, cid, pid) is Outcome.APPLIED or None,
+        what="applied",
+        blocking=False,
+    )
     await first.stop()
     first.stopped = True  # type: ignore[attr-defined]
     # Make the ledger look as if the process died between the PATCH landing and recording it.
     with sqlite3.connect(state / "wrapupd.sqlite3") as db:
-        db.execute("UPDATE work_items SET state='writing', outcome=NULL WHERE conversation_id=?", (cid,))
+        db.execute(
+            "UPDATE work_items SET state='writing', outcome=NULL WHERE conversation_id=?", (cid,)
+        )
     second = await start_daemon((rule(SUPPORT),), state_dir=state)
-    await eventually(lambda: outcome_of(second, cid, pid) is Outcome.APPLIED or None, what="recovered outcome", blocking=False)
+    await eventually(
+        lambda: outcome_of(second, cid, pid) is Outcome.APPLIED or None,
+        what="recovered outcome",
+        blocking=False,
+    )
     assert truth_for(emulator, cid)[0]["apiWrapupCalls"] == 1
 
 
-async def test_missed_event_is_found_by_the_reconciler(emulator: RunningEmulator, start_daemon: DaemonFactory) -> None:
-    daemon = await start_daemon(reconciler=ReconcilerConfig(interval=4 * UNIT, end_lag=0.0, retry_delay=UNIT))
+async def test_missed_event_is_found_by_the_reconciler(
+    emulator: RunningEmulator, start_daemon: DaemonFactory
+) -> None:
+    daemon = await start_daemon(
+        reconciler=ReconcilerConfig(interval=4 * UNIT, end_lag=0.0, retry_delay=UNIT)
+    )
     conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing", silent=True)
-    entry = await eventually(lambda: final_wrapup(emulator, conv["conversationId"]), what="a reconciled wrap-up")
+    entry = await eventually(
+        lambda: final_wrapup(emulator, conv["conversationId"]), what="a reconciled wrap-up"
+    )
     assert entry["wrapup"]["by"] == "api" and entry["apiWrapupCalls"] == 1
     assert daemon.reconciler is not None and daemon.reconciler.runs >= 1
 
 
-async def test_dropped_socket_loses_nothing(emulator: RunningEmulator, start_daemon: DaemonFactory) -> None:
+async def test_dropped_socket_loses_nothing(
+    emulator: RunningEmulator, start_daemon: DaemonFactory
+) -> None:
     daemon = await start_daemon()
     convs = []
     for _ in range(3):
         emulator.fault(kind="drop_sockets")
         convs.append(emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing"))
     for conv in convs:
-        entry = await eventually(lambda c=conv: final_wrapup(emulator, c["conversationId"]), what="a wrap-up")
+        entry = await eventually(
+            lambda c=conv: final_wrapup(emulator, c["conversationId"]), what="a wrap-up"
+        )
         assert entry["wrapup"]["by"] == "api" and entry["apiWrapupCalls"] == 1
     assert daemon.subscriber is not None and daemon.subscriber.epoch >= 1

@@ -8,7 +8,7 @@ from typing import Any
 import PureCloudPlatformClientV2 as sdk_module
 import pytest
 
-from conftest import RawClient
+from emulator_client import RawClient
 from genesys_emulator.testing import RunningEmulator
 
 QUERY = "/api/v2/analytics/conversations/details/query"

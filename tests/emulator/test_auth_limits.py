@@ -7,7 +7,7 @@ from typing import Any
 import PureCloudPlatformClientV2 as sdk_module
 import pytest
 
-from conftest import RawClient
+from emulator_client import RawClient
 from genesys_emulator.testing import RunningEmulator
 
 QUEUES = "/api/v2/routing/queues"

@@ -10,6 +10,7 @@ checked. Nothing here hand-writes the expected JSON: the SDK models are the spec
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import re
 import time
@@ -153,6 +154,22 @@ def raw_request(
     return status, got, json.loads(raw) if raw else None
 
 
+def token_request(emulator: RunningEmulator, client_id: str, secret: str) -> tuple[int, Any]:
+    """The client-credentials grant exactly as GENESYS.md §1 describes it (no SDK model exists)."""
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    status, _, body = raw_request(
+        emulator,
+        "POST",
+        "/oauth/token",
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        data=b"grant_type=client_credentials",
+    )
+    return status, body
+
+
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
     """Poll an observable fact; never a bare sleep."""
     deadline = time.monotonic() + timeout
@@ -263,17 +280,7 @@ def start(
 
 
 def test_token_response(emulator: RunningEmulator) -> None:
-    basic = base64.b64encode(f"{emulator.client_id}:{emulator.client_secret}".encode()).decode()
-    status, _, body = raw_request(
-        emulator,
-        "POST",
-        "/oauth/token",
-        headers={
-            "Authorization": f"Basic {basic}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-        data=b"grant_type=client_credentials",
-    )
+    status, body = token_request(emulator, emulator.client_id, emulator.client_secret)
     assert status == 200, body
     assert {"access_token", "token_type", "expires_in"} <= set(body)
     assert isinstance(body["access_token"], str) and body["access_token"]
@@ -285,17 +292,7 @@ def test_token_response(emulator: RunningEmulator) -> None:
 
 @pytest.mark.parametrize("secret", ["wrong-secret", ""])
 def test_bad_credentials_answer_an_oauth_error(emulator: RunningEmulator, secret: str) -> None:
-    basic = base64.b64encode(f"{emulator.client_id}:{secret}".encode()).decode()
-    status, _, body = raw_request(
-        emulator,
-        "POST",
-        "/oauth/token",
-        headers={
-            "Authorization": f"Basic {basic}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-        data=b"grant_type=client_credentials",
-    )
+    status, body = token_request(emulator, emulator.client_id, secret)
     assert status in (400, 401), body
     assert isinstance(body, dict) and isinstance(body.get("error"), str), body
     with pytest.raises(ApiException) as raised:
@@ -564,7 +561,7 @@ def test_held_and_conference_snapshots_conform(
     assert len(agents) == 3
 
 
-def test_skip_timeout_and_agent_outcomes_conform(emulator: RunningEmulator, api: ApiClient) -> None:
+def test_skip_and_agent_code_outcomes_conform(emulator: RunningEmulator, api: ApiClient) -> None:
     optional = queue_named(emulator, "OPTIONAL")
     skipped = start(emulator, api, optional, outcome="skip", agent_delay_s=0.05)
     agent = skipped.wait_agent(agent_acw_over, "the agent to skip")
@@ -618,9 +615,9 @@ def test_participant_wrapup_codes(
     assert isinstance(body, list)
     assert_conforms(body, "list[WrapupCode]")
     assert_platform_headers(api.last_response.getheaders())
-    assert [(c.id, c.name) for c in codes] == [
+    assert {(c.id, c.name) for c in codes} == {
         (c["id"], c["name"]) for c in mandatory_queue["codes"]
-    ]
+    }
 
 
 def test_conversation_errors(
@@ -1016,13 +1013,12 @@ def test_generated_traffic_conforms_everywhere(emulator: RunningEmulator) -> Non
             "the traffic to start",
         )
         ids = set(progress["conversationIds"])
-        wait_for(lambda: len(emulator.ground_truth()) >= 30, "every agent to reach ACW")
-        while True:
-            try:
-                stream.next(timeout=0.3)
-            except TimeoutError:
-                break
-    assert {body["id"] for frame in stream.frames if "id" in (body := frame["eventBody"])} >= ids
+        in_acw: set[str] = set()
+        while not ids <= in_acw:
+            frame = stream.until(lambda f: f["topicName"] in stream.topics, "a snapshot")
+            agents = [p for p in frame["eventBody"]["participants"] if p["purpose"] == "agent"]
+            if all("startAcwTime" in p for p in agents):
+                in_acw.add(frame["eventBody"]["id"])
     for conversation_id in ids:
         ConversationsApi(api).get_conversation(conversation_id)
         last_conforms(api, "Conversation")
@@ -1115,6 +1111,37 @@ def test_injected_http_fault_bodies_conform(emulator: RunningEmulator, api: ApiC
 
 
 # --- coverage of the emulator's routes -------------------------------------------------------
+
+# The model each test above checks raw bodies against, and the SDK method whose declared
+# `response_type` it must be.
+CHECKED_MODELS = [
+    (RoutingApi.get_routing_queues, "QueueEntityListing"),
+    (RoutingApi.get_routing_queue, "Queue"),
+    (RoutingApi.get_routing_queue_wrapupcodes, "WrapupCodeEntityListing"),
+    (RoutingApi.get_routing_wrapupcodes, "WrapupCodeEntityListing"),
+    (RoutingApi.get_routing_wrapupcode, "WrapupCode"),
+    (NotificationsApi.post_notifications_channels, "Channel"),
+    (NotificationsApi.get_notifications_channels, "ChannelEntityListing"),
+    (NotificationsApi.put_notifications_channel_subscriptions, "ChannelTopicEntityListing"),
+    (NotificationsApi.post_notifications_channel_subscriptions, "ChannelTopicEntityListing"),
+    (NotificationsApi.get_notifications_channel_subscriptions, "ChannelTopicEntityListing"),
+    (ConversationsApi.get_conversation, "Conversation"),
+    (ConversationsApi.get_conversation_participant_wrapupcodes, "list[WrapupCode]"),
+    (ConversationsApi.patch_conversation_participant, None),
+    (AnalyticsApi.post_analytics_conversations_details_query, "AnalyticsConversationQueryResponse"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "model"), CHECKED_MODELS, ids=lambda v: getattr(v, "__name__", v)
+)
+def test_checked_models_are_the_sdk_declared_response_types(
+    method: Callable[..., Any], model: str | None
+) -> None:
+    declared = re.search(r"response_type=(?:'([^']+)'|None)", inspect.getsource(method))
+    assert declared is not None
+    assert declared[1] == model
+
 
 SDK_APIS = Path(PureCloudPlatformClientV2.__file__).parent / "apis"
 _SDK_CALL = re.compile(

@@ -8,7 +8,7 @@ import PureCloudPlatformClientV2 as sdk_module
 import pytest
 from PureCloudPlatformClientV2.rest import ApiException
 
-from conftest import RawClient
+from emulator_client import RawClient
 from genesys_emulator.testing import RunningEmulator
 
 MEDIA_ARRAYS = {

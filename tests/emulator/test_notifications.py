@@ -12,7 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from conftest import RawClient
+from emulator_client import RawClient
 from genesys_emulator.testing import RunningEmulator
 
 CHANNELS = "/api/v2/notifications/channels"

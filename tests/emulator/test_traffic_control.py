@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from conftest import RawClient
+from emulator_client import RawClient
 from genesys_emulator.testing import ControlPlaneError, RunningEmulator
 
 TIMEOUT_CODE = "ININ-WRAP-UP-TIMEOUT"

@@ -90,6 +90,7 @@ function headerOf(headers, name) {
  */
 export function toApiError(rejection, what) {
   if (rejection instanceof GenesysApiError) return rejection;
+  if (typeof rejection === 'string') return new GenesysApiError(`${what}: ${rejection}`);
   const response = rejection?.response;
   const extended = rejection && typeof rejection === 'object' && 'status' in rejection && 'body' in rejection;
   const status = extended ? rejection.status : response?.status;
@@ -232,7 +233,7 @@ export async function callWithRetry(session, what, call) {
       const error = toApiError(rejection, what);
       if (error.status === 401 && !renewed) {
         renewed = true;
-        session.apiClient.setAccessToken('');
+        session.apiClient.clearAccessToken();
         attempt -= 1;
         continue;
       }
@@ -252,6 +253,12 @@ export function existingWrapupCode(participant) {
     if (communication.wrapup?.code) return communication.wrapup.code;
   }
   return '';
+}
+
+function describeExisting(participant) {
+  const code = existingWrapupCode(participant);
+  const name = participant.wrapup?.code === code ? participant.wrapup?.name : undefined;
+  return name && name !== code ? `${JSON.stringify(name)} (${code})` : code;
 }
 
 function communicationsOf(participant) {
@@ -308,7 +315,7 @@ function outcomeOfState(state, participant) {
     case 'not_agent':
       return result(OUTCOMES.NOT_ELIGIBLE, `participant is a ${participant.purpose || 'non-agent'} participant, not an agent`);
     case 'coded':
-      return result(OUTCOMES.ALREADY_CODED, `participant already has wrap-up code ${existingWrapupCode(participant)}`);
+      return result(OUTCOMES.ALREADY_CODED, `participant already has wrap-up code ${describeExisting(participant)}`);
     case 'not_in_acw':
       return result(OUTCOMES.NOT_ELIGIBLE, 'agent is not in after-call work yet');
     case 'acw_ended':
@@ -363,7 +370,7 @@ async function patchWrapup(session, { conversationId, participantId, queueId, co
   try {
     await callWithRetry(session, `PATCH participant ${participantId}`,
       () => session.conversations.patchConversationParticipant(conversationId, participantId, { wrapup }));
-    return result(OUTCOMES.APPLIED, `applied ${JSON.stringify(code.name)} (${code.id})`, extra);
+    return result(OUTCOMES.APPLIED, `code ${JSON.stringify(code.name)} (${code.id}) set`, extra);
   } catch (error) {
     if (!(error instanceof GenesysApiError) || ![400, 404, 409].includes(error.status)) throw error;
     // Refused: most likely the agent coded or ACW ended between our read and our write. Look again.

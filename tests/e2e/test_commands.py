@@ -21,7 +21,14 @@ from wrapupd.service import apply_one
 from wrapupd.settings import load_settings
 
 
-def write_config(path: Path, emulator: RunningEmulator, queues: str, *, client: tuple[str, str] | None = None, extra: str = "") -> Path:
+def write_config(
+    path: Path,
+    emulator: RunningEmulator,
+    queues: str,
+    *,
+    client: tuple[str, str] | None = None,
+    extra: str = "",
+) -> Path:
     client_id, secret = client or (emulator.client_id, emulator.client_secret)
     path.write_text(
         f"""
@@ -38,7 +45,7 @@ notes = "wrapupd cli test"
 {queues}
 
 [daemon]
-state_dir = "{path.parent / 'state'}"
+state_dir = "{path.parent / "state"}"
 {extra}
 
 [log]
@@ -54,19 +61,35 @@ SUPPORT_QUEUE = '[[queues]]\nqueue = "Support"\ndefault_code = "No code selected
 
 def wrapupd(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "wrapupd", *args], capture_output=True, text=True, timeout=timeout, check=False
+        [sys.executable, "-m", "wrapupd", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
-def test_unknown_queue_fails_start_up_with_exit_78_and_lists_what_exists(emulator: RunningEmulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "w.toml", emulator, '[[queues]]\nqueue = "Suport"\ndefault_code = "No code selected"\n')
+def test_unknown_queue_fails_start_up_with_exit_78_and_lists_what_exists(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "w.toml",
+        emulator,
+        '[[queues]]\nqueue = "Suport"\ndefault_code = "No code selected"\n',
+    )
     result = wrapupd("run", "--config", str(config))
     assert result.returncode == 78, result.stderr
     assert "'Suport' not found" in result.stderr and "'Support'" in result.stderr
 
 
-def test_code_not_assigned_to_the_queue_fails_start_up_with_exit_78(emulator: RunningEmulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "w.toml", emulator, '[[queues]]\nqueue = "Support"\ndefault_code = "Sale closed"\n')
+def test_code_not_assigned_to_the_queue_fails_start_up_with_exit_78(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "w.toml",
+        emulator,
+        '[[queues]]\nqueue = "Support"\ndefault_code = "Sale closed"\n',
+    )
     result = wrapupd("run", "--config", str(config))
     assert result.returncode == 78
     assert "'Sale closed' is not assigned to queue 'Support'" in result.stderr
@@ -75,8 +98,10 @@ def test_code_not_assigned_to_the_queue_fails_start_up_with_exit_78(emulator: Ru
 
 def test_bad_setting_exits_78_naming_the_setting(tmp_path: Path) -> None:
     config = tmp_path / "w.toml"
-    config.write_text('[genesys]\nregion = "mypurecloud.ie"\nclient_id = "x"\nclient_secret = "s3cr3t-value"\n'
-                      '[[queues]]\nqueue = "Support"\ndefault_code = "x"\ngrace_seconds = -1\n')
+    config.write_text(
+        '[genesys]\nregion = "mypurecloud.ie"\nclient_id = "x"\nclient_secret = "s3cr3t-value"\n'
+        '[[queues]]\nqueue = "Support"\ndefault_code = "x"\ngrace_seconds = -1\n'
+    )
     result = wrapupd("check", "--config", str(config))
     assert result.returncode == 78
     assert "queues[0].grace_seconds" in result.stderr
@@ -88,35 +113,56 @@ def test_unreachable_platform_exits_69(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     config = tmp_path / "w.toml"
-    config.write_text(f'[genesys]\napi_host = "http://127.0.0.1:{port}"\nclient_id = "x"\nclient_secret = "y"\n'
-                      f'[[queues]]\nqueue = "Support"\ndefault_code = "x"\n[daemon]\nstate_dir = "{tmp_path}"\n')
+    config.write_text(
+        f'[genesys]\napi_host = "http://127.0.0.1:{port}"\nclient_id = "x"\nclient_secret = "y"\n'
+        f'[[queues]]\nqueue = "Support"\ndefault_code = "x"\n[daemon]\nstate_dir = "{tmp_path}"\n'
+    )
     result = wrapupd("run", "--config", str(config))
     assert result.returncode == 69, result.stderr
     assert "unreachable" in result.stderr
 
 
-def test_wrong_secret_exits_78_without_printing_it(emulator: RunningEmulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "w.toml", emulator, SUPPORT_QUEUE, client=(emulator.client_id, "not-the-secret-42"))
+def test_wrong_secret_exits_78_without_printing_it(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "w.toml",
+        emulator,
+        SUPPORT_QUEUE,
+        client=(emulator.client_id, "not-the-secret-42"),
+    )
     result = wrapupd("run", "--config", str(config))
     assert result.returncode == 78
     assert "authentication failed" in result.stderr
     assert "not-the-secret-42" not in result.stderr + result.stdout
 
 
-def test_check_prints_the_queue_table_and_exits_0(emulator: RunningEmulator, tmp_path: Path) -> None:
+def test_check_prints_the_queue_table_and_exits_0(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
     queues = SUPPORT_QUEUE + '[[queues]]\nqueue = "Callbacks"\ndefault_code = "No answer"\n'
     result = wrapupd("check", "--config", str(write_config(tmp_path / "w.toml", emulator, queues)))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Support" in result.stdout and "No code selected" in result.stdout and "No answer" in result.stdout
+    assert (
+        "Support" in result.stdout
+        and "No code selected" in result.stdout
+        and "No answer" in result.stdout
+    )
     assert "all good" in result.stdout
 
 
-def test_check_reports_a_rejected_topic_with_the_missing_permission(emulator: RunningEmulator, tmp_path: Path) -> None:
+def test_check_reports_a_rejected_topic_with_the_missing_permission(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
     queues = SUPPORT_QUEUE + '[[queues]]\nqueue = "Sales"\ndefault_code = "No code selected"\n'
-    config = write_config(tmp_path / "w.toml", emulator, queues, client=("support-only", "support-only-secret"))
+    config = write_config(
+        tmp_path / "w.toml", emulator, queues, client=("support-only", "support-only-secret")
+    )
     result = wrapupd("check", "--config", str(config))
     assert result.returncode == 78
-    assert "Sales" in result.stdout and ("not found" in result.stdout or "rejected" in result.stdout)
+    assert "Sales" in result.stdout and (
+        "not found" in result.stdout or "rejected" in result.stdout
+    )
 
 
 def free_port() -> int:
@@ -135,15 +181,28 @@ def readyz(port: int) -> int:
         return 0
 
 
-async def test_run_applies_codes_and_sigterm_exits_0(emulator: RunningEmulator, tmp_path: Path) -> None:
+async def test_run_applies_codes_and_sigterm_exits_0(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
     port = free_port()
-    config = write_config(tmp_path / "w.toml", emulator, SUPPORT_QUEUE, extra=f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
-    process = subprocess.Popen([sys.executable, "-m", "wrapupd", "run", "--config", str(config)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    config = write_config(
+        tmp_path / "w.toml",
+        emulator,
+        SUPPORT_QUEUE,
+        extra=f'\n[http]\nlisten = "127.0.0.1:{port}"\n',
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wrapupd", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         await eventually(lambda: readyz(port) == 200 or None, timeout=30, what="/readyz 200")
         conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
-        entry = await eventually(lambda: final_wrapup(emulator, conv["conversationId"]), what="a wrap-up")
+        entry = await eventually(
+            lambda: final_wrapup(emulator, conv["conversationId"]), what="a wrap-up"
+        )
         assert entry["wrapup"]["by"] == "api"
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
@@ -158,13 +217,21 @@ async def test_run_applies_codes_and_sigterm_exits_0(emulator: RunningEmulator, 
 @pytest.fixture
 def apply_settings(emulator: RunningEmulator, tmp_path: Path):  # type: ignore[no-untyped-def]
     def make(client: tuple[str, str] | None = None):  # type: ignore[no-untyped-def]
-        return load_settings(write_config(tmp_path / "w.toml", emulator, SUPPORT_QUEUE, client=client), env={})
+        return load_settings(
+            write_config(tmp_path / "w.toml", emulator, SUPPORT_QUEUE, client=client), env={}
+        )
+
     return make
 
 
 async def in_acw(emulator: RunningEmulator, **kw: object) -> dict[str, str]:
     conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing", **kw)
-    await eventually(lambda: [e for e in emulator.ground_truth() if e["conversationId"] == conv["conversationId"]], what="ACW")
+    await eventually(
+        lambda: [
+            e for e in emulator.ground_truth() if e["conversationId"] == conv["conversationId"]
+        ],
+        what="ACW",
+    )
     return conv
 
 
@@ -172,8 +239,15 @@ async def test_apply_one_shot_outcomes(emulator: RunningEmulator, apply_settings
     settings = apply_settings()
 
     async def apply(conv: dict[str, str], code: str = "Resolved", s=settings):  # type: ignore[no-untyped-def]
-        return await apply_one(s, conversation_id=conv["conversationId"], participant_id=conv["participantId"],
-                               code_ref=code, notes=None, dry_run=False, clock=SystemClock())
+        return await apply_one(
+            s,
+            conversation_id=conv["conversationId"],
+            participant_id=conv["participantId"],
+            code_ref=code,
+            notes=None,
+            dry_run=False,
+            clock=SystemClock(),
+        )
 
     fresh = await in_acw(emulator)
     assert (await apply(fresh)).outcome is Outcome.APPLIED
@@ -187,24 +261,50 @@ async def test_apply_one_shot_outcomes(emulator: RunningEmulator, apply_settings
     emulator.action(ended["conversationId"], action="end_acw")
     assert (await apply(ended)).outcome is Outcome.TOO_LATE
 
-    forbidden = await apply(await in_acw(emulator), s=apply_settings(("no-wrapup", "no-wrapup-secret")))
-    assert forbidden.outcome is Outcome.FORBIDDEN and "conversation:participant:wrapup" in forbidden.detail
+    forbidden = await apply(
+        await in_acw(emulator), s=apply_settings(("no-wrapup", "no-wrapup-secret"))
+    )
+    assert (
+        forbidden.outcome is Outcome.FORBIDDEN
+        and "conversation:participant:wrapup" in forbidden.detail
+    )
     assert forbidden.exit_code == 13
 
     limited = await in_acw(emulator)
-    emulator.fault(kind="http", method="PATCH", path="/api/v2/conversations/*/participants/*", status=429, retry_after=0, count=2)
+    emulator.fault(
+        kind="http",
+        method="PATCH",
+        path="/api/v2/conversations/*/participants/*",
+        status=429,
+        retry_after=0,
+        count=2,
+    )
     assert (await apply(limited)).outcome is Outcome.APPLIED
-    assert [e for e in emulator.ground_truth() if e["conversationId"] == limited["conversationId"]][0]["wrapup"]["by"] == "api"
+    assert [e for e in emulator.ground_truth() if e["conversationId"] == limited["conversationId"]][
+        0
+    ]["wrapup"]["by"] == "api"
 
 
-def test_apply_command_prints_one_line_and_exits_with_the_outcome_code(emulator: RunningEmulator, tmp_path: Path) -> None:
+def test_apply_command_prints_one_line_and_exits_with_the_outcome_code(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
     conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
     deadline = time.monotonic() + 5
     while not [e for e in emulator.ground_truth() if e["conversationId"] == conv["conversationId"]]:
         assert time.monotonic() < deadline
         time.sleep(UNIT / 5)
     config = write_config(tmp_path / "w.toml", emulator, SUPPORT_QUEUE)
-    args = ("apply", "--config", str(config), "--conversation", conv["conversationId"], "--participant", conv["participantId"], "--code", "Resolved")
+    args = (
+        "apply",
+        "--config",
+        str(config),
+        "--conversation",
+        conv["conversationId"],
+        "--participant",
+        conv["participantId"],
+        "--code",
+        "Resolved",
+    )
     first = wrapupd(*args)
     assert first.returncode == 0 and first.stdout.startswith("applied:"), first.stderr
     second = wrapupd(*args)
