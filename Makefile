@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test lint typecheck unit demo bench bench-full clean
+.PHONY: all venv test test-js lint typecheck unit demo bench bench-full clean
 
 all: test
 
@@ -25,9 +25,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-# The whole suite: lint, types, the import contract, unit + emulator + end-to-end tests.
-test: lint typecheck
+# The whole suite: lint, types, the import contract, unit + emulator + end-to-end tests, the JS example.
+test: lint typecheck test-js
 	$(PY) -m pytest -q
+
+# examples/javascript: the official JavaScript SDK against the emulator (needs Node >= 18.3 and npm).
+test-js: $(STAMP)
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "need Node >= 18.3 and npm on PATH (examples/javascript)"; exit 1; }
+	cd examples/javascript && npm ci --no-audit --no-fund && WRAPUPD_PYTHON=$(abspath $(PY)) node --test
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
@@ -43,4 +48,4 @@ bench-full: $(STAMP)
 	$(PY) -m bench --full
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/javascript/node_modules
