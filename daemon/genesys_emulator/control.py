@@ -138,6 +138,8 @@ def _truth(conv: Conversation, p: Participant) -> dict[str, Any]:
             "at": iso(at) if at else None,
         },
         "apiWrapupCalls": p.api_wrapup_calls,
+        "apiWrapupWrites": p.api_wrapup_writes,
+        "history": [{"by": by, "code": code, "at": iso(at)} for by, code, at in p.history],
         "silent": conv.silent,
     }
 

@@ -75,7 +75,9 @@ class Participant:
     acw_end: float | None = None
     wrapup: AppliedWrapup | None = None
     skipped: bool = False
-    api_wrapup_calls: int = 0
+    api_wrapup_calls: int = 0  # every wrap-up write that reached the server (faulted ones too)
+    api_wrapup_writes: int = 0  # writes that got past auth, limits and faults to the wrap-up rules
+    history: list[tuple[str, str, float]] = field(default_factory=list)  # (by, code id, at)
 
     @property
     def in_acw(self) -> bool:
@@ -154,6 +156,7 @@ def apply_code(
     code_id, name = (code, code) if isinstance(code, str) else (code.id, code.name)
     duration = round(now - (p.acw_start or now))
     p.wrapup = AppliedWrapup(code_id, name, notes, [], duration, now, by)
+    p.history.append((by, code_id, now))
     _end_acw(p, now, "complete")
 
 

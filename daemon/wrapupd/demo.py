@@ -167,10 +167,8 @@ def summarise(
 
 
 def _api_writes(p: dict[str, Any]) -> int:
-    history = p.get("history")
-    if isinstance(history, list):
-        return sum(1 for h in history if h.get("by") == "api")
-    return int((p.get("wrapup") or {}).get("by") == "api")
+    """Writes that reached the platform's wrap-up rules (a faulted or rate-limited call did not)."""
+    return int(p.get("apiWrapupWrites", p.get("apiWrapupCalls", 0)))
 
 
 def _overwritten(p: dict[str, Any]) -> bool:

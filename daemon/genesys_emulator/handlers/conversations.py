@@ -120,6 +120,7 @@ def _apply(
     request: web.Request, conv: Conversation, p: Participant, wrapup: dict[str, Any]
 ) -> None:
     emu = emulator(request)
+    p.api_wrapup_writes += 1
     code_ref = wrapup.get("code")
     if not code_ref:
         raise bad_request("A wrap-up code is required: wrapup.code must be a wrap-up code id.")
