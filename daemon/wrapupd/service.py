@@ -289,10 +289,7 @@ class Daemon:
                 bool(sub and sub.connected),
                 "connected" if sub and sub.connected else "disconnected",
             ),
-            "heartbeat": (
-                age is not None and age <= fresh_limit,
-                "never" if age is None else f"{age:.1f}s ago",
-            ),
+            "heartbeat": self._heartbeat_check(age, fresh_limit),
             "codes": (
                 self.codes.loaded,
                 f"{len(self._watched)} queues" if self.codes.loaded else "not loaded",
@@ -302,6 +299,14 @@ class Daemon:
                 "all permitted" if not rejected else ", ".join(r.topic for r in rejected),
             ),
         }
+
+    def _heartbeat_check(self, age: float | None, limit: float) -> tuple[bool, str]:
+        """Fresh when a frame arrived within the limit; a socket just opened counts as fresh."""
+        sub = self.subscriber
+        if age is None:
+            connected = bool(sub and sub.connected)
+            return connected, "connected, no frame yet" if connected else "never"
+        return age <= limit, f"last frame {age:.1f}s ago"
 
     def _healthy(self) -> bool:
         sub = self.subscriber

@@ -20,6 +20,7 @@ from genesys_emulator.testing import RunningEmulator
 from wrapupd.applier import ApplierConfig
 from wrapupd.code_cache import QueueRule
 from wrapupd.reconciler import ReconcilerConfig
+from wrapupd.sdnotify import Notifier
 from wrapupd.service import Daemon, DaemonOptions
 from wrapupd.subscriber import SubscriberConfig
 
@@ -94,7 +95,12 @@ async def start_daemon(emulator: RunningEmulator, tmp_path: Path) -> AsyncIterat
 
     async def start(rules: tuple[QueueRule, ...] = DEFAULT_RULES, **changes: Any) -> Daemon:
         changes.setdefault("state_dir", tmp_path / "state")
-        daemon = Daemon(options_for(emulator, rules=rules, **changes), registry=CollectorRegistry())
+        notifier = changes.pop("notifier", None) or Notifier({})
+        daemon = Daemon(
+            options_for(emulator, rules=rules, **changes),
+            registry=CollectorRegistry(),
+            notifier=notifier,
+        )
         running.append(daemon)
         await asyncio.wait_for(daemon.start(), timeout=10)
         return daemon
