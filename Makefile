@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test test-js lint typecheck unit demo bench bench-full clean
+.PHONY: all venv test test-js lint typecheck unit demo bench bench-full docs clean
 
 all: test
 
@@ -46,6 +46,10 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	$(PY) -m bench --full
+
+# Regenerates the settings table of docs/CONFIGURATION.md from settings.py.
+docs: $(STAMP)
+	$(PY) -m wrapupd.settings docs/CONFIGURATION.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/javascript/node_modules

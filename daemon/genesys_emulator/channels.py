@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +103,17 @@ class ChannelSocket:
 
 
 @dataclass
+class EventChaos:
+    """Delivery faults: each event may be duplicated and is delayed by a random amount (so events
+    of one conversation can arrive out of order). Active until ``until`` (emulator clock)."""
+
+    until: float
+    duplicate: float
+    max_delay_s: float
+    rng: random.Random
+
+
+@dataclass
 class Channel:
     id: str
     client_id: str
@@ -119,6 +131,8 @@ class ChannelRegistry:
         self.max_per_client = max_per_client
         self.channels: dict[str, Channel] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self.chaos: EventChaos | None = None
+        self.now = lambda: 0.0  # set by the emulator (its clock)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -175,9 +189,28 @@ class ChannelRegistry:
         delivered = 0
         for channel in list(self.channels.values()):
             if channel.socket is not None and topic in channel.topics:
-                channel.socket.send(envelope(topic, body))
+                self._deliver(channel.socket, envelope(topic, body))
                 delivered += 1
         return delivered
+
+    def _deliver(self, socket: ChannelSocket, text: str) -> None:
+        chaos = self.chaos
+        if chaos is None or self.now() >= chaos.until:
+            self.chaos = None
+            socket.send(text)
+            return
+        copies = 2 if chaos.rng.random() < chaos.duplicate else 1
+        loop = asyncio.get_running_loop()
+        for _ in range(copies):
+            loop.call_later(chaos.rng.uniform(0.0, chaos.max_delay_s), socket.send, text)
+
+    def send_raw(self, frames: list[str]) -> int:
+        """Send text frames as they are (fuzzing) to every connected socket, in order."""
+        sockets = [c.socket for c in self.channels.values() if c.socket is not None]
+        for socket in sockets:
+            for frame in frames:
+                socket.send(frame)
+        return len(sockets)
 
     def connected(self) -> list[Channel]:
         return [c for c in self.channels.values() if c.socket is not None]

@@ -378,6 +378,33 @@ def traffic_plan(
 # --- faults ---------------------------------------------------------------------------------
 
 
+def _event_chaos(emu: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
+    from .channels import EventChaos
+
+    seconds = _number(spec, "seconds", 1.0)
+    duplicate = _number(spec, "duplicate", 0.0)
+    if duplicate > 1:
+        raise ControlError("duplicate must be a probability between 0 and 1")
+    max_delay = _number(spec, "max_delay_s", 0.0)
+    seed = spec.get("seed")
+    emu.channels.chaos = EventChaos(emu.now() + seconds, duplicate, max_delay, random.Random(seed))
+    return {"until_in_s": seconds, "duplicate": duplicate, "max_delay_s": max_delay}
+
+
+async def tokens(request: web.Request) -> web.Response:
+    """Every access token issued since the last reset (for secret-leak checks in tests)."""
+    emu = emulator(request)
+    return json_response(
+        {
+            "tokens": [
+                {"clientId": t.client.id, "value": t.value, "valid": t.valid(emu.now())}
+                for t in emu.tokens.tokens.values()
+            ]
+        }
+    )
+
+
+
 async def add_faults(request: web.Request) -> web.Response:
     emu = emulator(request)
     body = await _body(request)
@@ -409,6 +436,13 @@ def apply_fault(emu: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _socket_fault(emu: Emulator, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    if kind == "event_chaos":
+        return _event_chaos(emu, spec)
+    if kind == "raw_frames":
+        frames = spec.get("frames")
+        if not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
+            raise ControlError("raw_frames needs frames: a list of strings")
+        return {"sockets": emu.channels.send_raw(frames)}
     if kind == "drop_sockets":
         return {"dropped": emu.channels.drop_sockets()}
     if kind == "expire_channels":

@@ -18,6 +18,8 @@ SOCKET_KINDS = (
     "expire_channels",
     "expire_tokens",
     "revoke_tokens",
+    "event_chaos",
+    "raw_frames",
 )
 REQUEST_KINDS = ("http", "latency")
 

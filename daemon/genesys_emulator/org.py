@@ -72,9 +72,13 @@ class OAuthClient:
     name: str
     permissions: frozenset[str]
     visible_queues: frozenset[str] | None = None  # None: sees every queue
+    denied_topic_queues: frozenset[str] = frozenset()  # queues whose topic is rejected anyway
 
     def can_see_queue(self, queue_id: str) -> bool:
         return self.visible_queues is None or queue_id in self.visible_queues
+
+    def may_subscribe(self, queue_id: str) -> bool:
+        return self.can_see_queue(queue_id) and queue_id not in self.denied_topic_queues
 
 
 @dataclass
@@ -182,10 +186,14 @@ def _build_client(raw: dict[str, Any], org: OrgDefinition) -> OAuthClient:
         if None in resolved:
             raise ValueError(f"client {raw['id']}: unknown visible queue in {visible}")
         visible_ids = frozenset(q.id for q in resolved if q is not None)
+    denied = [org.queue(ref) for ref in raw.get("denied_topic_queues", [])]
+    if None in denied:
+        raise ValueError(f"client {raw['id']}: unknown queue in denied_topic_queues")
     return OAuthClient(
         id=raw["id"],
         secret=raw["secret"],
         name=raw.get("name", raw["id"]),
         permissions=frozenset(permissions),
         visible_queues=visible_ids,
+        denied_topic_queues=frozenset(q.id for q in denied if q is not None),
     )

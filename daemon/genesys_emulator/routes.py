@@ -76,6 +76,7 @@ def setup_control(app: web.Application) -> None:
     r.add_get(c + "/org", control.org_summary, allow_head=False)
     r.add_get(c + "/channels", control.channels, allow_head=False)
     r.add_get(c + "/calls", control.calls, allow_head=False)
+    r.add_get(c + "/tokens", control.tokens, allow_head=False)
     r.add_get(c + "/ground-truth", control.ground_truth, allow_head=False)
     r.add_post(c + "/conversations", control.start_conversation)
     r.add_get(c + "/conversations/{id}", control.get_conversation, allow_head=False)

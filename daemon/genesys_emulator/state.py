@@ -40,6 +40,7 @@ class Emulator:
     def _build_parts(self) -> None:
         opts = self.options
         self.channels = ChannelRegistry(opts.channel_lifetime_s, opts.max_channels_per_client)
+        self.channels.now = self.now
         self.limiter = RateLimiter(opts.rate_limit_per_window, opts.rate_window_s)
         self.engine = Engine(self.org, self.clock, self.conversations, self.changed)
 

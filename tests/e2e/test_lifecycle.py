@@ -240,9 +240,11 @@ def _ready(port: int) -> bool | None:
 async def _applied_name(emulator: RunningEmulator, *, expected: str) -> str:
     deadline = asyncio.get_running_loop().time() + 10
     while True:
-        conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
+        conversation_id = emulator.start_conversation(
+            queue=SUPPORT, talk_s=UNIT, outcome="nothing"
+        )["conversationId"]
         entry = await eventually(
-            lambda: final_wrapup(emulator, conv["conversationId"]), what="a wrap-up"
+            lambda c=conversation_id: final_wrapup(emulator, c), what="a wrap-up"
         )
         name = str(entry["wrapup"]["name"])
         if name == expected or asyncio.get_running_loop().time() > deadline:

@@ -121,7 +121,7 @@ def _evaluate(topic: str, client: OAuthClient, org: OrgDefinition) -> dict[str, 
     queue_id = match.group(1)
     if queue_id not in org.queues:
         return _rejected(topic, "invalid", f"Queue {queue_id} was not found.")
-    if not client.can_see_queue(queue_id):
+    if not client.may_subscribe(queue_id):
         return _rejected(topic, "permission", f"Access to queue {queue_id} is denied.")
     return {"id": topic, "state": "Permitted"}
 
