@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
+from websockets.exceptions import ConnectionClosedOK
 
 from wrapupd.clock import SystemClock
 from wrapupd.events import Channel, ConversationEvent, TopicResult
 from wrapupd.metrics import Metrics
 from wrapupd.subscriber import PING, Subscriber, SubscriberConfig, shard_topics
-from websockets.exceptions import ConnectionClosedOK
 
 UNIT = 0.02
 CONFIG = SubscriberConfig(
