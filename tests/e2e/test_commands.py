@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import json
 import signal
 import socket
 import subprocess
@@ -309,4 +309,28 @@ def test_apply_command_prints_one_line_and_exits_with_the_outcome_code(
     assert first.returncode == 0 and first.stdout.startswith("applied:"), first.stderr
     second = wrapupd(*args)
     assert second.returncode == 10 and second.stdout.startswith("already_coded:")
-    os.environ.get("CI")  # no-op: keeps the import used when run standalone
+
+
+def test_demo_runs_against_the_simulated_org_and_reports_ground_truth_figures() -> None:
+    result = wrapupd("demo", "--duration", "3", "--rate", "4", "--json", timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    expected = {
+        "conversations",
+        "acw_without_code",
+        "applied",
+        "agent_coded_untouched",
+        "missed",
+        "doubled",
+        "overwritten",
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "api_calls",
+    }
+    assert expected <= set(summary)
+    assert summary["conversations"] > 0 and summary["applied"] > 0
+    assert summary["missed"] == summary["doubled"] == summary["overwritten"] == 0
+    assert (
+        summary["api_calls"]["PATCH /api/v2/conversations/{id}/participants/{pid}"]
+        == summary["applied"]
+    )
