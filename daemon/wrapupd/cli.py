@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -27,6 +29,9 @@ from wrapupd.errors import (
     ResolutionError,
 )
 from wrapupd.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # the service pulls in the SDK (~2 s): imported only by the commands that run it
+    from wrapupd.service import Daemon, DaemonOptions
 
 EX_OK = 0
 EX_FAILURE = 1
@@ -137,12 +142,11 @@ def _configure_logs(settings: Settings) -> None:
 
 
 async def serve(
-    options: object, *, config_path: Path | None, shutdown: asyncio.Event | None = None
+    options: DaemonOptions, *, config_path: Path | None, shutdown: asyncio.Event | None = None
 ) -> int:
     """Run the daemon until a signal (or ``shutdown``) stops it; returns the exit code."""
-    from wrapupd.service import Daemon, DaemonOptions
+    from wrapupd.service import Daemon
 
-    assert isinstance(options, DaemonOptions)
     stop = shutdown or asyncio.Event()
     reload_wanted = asyncio.Event()
     daemon = Daemon(options, on_new_token=logs.add_secret)
@@ -152,6 +156,8 @@ async def serve(
     await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
     if not starting.done():
         starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting
         await daemon.stop()
         return EX_OK
     try:
@@ -173,11 +179,8 @@ async def serve(
 
 
 async def _main_loop(
-    daemon: object, stop: asyncio.Event, reload_wanted: asyncio.Event, config_path: Path | None
+    daemon: Daemon, stop: asyncio.Event, reload_wanted: asyncio.Event, config_path: Path | None
 ) -> int:
-    from wrapupd.service import Daemon
-
-    assert isinstance(daemon, Daemon)
     failed = asyncio.create_task(daemon.wait_failed())
     while True:
         stopper = asyncio.create_task(stop.wait())
@@ -197,10 +200,9 @@ async def _main_loop(
         await _reload(daemon, config_path)
 
 
-async def _reload(daemon: object, config_path: Path | None) -> None:
-    from wrapupd.service import Daemon, rules_from_settings
+async def _reload(daemon: Daemon, config_path: Path | None) -> None:
+    from wrapupd.service import rules_from_settings
 
-    assert isinstance(daemon, Daemon)
     try:
         settings = load_settings(config_path)
         await daemon.reload(rules_from_settings(settings))
