@@ -91,18 +91,24 @@ async def test_expired_channel_is_replaced_and_the_gap_reconciled(
 ) -> None:
     daemon = await start_daemon()
     assert daemon.subscriber is not None and daemon.reconciler is not None
+    await eventually(
+        lambda: daemon.reconciler.runs >= 1 or None, what="start-up sweep", blocking=False
+    )  # type: ignore[union-attr]
     runs = daemon.reconciler.runs
     emulator.fault(kind="expire_channels")
-    await eventually(lambda: daemon.subscriber.epoch >= 1 or None, what="a gap", blocking=False)  # type: ignore[union-attr]
+
+    def channels_created() -> int:
+        return sum(
+            c["count"]
+            for c in emulator.calls()
+            if c["method"] == "POST" and c["path"] == "/api/v2/notifications/channels"
+        )
+
+    await eventually(lambda: channels_created() >= 2, what="a new channel")
     await eventually(
-        lambda: daemon.reconciler.runs > runs or None, what="a reconciliation", blocking=False
+        lambda: daemon.reconciler.runs > runs or None, what="the gap reconciled", blocking=False
     )  # type: ignore[union-attr]
-    posts = sum(
-        c["count"]
-        for c in emulator.calls()
-        if c["method"] == "POST" and c["path"] == "/api/v2/notifications/channels"
-    )
-    assert posts >= 2
+    assert daemon.subscriber.epoch >= 1
     await coded_by_api(emulator)
 
 
