@@ -51,3 +51,12 @@ def test_quick_start_commands_are_the_ones_ci_runs() -> None:
     quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     assert "make demo" in quick and "make test" in quick
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_shipped_configs_load(tmp_path: Path) -> None:
+    from wrapupd.settings import load_settings
+
+    demo = load_settings(ROOT / "config" / "wrapupd.demo.toml", env={})
+    assert [p.queue for p in demo.queue_policies()][:2] == ["Support", "Sales"]
+    example = load_settings(ROOT / "config" / "wrapupd.example.toml", env={"WRAPUPD_GENESYS__CLIENT_SECRET": "x"})
+    assert example.queue_policies()
