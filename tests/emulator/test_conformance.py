@@ -43,7 +43,8 @@ from genesys_emulator.testing import RunningEmulator
 
 pytestmark = pytest.mark.timeout(60)
 
-SAMPLES = Path("/work/shared/platform/samples")
+from platform_samples import SAMPLES  # noqa: E402
+
 ENVELOPE_KEYS = {"topicName", "version", "eventBody", "metadata"}
 METADATA_FRAMES = {"WebSocket Heartbeat", "pong"}
 MEDIA_ARRAYS = ("calls", "callbacks", "chats", "emails", "messages")

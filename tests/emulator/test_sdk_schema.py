@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,8 @@ from hypothesis import strategies as st
 from PureCloudPlatformClientV2.models import QueueConversationEventTopicConversation
 from sdk_schema import assert_conforms, check, enum_values, fields, resolve, roundtrip
 
-SAMPLES = Path("/work/shared/platform/samples")
+from platform_samples import SAMPLES
+
 EVENT_MODEL = "QueueConversationEventTopicConversation"
 ENVELOPE_KEYS = {"topicName", "version", "eventBody", "metadata"}
 AGENT = "$.participants[2]"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +32,7 @@ Q = "queue-support"
 OTHER_Q = "queue-sales"
 WATCHED = frozenset({Q})
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-SAMPLES = Path("/work/shared/platform/samples")
+from platform_samples import SAMPLES  # noqa: E402
 
 
 def comm(

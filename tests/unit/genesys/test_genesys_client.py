@@ -5,7 +5,6 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +31,8 @@ SECRET = "s3cret-value"
 CONV = "a1f3c0de-2b8e-4d6a-9c41-77e0b5d2f9a3"
 AGENT = "8f2c4a6e-1b3d-4e5f-9a7b-c8d9e0f1a2b3"
 PARTICIPANT_PATH = f"/api/v2/conversations/{CONV}/participants/{AGENT}"
-SAMPLES = Path("/work/shared/platform/samples")
+from platform_samples import SAMPLES  # noqa: E402
+
 UNAUTHORIZED = Reply(401, {"message": "Invalid login credentials.", "code": "bad.credentials"})
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from PureCloudPlatformClientV2 import ApiClient
 
+from platform_samples import SAMPLES
 from wrapupd.events import SnapshotSource, TopicResult
 from wrapupd.genesys.convert import (
     BadConversation,
@@ -20,8 +20,6 @@ from wrapupd.genesys.convert import (
     topic_results_from_model,
 )
 from wrapupd.genesys.http import HttpResponse
-
-SAMPLES = Path("/work/shared/platform/samples")
 
 
 def model(data: Any, klass: str) -> Any:

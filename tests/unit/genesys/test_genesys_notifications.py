@@ -3,13 +3,13 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from platform_samples import SAMPLES
 from wrapupd.events import (
     ChannelEnded,
     ConversationEvent,
@@ -20,7 +20,6 @@ from wrapupd.events import (
 )
 from wrapupd.genesys.notifications import parse_frame, queue_id_from_topic, queue_topic
 
-SAMPLES = Path("/work/shared/platform/samples")
 QUEUE = "3b0b0c1e-5d3f-4c1a-9a0e-1f2d3c4b5a61"
 AGENT = "8f2c4a6e-1b3d-4e5f-9a7b-c8d9e0f1a2b3"
 
