@@ -404,7 +404,6 @@ async def tokens(request: web.Request) -> web.Response:
     )
 
 
-
 async def add_faults(request: web.Request) -> web.Response:
     emu = emulator(request)
     body = await _body(request)

@@ -34,7 +34,8 @@ HOST = "127.0.0.1"
 
 
 def build_app(emu: Emulator) -> web.Application:
-    app = web.Application(middlewares=[dispatch])
+    # 64 MB bodies: the control plane's raw_frames fault carries huge frames for fuzzing.
+    app = web.Application(middlewares=[dispatch], client_max_size=64 * 1024 * 1024)
     app[EMULATOR] = emu
     setup_api(app)
     setup_control(app)

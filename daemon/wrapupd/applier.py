@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -52,6 +53,7 @@ log = structlog.get_logger("wrapupd.applier")
 
 Key = tuple[str, str]
 SYSTEM_CODE_PREFIX = "ININ-"
+RESOLVED_CAP = 50_000
 
 
 class ConversationWriter(Protocol):
@@ -176,6 +178,9 @@ class Applier:
             )
         )
         self._live: dict[Key, _Live] = {}
+        # Participants seen coded or out of ACW before any work item existed: a late, stale
+        # "in ACW" snapshot of them (events arrive out of order) must not start one.
+        self._resolved: OrderedDict[Key, None] = OrderedDict()
         self._ready: asyncio.PriorityQueue[tuple[float, float, int, Key]] = asyncio.PriorityQueue()
         self._seq = itertools.count()
         self._in_flight: set[Key] = set()
@@ -204,6 +209,8 @@ class Applier:
         if live is not None:
             live.fresh_epoch = epoch
             return
+        if key in self._resolved:
+            return  # a stale snapshot: after-call work only moves forward
         rule = self._lookup(decision.queue_id)
         if rule is None:
             return
@@ -233,6 +240,8 @@ class Applier:
     def _on_no_longer_needed(self, decision: NoLongerNeeded, epoch: int | None) -> None:
         key = (decision.conversation_id, decision.participant_id)
         live = self._live.get(key)
+        if live is None:
+            self._remember_resolved(key)
         if live is None or key in self._in_flight:
             if live is not None:
                 live.fresh_epoch = epoch
@@ -243,6 +252,12 @@ class Applier:
             self._finish(key, Outcome.TOO_LATE, f"the platform stamped {decision.code}")
         else:
             self._finish(key, Outcome.TOO_LATE, f"after-call work ended ({decision.reason.value})")
+
+    def _remember_resolved(self, key: Key) -> None:
+        self._resolved[key] = None
+        self._resolved.move_to_end(key)
+        if len(self._resolved) > RESOLVED_CAP:
+            self._resolved.popitem(last=False)
 
     def resume(self) -> int:
         """Schedule what the ledger holds unfinished (after a restart): every one is re-checked by GET first."""
@@ -360,6 +375,7 @@ class Applier:
                 key, Outcome.FORBIDDEN, _forbidden_detail(exc), code_id=rule.code.id, level="error"
             )
         except (BadRequest, NotFound, Conflict) as exc:
+            live.needs_check = True  # if the check below fails, never write again unchecked
             await self._after_refusal(live, rule, exc)
         except PlatformError as exc:
             live.needs_check = not isinstance(

@@ -77,6 +77,7 @@ class Reconciler:
         self._reasons: list[str] = []
         self.runs = 0
         self.last_run_ok: bool | None = None
+        self._follow_up: asyncio.Task[None] | None = None
 
     def request(self, reason: str) -> None:
         """Ask for a sweep soon; requests made while one is queued are merged into it."""
@@ -84,19 +85,43 @@ class Reconciler:
         self._wanted.set()
 
     async def run(self) -> None:
-        while True:
-            await self._wait_for_reason()
-            reasons, self._reasons = self._reasons or ["periodic"], []
-            self._wanted.clear()
-            try:
-                await self.run_once(",".join(sorted(set(reasons))))
-            except PlatformError as exc:
-                self.last_run_ok = False
-                log.warning("reconcile_failed", error=str(exc), retry_in_s=self._config.retry_delay)
-                if isinstance(exc, RateLimited):
-                    self._limiter.pause_for(exc.retry_after)
-                await self._clock.sleep(self._config.retry_delay)
-                self.request("retry")
+        try:
+            while True:
+                await self._wait_for_reason()
+                reasons, self._reasons = self._reasons or ["periodic"], []
+                self._wanted.clear()
+                await self._sweep(sorted(set(reasons)))
+        finally:
+            if self._follow_up is not None:
+                self._follow_up.cancel()
+
+    async def _sweep(self, reasons: list[str]) -> None:
+        """A periodic sweep stops ``end_lag`` before now; any other (start-up, after a gap, a retry)
+        reaches now, since what the gap hid is recent, and is repeated once ``end_lag`` later for
+        conversations the analytics index did not hold yet."""
+        periodic = reasons == ["periodic"]
+        try:
+            await self.run_once(",".join(reasons), up_to_now=not periodic)
+        except PlatformError as exc:
+            self.last_run_ok = False
+            log.warning("reconcile_failed", error=str(exc), retry_in_s=self._config.retry_delay)
+            if isinstance(exc, RateLimited):
+                self._limiter.pause_for(exc.retry_after)
+            await self._clock.sleep(self._config.retry_delay)
+            self.request("retry")
+            return
+        if not periodic and "follow_up" not in reasons and self._config.end_lag > 0:
+            self._schedule_follow_up()
+
+    def _schedule_follow_up(self) -> None:
+        if self._follow_up is not None:
+            self._follow_up.cancel()
+
+        async def later() -> None:
+            await self._clock.sleep(self._config.end_lag)
+            self.request("follow_up")
+
+        self._follow_up = asyncio.create_task(later(), name="reconcile-follow-up")
 
     async def _wait_for_reason(self) -> None:
         if self._wanted.is_set():
@@ -109,12 +134,13 @@ class Reconciler:
             waiter.cancel()
             sleeper.cancel()
 
-    async def run_once(self, reason: str = "manual") -> int:
+    async def run_once(self, reason: str = "manual", *, up_to_now: bool = False) -> int:
         """One sweep; returns how many candidate conversations were fetched."""
         queue_ids = list(self._queue_ids())
         if not queue_ids:
             return 0
-        start, end = query_interval(self._clock.now(), end_lag=self._config.end_lag)
+        lag = 0.0 if up_to_now else self._config.end_lag
+        start, end = query_interval(self._clock.now(), end_lag=lag)
         await self._limiter.acquire(Priority.BACKGROUND)
         candidates = await self._finder.query_open_conversations(queue_ids, start, end)
         unknown = [c for c in candidates if not self._known(c)]

@@ -72,6 +72,7 @@ class SubscriberConfig:
     max_message_bytes: int = 32 * 1024 * 1024
     open_timeout: float = 10.0
     topics_per_channel: int = MAX_TOPICS_PER_CHANNEL
+    drain_timeout: float = 5.0  # read a replaced socket this long at most before closing it
 
 
 @dataclass(slots=True)
@@ -143,6 +144,7 @@ class Subscriber:
         self.last_heartbeat_at: float | None = None
         self.ready = asyncio.Event()
         self._stopping = False
+        self._draining: set[asyncio.Task[None]] = set()
 
     # --- what others ask ----------------------------------------------------------------------
 
@@ -163,9 +165,13 @@ class Subscriber:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            for shard in self._shards:
-                group.create_task(self._run_shard(shard))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for shard in self._shards:
+                    group.create_task(self._run_shard(shard))
+        finally:
+            for task in list(self._draining):
+                task.cancel()
 
     def stop(self) -> None:
         self._stopping = True
@@ -195,8 +201,7 @@ class Subscriber:
             started = self._clock.monotonic()
             end = await self._pump(shard, socket)
             if end.replacement is not None:
-                with contextlib.suppress(Exception):
-                    await socket.close()
+                self._drain_later(shard, socket)
                 shard.channel = end.channel or shard.channel
                 socket = end.replacement
                 continue  # make-before-break: no gap
@@ -212,6 +217,36 @@ class Subscriber:
                 delays = delays or self._backoff()
                 if self._clock.monotonic() - started < self._config.min_session:
                     await self._clock.sleep(next(delays))
+
+    def _drain_later(self, shard: _Shard, old: Socket) -> None:
+        """Read what the replaced socket still carries, then close it.
+
+        Frames the platform sent on the old connection before the new one took over are in
+        flight or buffered: closing at once would lose them without any gap being noticed.
+        """
+        task = asyncio.create_task(self._drain(shard, old), name=f"drain-shard-{shard.index}")
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+    async def _drain(self, shard: _Shard, old: Socket) -> None:
+        deadline = self._clock.monotonic() + self._config.drain_timeout
+        try:
+            while (left := deadline - self._clock.monotonic()) > 0:
+                try:
+                    raw = await asyncio.wait_for(old.recv(), timeout=left)
+                except (ConnectionClosed, TimeoutError):
+                    break
+                frame = parse_frame(raw)
+                if isinstance(frame, ConversationEvent):
+                    self._metrics.event_received("conversation")
+                    self._on_event(frame, self.epoch)
+        except Exception as exc:  # a drain must never take the subscriber down
+            log.warning(
+                "socket_replace_failed", shard=shard.index, reason="drain", error=_describe(exc)
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                await old.close()
 
     def _backoff(self) -> Iterator[float]:
         return jittered_backoff(
