@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test test-js lint typecheck unit demo bench bench-full docs clean
+.PHONY: all venv test test-js lint typecheck unit demo bench bench-full docs reliability clean
 
 all: test
 
@@ -46,6 +46,10 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	$(PY) -m bench --full
+
+# The fault matrix (tests/faults) at SCALE (default 1); rewrites the table in docs/RELIABILITY.md.
+reliability: $(STAMP)
+	$(PY) tests/faults/report.py --scale $(or $(SCALE),1) --write
 
 # Regenerates the settings table of docs/CONFIGURATION.md from settings.py.
 docs: $(STAMP)
