@@ -53,6 +53,7 @@ log = structlog.get_logger("wrapupd.applier")
 
 Key = tuple[str, str]
 SYSTEM_CODE_PREFIX = "ININ-"
+NEEDS_ATTENTION = frozenset({Outcome.FORBIDDEN, Outcome.INVALID_CODE, Outcome.FAILED})
 RESOLVED_CAP = 50_000
 
 
@@ -88,6 +89,7 @@ class _Live:
     timer: asyncio.Task[None] | None = None
     delays: Iterator[float] | None = None
     rate_limited: int = 0
+    failed_checks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,10 +353,24 @@ class Applier:
             snapshot = await self._client.get_conversation(conversation_id)
         except NotFound:
             return _Check(Outcome.TOO_LATE, "conversation no longer exists")
+        except Forbidden as exc:
+            missing = ", ".join(exc.missing_permissions) or "conversation:communication:view"
+            return _Check(
+                Outcome.FORBIDDEN, f"cannot read the conversation: the role lacks {missing}: {exc}"
+            )
+        except (BadRequest, Conflict) as exc:
+            return _Check(Outcome.FAILED, f"the platform refused to show the conversation: {exc}")
         except PlatformError as exc:
+            live.failed_checks += 1
+            if live.failed_checks >= self._config.max_attempts and not isinstance(exc, RateLimited):
+                return _Check(
+                    Outcome.FAILED,
+                    f"state check: gave up after {live.failed_checks} attempts: {exc}",
+                )
             self._on_retryable(live, exc, "state check")
             return None
         live.needs_check = False
+        live.failed_checks = 0
         return classify_participant(find_participant(snapshot, participant_id), rule.code.id)
 
     async def _write(self, live: _Live, rule: ResolvedQueue) -> None:
@@ -470,9 +486,10 @@ class Applier:
         detail: str,
         *,
         code_id: str | None = None,
-        level: str = "info",
+        level: str | None = None,
         **extra: object,
     ) -> None:
+        level = level or ("error" if outcome in NEEDS_ATTENTION else "info")
         live = self._live.pop(key, None)
         if live is not None:
             live.cancelled = True

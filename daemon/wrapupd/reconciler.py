@@ -17,7 +17,7 @@ from typing import Protocol
 import structlog
 
 from wrapupd.clock import Clock
-from wrapupd.errors import NotFound, PlatformError, RateLimited
+from wrapupd.errors import Forbidden, NotFound, PlatformError, RateLimited
 from wrapupd.events import ConversationSnapshot
 from wrapupd.metrics import Metrics
 from wrapupd.ratelimit import Priority, RateLimiter
@@ -102,6 +102,16 @@ class Reconciler:
         periodic = reasons == ["periodic"]
         try:
             await self.run_once(",".join(reasons), up_to_now=not periodic)
+        except Forbidden as exc:
+            self.last_run_ok = False
+            missing = ", ".join(exc.missing_permissions) or "analytics:conversationDetail:view"
+            log.error(
+                "reconcile_forbidden",
+                error=str(exc),
+                missing_permissions=missing,
+                hint="events missed during socket gaps cannot be recovered until the role has it",
+            )
+            return  # retrying will not help; the next periodic sweep or gap tries again
         except PlatformError as exc:
             self.last_run_ok = False
             log.warning("reconcile_failed", error=str(exc), retry_in_s=self._config.retry_delay)

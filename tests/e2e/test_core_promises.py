@@ -231,3 +231,35 @@ async def test_dropped_socket_loses_nothing(
         )
         assert entry["wrapup"]["by"] == "api" and entry["apiWrapupCalls"] == 1
     assert daemon.subscriber is not None and daemon.subscriber.epoch >= 1
+
+
+async def test_missing_read_permission_is_reported_not_retried_and_nothing_is_written_blind(
+    emulator: RunningEmulator, start_daemon: DaemonFactory
+) -> None:
+    """The `no-analytics` client may write codes but not read conversations: after a socket gap the
+    state cannot be checked, so the item ends `forbidden` naming the permission, without a blind write."""
+    daemon = await start_daemon(
+        (rule(SUPPORT, grace=10 * UNIT),),
+        client_id="no-analytics",
+        client_secret="no-analytics-secret",
+    )
+    conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
+    cid, pid = conv["conversationId"], conv["participantId"]
+    assert daemon.ledger is not None
+    await eventually(
+        lambda: daemon.ledger.get((cid, pid)) is not None or None, what="pending", blocking=False
+    )  # type: ignore[union-attr]
+    emulator.fault(kind="drop_sockets")
+    await eventually(
+        lambda: outcome_of(daemon, cid, pid) is not None or None, what="an outcome", blocking=False
+    )
+    item = daemon.ledger.get((cid, pid))
+    assert item is not None and item.outcome is Outcome.FORBIDDEN
+    assert "conversation:communication:view" in (item.detail or "")
+    assert truth_for(emulator, cid)[0]["apiWrapupCalls"] == 0
+    gets = sum(
+        c["count"]
+        for c in emulator.calls()
+        if c["method"] == "GET" and c["path"] == "/api/v2/conversations/{id}"
+    )
+    assert gets == 1
