@@ -58,5 +58,7 @@ def test_shipped_configs_load(tmp_path: Path) -> None:
 
     demo = load_settings(ROOT / "config" / "wrapupd.demo.toml", env={})
     assert [p.queue for p in demo.queue_policies()][:2] == ["Support", "Sales"]
-    example = load_settings(ROOT / "config" / "wrapupd.example.toml", env={"WRAPUPD_GENESYS__CLIENT_SECRET": "x"})
+    example = load_settings(
+        ROOT / "config" / "wrapupd.example.toml", env={"WRAPUPD_GENESYS__CLIENT_SECRET": "x"}
+    )
     assert example.queue_policies()
