@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import statistics
 import subprocess
@@ -256,9 +257,7 @@ def _overwritten(p: dict[str, Any]) -> bool:
 
 
 def call_counts(calls: list[dict[str, Any]]) -> Counter[tuple[str, str, int]]:
-    return Counter(
-        {(c["method"], c["path"], int(c["status"])): int(c["count"]) for c in calls}
-    )
+    return Counter({(c["method"], c["path"], int(c["status"])): int(c["count"]) for c in calls})
 
 
 @dataclass
@@ -359,6 +358,9 @@ def figures(
     f.calls_by_endpoint = dict(sorted(by_endpoint.items()))
     f.calls_total = sum(after.values())
     f.calls_during_traffic = f.calls_total - sum(before.values())
+    f.extra["rate_limited_during_traffic"] = f.rate_limited - sum(
+        n for (_, _, status), n in before.items() if status == 429
+    )
     return f
 
 
@@ -368,8 +370,7 @@ async def settle(emu: Emulator, watched_ids: set[str], *, limit_s: float) -> flo
     while time.monotonic() - started < limit_s:
         truth = (await emu.acontrol("GET", "/_emulator/ground-truth"))["participants"]
         if not any(
-            p.get("queueId") in watched_ids and not (p.get("wrapup") or {}).get("by")
-            for p in truth
+            p.get("queueId") in watched_ids and not (p.get("wrapup") or {}).get("by") for p in truth
         ):
             break
         await asyncio.sleep(0.5)
@@ -401,13 +402,17 @@ async def run_scenario(contender: Contender, scenario: Scenario) -> RunFigures:
         try:
             calls_before = (await emu.acontrol("GET", "/_emulator/calls"))["calls"]
             t0 = time.time()
-            await asyncio.gather(play(emu, scenario.traffic), asyncio.sleep(scenario.traffic.duration_s))
+            await asyncio.gather(
+                play(emu, scenario.traffic), asyncio.sleep(scenario.traffic.duration_s)
+            )
             t1 = time.time()
             if scenario.window:
                 truth = (await emu.acontrol("GET", "/_emulator/ground-truth"))["participants"]
                 calls_after = (await emu.acontrol("GET", "/_emulator/calls"))["calls"]
                 settled = 0.0
             else:
+                # The last conversations are still talking: let them reach ACW before settling.
+                await asyncio.sleep(scenario.traffic.talk_s[1] + 0.5)
                 settled = await settle(emu, watched_ids, limit_s=scenario.settle_s)
                 await asyncio.sleep(0.5)  # let a write still in flight land before reading
                 truth = (await emu.acontrol("GET", "/_emulator/ground-truth"))["participants"]
@@ -429,7 +434,9 @@ async def run_scenario(contender: Contender, scenario: Scenario) -> RunFigures:
             "ready_s": round(ready_s, 2),
             "traffic_s": round(t1 - t0, 2),
             "settle_s": round(settled, 2),
-            "acw_starts_per_s": round(len([p for p in truth if p.get("acwStartedAt")]) / max(0.001, t1 - t0), 1),
+            "acw_starts_per_s": round(
+                len([p for p in truth if p.get("acwStartedAt")]) / max(0.001, t1 - t0), 1
+            ),
         }
     )
     if scenario.window:
@@ -441,7 +448,7 @@ def _throughput(result: RunFigures, scenario: Scenario, seconds: float) -> None:
     """Applied codes per minute and the share of the budget used, over the traffic window."""
     limit, window = _emulator_limit(scenario.emulator_args)
     allowed = limit / window * seconds
-    ok_calls = result.calls_during_traffic - result.rate_limited
+    ok_calls = result.calls_during_traffic - result.extra["rate_limited_during_traffic"]
     result.extra.update(
         {
             "applied_per_minute": round(result.applied * 60 / seconds, 1),
@@ -454,7 +461,7 @@ def _throughput(result: RunFigures, scenario: Scenario, seconds: float) -> None:
 
 def _emulator_limit(args: Sequence[str]) -> tuple[int, float]:
     limit, window = 300, 60.0
-    for flag, value in zip(args, args[1:], strict=False):
+    for flag, value in itertools.pairwise(args):
         if flag == "--rate-limit":
             limit = int(value)
         elif flag == "--rate-window":

@@ -1,0 +1,1 @@
+"""The contenders: wrapupd as shipped, and what users would do instead."""

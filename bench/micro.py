@@ -1,0 +1,296 @@
+"""wrapupd-only figures: parse + detect throughput, memory, and start-up time against queue count.
+
+``python -m bench.micro rss --events N --pending M`` runs the memory figure in a process of its
+own (so the RSS is the daemon's, not the bench's) and prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.harness import (
+    UNLIMITED,
+    Emulator,
+    Setup,
+    emulator_process,
+    many_queues_org,
+    rate_args,
+)
+
+SIZES = (1, 3, 10, 25)  # agents on the conversation: single-agent calls to large conferences
+MIX = {1: 0.80, 3: 0.15, 10: 0.04, 25: 0.01}  # a contact centre's blend, mostly one agent
+
+
+# --- realistic frames, captured from the emulator's socket -----------------------------------
+
+
+def _token(emu: Emulator) -> str:
+    basic = base64.b64encode(f"{emu.client_id}:{emu.client_secret}".encode()).decode()
+    request = urllib.request.Request(
+        emu.base_url + "/oauth/token",
+        data=b"grant_type=client_credentials",
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return str(json.loads(r.read())["access_token"])
+
+
+def _api(emu: Emulator, token: str, method: str, path: str, body: object = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(emu.base_url + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def capture_frames(emu: Emulator, queue: str = "Support") -> dict[int, str]:
+    """For each conference size, the real frame sent when its agents enter ACW without a code."""
+    from websockets.sync.client import connect
+
+    token = _token(emu)
+    queue_id = emu.queue_ids()[queue]
+    channel = _api(emu, token, "POST", "/api/v2/notifications/channels")
+    topic = f"v2.routing.queues.{queue_id}.conversations"
+    _api(
+        emu,
+        token,
+        "PUT",
+        f"/api/v2/notifications/channels/{channel['id']}/subscriptions",
+        [{"id": topic}],
+    )
+    frames: dict[int, str] = {}
+    with connect(channel["connectUri"], max_size=None) as ws:
+        for size in SIZES:
+            started = emu.control(
+                "POST",
+                "/_emulator/conversations",
+                {"queue": queue, "conference": size, "outcome": "nothing", "talk_s": 0.05},
+            )
+            deadline = time.monotonic() + 5
+            while size not in frames and time.monotonic() < deadline:
+                raw = ws.recv(timeout=5)
+                body = json.loads(raw).get("eventBody") or {}
+                if body.get("id") == started["conversationId"] and _all_agents_in_acw(body):
+                    frames[size] = raw if isinstance(raw, str) else raw.decode()
+    return frames
+
+
+def _all_agents_in_acw(body: dict[str, Any]) -> bool:
+    agents = [p for p in body.get("participants", []) if p.get("purpose") == "agent"]
+    return bool(agents) and all(p.get("startAcwTime") for p in agents)
+
+
+# --- parse + detect --------------------------------------------------------------------------
+
+
+def parse_detect_rate(
+    frames: dict[int, str], watched: frozenset[str], seconds: float
+) -> dict[str, Any]:
+    """Snapshots per second through ``parse_frame`` + ``decide`` on one core, per size and mixed."""
+    from wrapupd.detector import decide
+    from wrapupd.genesys.notifications import parse_frame
+
+    def rate(raws: list[str]) -> float:
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            for raw in raws:
+                frame = parse_frame(raw)
+                decide(frame.conversation, watched)  # type: ignore[union-attr]
+            done += len(raws)
+        return done / (time.perf_counter() - started)
+
+    per_size = {
+        str(size): {"bytes": len(raw), "per_s": round(rate([raw] * 50))}
+        for size, raw in frames.items()
+    }
+    blend = [frames[s] for s, share in MIX.items() for _ in range(round(share * 100))]
+    return {"per_size": per_size, "mix": MIX, "mixed_per_s": round(rate(blend))}
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def _with_ids(template: dict[str, Any], n: int, coded: str | None) -> str:
+    body = template["eventBody"]
+    body["id"] = f"{n:08x}-0000-4000-8000-{n:012x}"
+    for p in body["participants"]:
+        if p.get("purpose") == "agent":
+            p["wrapup"] = {"code": coded} if coded else None
+            if p["wrapup"] is None:
+                del p["wrapup"]
+    return json.dumps(template)
+
+
+async def rss_run(events: int, pending: int, sample_every: int) -> dict[str, Any]:
+    """RSS at ready, over a long run of events, and per pending work item (own process)."""
+    from prometheus_client import CollectorRegistry
+
+    from bench.contenders.wrapupd_runner import options_for, quiet_logs
+    from wrapupd.genesys.notifications import parse_frame
+    from wrapupd.service import Daemon
+
+    quiet_logs()
+    out: dict[str, Any] = {"rss_at_import_mb": round(_rss_mb(), 1)}
+    with (
+        emulator_process(extra=rate_args(UNLIMITED, 60)) as emu,
+        tempfile.TemporaryDirectory() as state,
+    ):
+        frames = await asyncio.to_thread(capture_frames, emu)
+        template = json.loads(frames[1])
+        code_id = "93dee37f-fde2-5003-b568-e69863b84879"  # "No code selected" in the demo org
+        options = options_for(emu, Setup(budget_per_minute=1e6), Path(state))
+        # Support waits an hour before writing, so the pending items stay pending.
+        rules = tuple(
+            replace(r, grace_seconds=3600.0) if r.queue == "Support" else r for r in options.rules
+        )
+        started = time.monotonic()
+        daemon = Daemon(replace(options, rules=rules), registry=CollectorRegistry())
+        await daemon.start()
+        out["ready_s"] = round(time.monotonic() - started, 2)
+        out["rss_at_ready_mb"] = round(_rss_mb(), 1)
+        try:
+            assert daemon.subscriber is not None and daemon.applier is not None
+            series: list[tuple[int, float]] = [(0, _rss_mb())]
+            fed_at = time.perf_counter()
+            for n in range(1, events + 1):
+                frame = parse_frame(_with_ids(template, n, code_id))
+                daemon._on_event(frame, daemon.subscriber.epoch)  # type: ignore[arg-type]  # the subscriber's own call
+                if n % sample_every == 0:
+                    series.append((n, _rss_mb()))
+                    await asyncio.sleep(0)
+            out["events"] = events
+            out["events_per_s_fed"] = round(events / (time.perf_counter() - fed_at))
+            out["series"] = [[n, round(mb, 2)] for n, mb in series]
+            # Growth is measured once the known-conversations cache is full (it is capped).
+            from wrapupd.service import KNOWN_CONVERSATIONS_CAP
+
+            warm = next((s for s in series if s[0] >= KNOWN_CONVERSATIONS_CAP * 1.2), series[0])
+            half = series[len(series) // 2]
+            out["known_conversations_cap"] = KNOWN_CONVERSATIONS_CAP
+            out["rss_after_events_mb"] = round(series[-1][1], 1)
+            # Two readings: from "cache full" to the end (includes one-off allocator steps), and
+            # over the second half of the run (the steady state the target is about).
+            out["growth_mb_per_million_after_cache_full"] = _per_million(warm, series[-1])
+            out["growth_mb_per_million"] = _per_million(half, series[-1])
+            before = _rss_mb()
+            submit_started = time.perf_counter()
+            for n in range(events + 1, events + pending + 1):
+                daemon._on_event(parse_frame(_with_ids(template, n, None)), daemon.subscriber.epoch)  # type: ignore[arg-type]
+                if n % 1000 == 0:
+                    await asyncio.sleep(0)
+            submit_s = time.perf_counter() - submit_started
+            await asyncio.sleep(0.5)
+            out["pending"] = {
+                "items": daemon.applier.pending_count,
+                "rss_delta_mb": round(_rss_mb() - before, 2),
+                "kb_per_item": round((_rss_mb() - before) * 1024 / max(1, pending), 2),
+                "submitted_per_s": round(pending / submit_s),
+            }
+        finally:
+            with contextlib.suppress(Exception):
+                await daemon.stop()
+    return out
+
+
+def _per_million(a: tuple[int, float], b: tuple[int, float]) -> float:
+    return round((b[1] - a[1]) / max(1, b[0] - a[0]) * 1e6, 2)
+
+
+def rss_in_subprocess(events: int, pending: int, sample_every: int) -> dict[str, Any]:
+    import subprocess
+
+    command = [
+        sys.executable, "-m", "bench.micro", "rss",
+        "--events", str(events), "--pending", str(pending), "--sample-every", str(sample_every),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        return {"error": done.stderr[-2000:]}
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+# --- start-up against queue count ------------------------------------------------------------
+
+
+async def ready_time(
+    queues: int, *, limit: int, window_s: float = 60.0, timeout_s: float = 600
+) -> dict[str, Any]:
+    """Start -> ready (which today is also "code table fully verified") for ``queues`` queues."""
+    from prometheus_client import CollectorRegistry
+
+    from bench.contenders.wrapupd_runner import options_for, quiet_logs
+    from wrapupd.service import Daemon
+
+    quiet_logs("error")
+    with tempfile.TemporaryDirectory() as tmp:
+        org = many_queues_org(Path(tmp) / "org.toml", queues)
+        with emulator_process(org, rate_args(limit, window_s)) as emu:
+            setup = Setup(
+                watched=tuple((f"Queue {i:05d}", "No code selected") for i in range(1, queues + 1)),
+                budget_per_minute=270.0,
+            )
+            daemon = Daemon(
+                options_for(emu, setup, Path(tmp) / "state"), registry=CollectorRegistry()
+            )
+            started = time.monotonic()
+            result: dict[str, Any] = {
+                "queues": queues,
+                "emulator_limit_per_min": round(limit * 60 / window_s),
+            }
+            try:
+                await asyncio.wait_for(daemon.start(), timeout_s)
+                result.update(ok=True, ready_s=round(time.monotonic() - started, 2))
+            except Exception as exc:
+                result.update(
+                    ok=False,
+                    failed_after_s=round(time.monotonic() - started, 2),
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
+            finally:
+                with contextlib.suppress(Exception):
+                    await daemon.stop()
+                with contextlib.suppress(Exception):
+                    await daemon.client.close()
+            calls = (await emu.acontrol("GET", "/_emulator/calls"))["calls"]
+            result["calls"] = sum(int(c["count"]) for c in calls)
+            result["rate_limited"] = sum(int(c["count"]) for c in calls if int(c["status"]) == 429)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.micro")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rss = sub.add_parser("rss")
+    rss.add_argument("--events", type=int, default=200_000)
+    rss.add_argument("--pending", type=int, default=5_000)
+    rss.add_argument("--sample-every", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    result = asyncio.run(rss_run(args.events, args.pending, args.sample_every))
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
