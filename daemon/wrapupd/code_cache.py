@@ -1,34 +1,39 @@
 """Queue -> default wrap-up code, resolved once at start and refreshed in the background.
 
 The hot path (:meth:`CodeCache.lookup`) never does I/O. Resolution follows the platform's rule that a
-code can only be applied on a queue it is assigned to, so codes are looked up among the queue's own
-codes, never the org-wide list. A refresh that fails keeps the last good table.
+code can only be applied on a queue it is assigned to, so each default code is verified among the
+queue's own codes. Queues come from one listing (not one call per queue), every call is paced by the
+shared rate limiter, and a refresh that fails keeps the last good table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
 
 import structlog
 
 from wrapupd.clock import Clock
-from wrapupd.errors import NotFound, PlatformError, ResolutionError
+from wrapupd.errors import Forbidden, PlatformError, RateLimited, ResolutionError
 from wrapupd.events import Queue, WrapupCode
+from wrapupd.ratelimit import Priority, RateLimiter
 
 log = structlog.get_logger("wrapupd.code_cache")
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MAX_LISTED = 25
+_MAX_RATE_LIMITED = 20
+T = TypeVar("T")
 
 
 class QueueDirectory(Protocol):
     async def list_queues(self, name: str | None = None) -> list[Queue]: ...
     async def get_queue(self, queue_id: str) -> Queue: ...
     async def list_queue_wrapup_codes(self, queue_id: str) -> list[WrapupCode]: ...
+    async def list_wrapup_codes(self) -> list[WrapupCode]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,7 @@ class ResolvedQueue:
     grace_seconds: float
     timeout_margin_seconds: float
     notes: str | None
+    verified: bool = True  # the code was seen among the codes assigned to the queue
 
     @property
     def queue_id(self) -> str:
@@ -65,14 +71,9 @@ def _listing(names: Sequence[str]) -> str:
     return ", ".join(repr(n) for n in shown) + (f" and {more} more" if more > 0 else "") or "none"
 
 
-async def resolve_queue(directory: QueueDirectory, reference: str) -> Queue:
-    """Find a queue by id or exact name; raise :class:`ResolutionError` listing what exists."""
-    if looks_like_id(reference):
-        try:
-            return await directory.get_queue(reference)
-        except NotFound:
-            pass
-    matches = [q for q in await directory.list_queues(name=reference) if q.name == reference]
+def find_queue(queues: Sequence[Queue], reference: str) -> Queue:
+    """A queue by id or exact name among ``queues``; raise :class:`ResolutionError` listing what exists."""
+    matches = [q for q in queues if reference in (q.id, q.name)]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -80,43 +81,87 @@ async def resolve_queue(directory: QueueDirectory, reference: str) -> Queue:
         raise ResolutionError(
             f"queue {reference!r} is ambiguous: {len(matches)} queues have that name ({ids}); use the id"
         )
-    existing = [q.name for q in await directory.list_queues()]
     raise ResolutionError(
-        f"queue {reference!r} not found (by id or exact name); queues this client can see: {_listing(existing)}"
+        f"queue {reference!r} not found (by id or exact name); queues this client can see: {_listing([q.name for q in queues])}"
     )
 
 
 def pick_code(queue: Queue, codes: Sequence[WrapupCode], reference: str) -> WrapupCode:
     """Find the default code among the codes assigned to ``queue``: id, exact name, then unique case-insensitive name."""
+    code = _match_code(codes, reference)
+    if code is None:
+        raise ResolutionError(
+            f"default_code {reference!r} is not assigned to queue {queue.name!r} ({queue.id}); "
+            f"codes assigned to it: {_listing([c.name for c in codes])}. "
+            "Assign the code to the queue in Genesys Cloud (Admin > Queues > Wrap-up Codes) or pick one of these"
+        )
+    return code
+
+
+def _match_code(codes: Sequence[WrapupCode], reference: str) -> WrapupCode | None:
     for code in codes:
         if reference in (code.id, code.name):
             return code
     folded = [c for c in codes if c.name.casefold() == reference.casefold()]
-    if len(folded) == 1:
-        return folded[0]
-    raise ResolutionError(
-        f"default_code {reference!r} is not assigned to queue {queue.name!r} ({queue.id}); "
-        f"codes assigned to it: {_listing([c.name for c in codes])}. "
-        "Assign the code to the queue in Genesys Cloud (Admin > Queues > Wrap-up Codes) or pick one of these"
-    )
+    return folded[0] if len(folded) == 1 else None
 
 
-async def resolve_rule(directory: QueueDirectory, rule: QueueRule) -> ResolvedQueue:
-    queue = await resolve_queue(directory, rule.queue)
-    codes = await directory.list_queue_wrapup_codes(queue.id)
-    code = pick_code(queue, codes, rule.default_code)
-    return ResolvedQueue(queue, code, rule.grace_seconds, rule.timeout_margin_seconds, rule.notes)
+class Directory:
+    """The directory calls of resolution, paced by the shared rate limiter; a 429 pauses and retries
+    instead of failing start-up."""
+
+    def __init__(
+        self,
+        directory: QueueDirectory,
+        limiter: RateLimiter | None,
+        priority: Priority = Priority.LIVE,
+    ) -> None:
+        self._directory = directory
+        self._limiter = limiter
+        self._priority = priority
+
+    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        for _ in range(_MAX_RATE_LIMITED):
+            if self._limiter is not None:
+                await self._limiter.acquire(self._priority)
+            try:
+                return await fn()
+            except RateLimited as exc:
+                if self._limiter is None:
+                    raise
+                self._limiter.pause_for(exc.retry_after)
+        return await fn()
+
+    async def queues(self) -> list[Queue]:
+        return await self._call(lambda: self._directory.list_queues())
+
+    async def queue(self, queue_id: str) -> Queue:
+        return await self._call(lambda: self._directory.get_queue(queue_id))
+
+    async def queue_codes(self, queue_id: str) -> list[WrapupCode]:
+        return await self._call(lambda: self._directory.list_queue_wrapup_codes(queue_id))
+
+    async def all_codes(self) -> list[WrapupCode] | None:
+        """Every code of the org, or None when the role may not list them (per-queue lookups then)."""
+        try:
+            return await self._call(lambda: self._directory.list_wrapup_codes())
+        except Forbidden:
+            return None
 
 
 async def resolve_all(
-    directory: QueueDirectory, rules: Sequence[QueueRule]
+    directory: QueueDirectory | Directory, rules: Sequence[QueueRule], *, verify: bool = True
 ) -> dict[str, ResolvedQueue]:
-    """Resolve every rule; report every unresolvable one at once, not just the first."""
+    """Resolve every rule with one queue listing and one code listing, then (``verify``) check each
+    code against the codes assigned to its queue. Every problem is reported at once."""
+    d = directory if isinstance(directory, Directory) else Directory(directory, None)
+    queues = await d.queues()
+    org_codes = None if verify else await d.all_codes()
     table: dict[str, ResolvedQueue] = {}
     problems: list[str] = []
     for index, rule in enumerate(rules):
         try:
-            resolved = await resolve_rule(directory, rule)
+            resolved = await _resolve_rule(d, queues, org_codes, rule, verify=verify)
         except ResolutionError as exc:
             problems.append(f"queues[{index}]: {exc}")
             continue
@@ -131,23 +176,85 @@ async def resolve_all(
     return table
 
 
+async def _resolve_rule(
+    d: Directory,
+    queues: Sequence[Queue],
+    org_codes: Sequence[WrapupCode] | None,
+    rule: QueueRule,
+    *,
+    verify: bool,
+) -> ResolvedQueue:
+    queue = find_queue(queues, rule.queue)
+    policy = (rule.grace_seconds, rule.timeout_margin_seconds, rule.notes)
+    if verify or org_codes is None:
+        code = pick_code(queue, await d.queue_codes(queue.id), rule.default_code)
+        return ResolvedQueue(queue, code, *policy, verified=True)
+    found = _match_code(org_codes, rule.default_code)
+    if found is None:
+        raise ResolutionError(
+            f"default_code {rule.default_code!r} for queue {queue.name!r}: no wrap-up code with that id or name "
+            f"exists in the org; codes: {_listing([c.name for c in org_codes])}"
+        )
+    return ResolvedQueue(queue, found, *policy, verified=False)
+
+
+async def verify_assignments(
+    d: Directory, table: dict[str, ResolvedQueue]
+) -> tuple[dict[str, ResolvedQueue], list[str]]:
+    """Check each not-yet-verified entry against its queue's assigned codes; drop and report the bad ones."""
+    checked: dict[str, ResolvedQueue] = {}
+    problems: list[str] = []
+    for queue_id, entry in table.items():
+        if entry.verified:
+            checked[queue_id] = entry
+            continue
+        try:
+            code = pick_code(entry.queue, await d.queue_codes(queue_id), entry.code.id)
+        except ResolutionError as exc:
+            problems.append(str(exc))
+            continue
+        checked[queue_id] = replace(entry, code=code, verified=True)
+    return checked, problems
+
+
 class CodeCache:
-    """The resolved table, with a single-flight background refresh."""
+    """The resolved table, with a single-flight background refresh.
+
+    Small tables are fully verified before start-up completes (an unassigned code stops it). Above
+    ``verify_at_start_max`` queues, verifying each queue's codes would hold start-up for minutes of
+    rate budget, so names are resolved from two org-wide listings, the daemon goes ready, and each
+    assignment is verified in the background at background priority; until then the platform's own
+    refusal of an unassigned code (reported as ``invalid_code``) is the safety net.
+    """
 
     def __init__(
-        self, directory: QueueDirectory, rules: Sequence[QueueRule], *, clock: Clock
+        self,
+        directory: QueueDirectory,
+        rules: Sequence[QueueRule],
+        *,
+        clock: Clock,
+        limiter: RateLimiter | None = None,
+        verify_at_start_max: int = 50,
     ) -> None:
-        self._directory = directory
+        self._start = Directory(directory, limiter, Priority.LIVE)
+        self._background = Directory(directory, limiter, Priority.BACKGROUND)
         self._rules = tuple(rules)
         self._clock = clock
+        self._verify_at_start_max = verify_at_start_max
         self._table: dict[str, ResolvedQueue] = {}
         self._refreshing: asyncio.Task[dict[str, ResolvedQueue]] | None = None
         self.loaded_at: float | None = None
+        self.verified_at: float | None = None
         self.last_error: str | None = None
+        self.problems: list[str] = []
 
     @property
     def loaded(self) -> bool:
         return self.loaded_at is not None
+
+    @property
+    def verified(self) -> bool:
+        return all(e.verified for e in self._table.values())
 
     @property
     def queue_ids(self) -> frozenset[str]:
@@ -161,25 +268,51 @@ class CodeCache:
 
     async def load(self) -> None:
         """First resolution: any problem is fatal (start-up stops with the message)."""
-        self._install(await resolve_all(self._directory, self._rules))
+        verify = len(self._rules) <= self._verify_at_start_max
+        self.install(await resolve_all(self._start, self._rules, verify=verify))
+
+    async def verify(self) -> list[str]:
+        """Verify what start-up could not (large tables); drop and report codes not assigned to their queue."""
+        if self.verified:
+            return []
+        table, problems = await verify_assignments(self._background, dict(self._table))
+        for problem in problems:
+            log.error(
+                "code_not_assigned",
+                error=problem,
+                hint="the queue is not watched until this is fixed",
+            )
+        self.problems = problems
+        self.install(table)
+        return problems
 
     async def refresh(self) -> bool:
         """Re-resolve; on any failure keep the last good table. Concurrent callers share one refresh."""
         if self._refreshing is None or self._refreshing.done():
-            self._refreshing = asyncio.create_task(resolve_all(self._directory, self._rules))
+            verify = len(self._rules) <= self._verify_at_start_max  # large tables: listings only
+            self._refreshing = asyncio.create_task(
+                resolve_all(self._background, self._rules, verify=verify)
+            )
         try:
             table = await asyncio.shield(self._refreshing)
         except (ResolutionError, PlatformError) as exc:
             self.last_error = str(exc)
             log.warning("code_table_refresh_failed", error=str(exc), kept_queues=len(self._table))
             return False
-        self._install(table)
+        self.install(table)
         return True
 
     def replace_rules(self, rules: Sequence[QueueRule]) -> None:
         self._rules = tuple(rules)
 
-    def _install(self, table: dict[str, ResolvedQueue]) -> None:
+    def _keep_verified(self, entry: ResolvedQueue) -> ResolvedQueue:
+        old = self._table.get(entry.queue_id)
+        if not entry.verified and old is not None and old.verified and old.code.id == entry.code.id:
+            return replace(entry, verified=True)
+        return entry
+
+    def install(self, table: dict[str, ResolvedQueue]) -> None:
+        table = {qid: self._keep_verified(entry) for qid, entry in table.items()}
         changed = {
             qid: (r.code.id, r.code.name)
             for qid, r in table.items()
@@ -187,11 +320,10 @@ class CodeCache:
         }
         self._table = table
         self.loaded_at = self._clock.monotonic()
+        if self.verified:
+            self.verified_at = self.loaded_at
         self.last_error = None
         if changed:
-            log.info("code_table_loaded", queues=len(table), changed=len(changed))
-
-    async def refresh_forever(self, interval: float) -> None:
-        while True:
-            await self._clock.sleep(interval)
-            await self.refresh()
+            log.info(
+                "code_table_loaded", queues=len(table), changed=len(changed), verified=self.verified
+            )

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,16 +22,23 @@ from prometheus_client import CollectorRegistry
 from wrapupd import __version__
 from wrapupd.applier import Applier, ApplierConfig
 from wrapupd.clock import Clock, SystemClock
-from wrapupd.code_cache import CodeCache, QueueRule, resolve_all
+from wrapupd.code_cache import (
+    CodeCache,
+    Directory,
+    QueueRule,
+    find_queue,
+    pick_code,
+    resolve_all,
+)
 from wrapupd.detector import decide
 from wrapupd.errors import PlatformError, ResolutionError
-from wrapupd.events import ConversationEvent, ConversationSnapshot
+from wrapupd.events import ConversationEvent, ConversationSnapshot, Queue, TopicResult
 from wrapupd.genesys.client import GenesysClient, Timeouts
 from wrapupd.health import HealthServer
 from wrapupd.ledger import Ledger
 from wrapupd.metrics import Metrics
 from wrapupd.oneshot import OneShotResult, apply_once
-from wrapupd.ratelimit import RateLimiter
+from wrapupd.ratelimit import Priority, RateLimiter
 from wrapupd.reconciler import Reconciler, ReconcilerConfig
 from wrapupd.sdnotify import Notifier, WatchdogPinger
 from wrapupd.settings import Settings
@@ -58,6 +66,7 @@ class DaemonOptions:
     budget_per_minute: float = 270.0
     token_renew_margin: float = 300.0
     code_refresh_seconds: float = 300.0
+    verify_codes_at_start_max: int = 50
     drain_seconds: float = 20.0
     retention_days: float = 14.0
     subscriber: SubscriberConfig = field(default_factory=SubscriberConfig)
@@ -91,7 +100,13 @@ class Daemon:
             on_new_token=on_new_token,
         )
         self.limiter = RateLimiter(options.budget_per_minute, clock=self.clock)
-        self.codes = CodeCache(self.client, options.rules, clock=self.clock)
+        self.codes = CodeCache(
+            self.client,
+            options.rules,
+            clock=self.clock,
+            limiter=self.limiter,
+            verify_at_start_max=options.verify_codes_at_start_max,
+        )
         self.ledger: Ledger | None = None
         self.subscriber: Subscriber | None = None
         self.applier: Applier | None = None
@@ -99,7 +114,8 @@ class Daemon:
         self.health: HealthServer | None = None
         self.health_address: tuple[str, int] | None = None
         self._known: OrderedDict[str, int] = OrderedDict()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # run until stop; one ending is a failure
+        self._oneshots: list[asyncio.Task[None]] = []  # finish on their own
         self._watched: frozenset[str] = frozenset()
 
     # --- start -------------------------------------------------------------------------------
@@ -136,6 +152,7 @@ class Daemon:
         await self.subscriber.ready.wait()
         assert self.reconciler is not None
         self.reconciler.request("startup")
+        _freeze_startup_objects()
         self.notifier.ready()
         self.notifier.status(f"watching {len(self._watched)} queues")
         log.info("ready", queues=len(self._watched), pending=self.applier.pending_count)
@@ -204,6 +221,10 @@ class Daemon:
             jobs["watchdog"] = pinger.run()
         for name, job in jobs.items():
             self._tasks.append(asyncio.create_task(_supervised(name, job), name=name))
+        if not self.codes.verified:
+            self._oneshots.append(
+                asyncio.create_task(_supervised("code_verify", self._verify_codes()))
+            )
 
     # --- events ------------------------------------------------------------------------------
 
@@ -242,6 +263,17 @@ class Daemon:
         )
 
     # --- background jobs ---------------------------------------------------------------------
+
+    async def _verify_codes(self) -> None:
+        """Large tables: verify each queue's default code in the background (a one-off job)."""
+        while not self.codes.verified:
+            try:
+                await self.codes.verify()
+            except PlatformError as exc:
+                log.warning("code_verify_failed", error=str(exc), retry_in_s=30)
+                await self.clock.sleep(30)
+        self._watched = self.codes.queue_ids
+        log.info("code_table_verified", queues=len(self._watched), dropped=len(self.codes.problems))
 
     async def _refresh_codes_forever(self) -> None:
         while True:
@@ -290,15 +322,23 @@ class Daemon:
                 "connected" if sub and sub.connected else "disconnected",
             ),
             "heartbeat": self._heartbeat_check(age, fresh_limit),
-            "codes": (
-                self.codes.loaded,
-                f"{len(self._watched)} queues" if self.codes.loaded else "not loaded",
-            ),
+            "codes": (self.codes.loaded, self._codes_detail()),
             "subscriptions": (
                 not rejected,
                 "all permitted" if not rejected else ", ".join(r.topic for r in rejected),
             ),
         }
+
+    def _codes_detail(self) -> str:
+        if not self.codes.loaded:
+            return "not loaded"
+        verified = "verified" if self.codes.verified else "assignments being verified"
+        problems = (
+            f"; {len(self.codes.problems)} dropped (code_not_assigned)"
+            if self.codes.problems
+            else ""
+        )
+        return f"{len(self.codes.queue_ids)} queues, {verified}{problems}"
 
     def _heartbeat_check(self, age: float | None, limit: float) -> tuple[bool, str]:
         """Fresh when a frame arrived within the limit; a socket just opened counts as fresh."""
@@ -321,14 +361,16 @@ class Daemon:
         """Re-resolve queues and codes; on any problem the old table stays and the error is raised."""
         self.notifier.reloading()
         try:
-            table = await resolve_all(self.client, rules)
+            directory = Directory(self.client, self.limiter, Priority.BACKGROUND)
+            verify = len(rules) <= self.options.verify_codes_at_start_max
+            table = await resolve_all(directory, rules, verify=verify)
             if set(table) != set(self._watched):
                 raise ResolutionError(
                     "the set of watched queues changed; topics are fixed per channel, restart wrapupd to apply it "
                     f"(was {len(self._watched)} queues, now {len(table)})"
                 )
             self.codes.replace_rules(rules)
-            await self.codes.refresh()
+            self.codes.install(table)
             log.info("reloaded", queues=len(table))
         finally:
             self.notifier.ready()
@@ -344,9 +386,9 @@ class Daemon:
         drained = True
         if self.applier is not None:
             drained = await self.applier.drain(self.options.drain_seconds)
-        for task in self._tasks:
+        for task in self._tasks + self._oneshots:
             task.cancel()
-        for task in self._tasks:
+        for task in self._tasks + self._oneshots:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.health is not None:
@@ -361,6 +403,13 @@ class Daemon:
         """Returns the name of the first background job that ended (which must not happen)."""
         done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
         return next(iter(done)).get_name()
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything alive after start-up (the SDK's ~200 MB of modules and models) out of the
+    collector's reach, so that a full collection during a burst of events does not stall writes."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _supervised(name: str, job: Awaitable[None]) -> None:
@@ -440,6 +489,7 @@ class CheckRow:
     code: str
     status: str
     ok: bool
+    queue_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,42 +517,33 @@ class CheckReport:
 async def check_deployment(
     settings: Settings, *, on_new_token: Callable[[str], None] | None = None
 ) -> CheckReport:
-    """Authenticate, resolve every queue and code, and try the topic subscriptions (ignoreErrors)."""
+    """Authenticate, resolve every queue and verify its code, and try the topic subscriptions."""
     options = options_from_settings(settings)
     client = client_for(options, on_new_token=on_new_token)
+    directory = Directory(client, RateLimiter(options.budget_per_minute, clock=SystemClock()))
     try:
         await client.start()
-        rows: list[CheckRow] = []
-        resolved: dict[str, str] = {}
-        for rule in options.rules:
-            try:
-                entry = await resolve_all(client, [rule])
-            except ResolutionError as exc:
-                rows.append(
-                    CheckRow(
-                        rule.queue, rule.default_code, str(exc).removeprefix("queues[0]: "), False
-                    )
-                )
-                continue
-            ((queue_id, item),) = entry.items()
-            resolved[queue_id] = item.queue.name
-            rows.append(
-                CheckRow(
-                    f"{item.queue.name} ({queue_id})",
-                    f"{item.code.name} ({item.code.id})",
-                    "ok",
-                    True,
-                )
-            )
-        rows = await _check_topics(client, resolved, rows)
-        return CheckReport(tuple(rows))
+        queues = await directory.queues()
+        rows = [await _check_rule(directory, queues, rule) for rule in options.rules]
+        resolved = {r.queue_id: r.queue for r in rows if r.ok and r.queue_id}  # id -> label
+        return CheckReport(tuple(await _check_topics(client, resolved, rows)))
     finally:
         await client.close()
+
+
+async def _check_rule(directory: Directory, queues: Sequence[Queue], rule: QueueRule) -> CheckRow:
+    try:
+        queue = find_queue(queues, rule.queue)
+        code = pick_code(queue, await directory.queue_codes(queue.id), rule.default_code)
+    except ResolutionError as exc:
+        return CheckRow(rule.queue, rule.default_code, str(exc), False)
+    return CheckRow(f"{queue.name} ({queue.id})", f"{code.name} ({code.id})", "ok", True, queue.id)
 
 
 async def _check_topics(
     client: GenesysClient, resolved: dict[str, str], rows: list[CheckRow]
 ) -> list[CheckRow]:
+    """Subscribe a throw-away channel (ignoreErrors) to learn which topics the role may not see."""
     if not resolved:
         return rows
     from wrapupd.genesys.notifications import queue_id_from_topic, queue_topic
@@ -511,23 +552,15 @@ async def _check_topics(
     results = await client.subscribe(channel.id, [queue_topic(q) for q in resolved])
     await client.subscribe(channel.id, [])  # leave nothing subscribed behind
     rejected = {queue_id_from_topic(r.topic): r for r in results if not r.permitted}
-    out: list[CheckRow] = []
-    for row in rows:
-        queue_id = row.queue.rsplit("(", 1)[-1].rstrip(")")
-        r = rejected.get(queue_id)
-        if r is None:
-            out.append(row)
-            continue
-        missing = ", ".join(r.missing_permissions) or "unknown"
-        out.append(
-            CheckRow(
-                row.queue,
-                row.code,
-                f"topic rejected ({r.rejection_reason}); missing permissions: {missing}",
-                False,
-            )
-        )
-    return out
+    return [_with_topic(row, rejected.get(row.queue_id or "")) for row in rows]
+
+
+def _with_topic(row: CheckRow, rejection: TopicResult | None) -> CheckRow:
+    if rejection is None:
+        return row
+    missing = ", ".join(rejection.missing_permissions) or "unknown"
+    status = f"topic rejected ({rejection.rejection_reason}); missing permissions: {missing}"
+    return replace(row, status=status, ok=False)
 
 
 # --- `wrapupd apply` -----------------------------------------------------------------------------

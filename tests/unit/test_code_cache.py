@@ -39,6 +39,10 @@ class Directory:
         self.calls += 1
         return self.codes[queue_id]
 
+    async def list_wrapup_codes(self) -> list[WrapupCode]:
+        self.calls += 1
+        return [NO_CODE, RESOLVED]
+
 
 def rule(queue: str, code: str) -> QueueRule:
     return QueueRule(queue, code, grace_seconds=0, timeout_margin_seconds=5, notes=None)
@@ -118,3 +122,65 @@ async def test_lookup_does_no_io() -> None:
         cache.lookup(SUPPORT.id)
     assert directory.calls == before
     assert cache.lookup("unknown") is None and cache.lookup(None) is None
+
+
+async def test_small_tables_are_verified_at_start_with_one_queue_listing() -> None:
+    directory = Directory()
+    cache = CodeCache(
+        directory, [rule("Support", "Resolved"), rule("Sales", "Resolved")], clock=ManualClock()
+    )
+    await cache.load()
+    assert cache.verified
+    assert directory.calls == 3  # one queue listing + one code listing per queue
+
+
+async def test_large_tables_go_ready_on_listings_and_verify_in_the_background() -> None:
+    directory = Directory()
+    cache = CodeCache(
+        directory,
+        [rule("Support", "Resolved"), rule("Sales", "No code selected")],
+        clock=ManualClock(),
+        verify_at_start_max=1,
+    )
+    await cache.load()
+    assert directory.calls == 2  # queues and org-wide codes, nothing per queue
+    assert not cache.verified and cache.lookup(SALES.id) is not None
+    problems = await cache.verify()
+    assert len(problems) == 1 and "not assigned to queue 'Sales'" in problems[0]
+    assert (
+        cache.verified and cache.lookup(SALES.id) is None and cache.lookup(SUPPORT.id) is not None
+    )
+
+
+async def test_large_tables_still_refuse_a_code_that_exists_nowhere() -> None:
+    cache = CodeCache(
+        Directory(),
+        [rule("Support", "Nope"), rule("Sales", "Resolved")],
+        clock=ManualClock(),
+        verify_at_start_max=1,
+    )
+    with pytest.raises(ResolutionError, match="no wrap-up code with that id or name exists"):
+        await cache.load()
+
+
+async def test_a_429_during_resolution_pauses_and_retries_instead_of_failing() -> None:
+    from wrapupd.errors import RateLimited
+    from wrapupd.ratelimit import RateLimiter
+
+    directory = Directory()
+    answers: list[Exception | None] = [RateLimited("slow down", status=429, retry_after=0.0), None]
+    original = directory.list_queues
+
+    async def limited_once(name: str | None = None) -> list[Queue]:
+        failure = answers.pop(0)
+        if failure is not None:
+            raise failure
+        return await original(name)
+
+    directory.list_queues = limited_once  # type: ignore[method-assign]
+    limiter = RateLimiter(6000, clock=ManualClock())
+    cache = CodeCache(
+        directory, [rule("Support", "Resolved")], clock=ManualClock(), limiter=limiter
+    )
+    await cache.load()
+    assert answers == [] and cache.lookup(SUPPORT.id) is not None
