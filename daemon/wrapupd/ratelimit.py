@@ -109,6 +109,16 @@ class RateLimiter:
         """Stop every caller for ``seconds`` from now (a 429's ``Retry-After``)."""
         self.pause_until(self._clock.monotonic() + seconds)
 
+    def observe(self, remaining: float, reset_in: float) -> None:
+        """What the platform says is left of its current window (``inin-ratelimit-*``): never hold
+        more tokens than that, and when nothing is left wait for the window to reset. This keeps a
+        bucket that refills smoothly from bursting into a fixed window that is already spent."""
+        if remaining < 1:
+            self.pause_for(reset_in)
+            return
+        self._refill()
+        self._tokens = min(self._tokens, float(remaining))
+
     def paused_remaining(self) -> float:
         """Seconds left in the current pause (0.0 when not paused)."""
         return max(0.0, self._paused_until - self._clock.monotonic())

@@ -64,6 +64,7 @@ class DaemonOptions:
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
     budget_per_minute: float = 270.0
+    rate_limit_per_minute: float = 300.0
     token_renew_margin: float = 300.0
     code_refresh_seconds: float = 300.0
     verify_codes_at_start_max: int = 50
@@ -98,6 +99,7 @@ class Daemon:
             clock=self.clock,
             on_response=self.metrics.api_response,
             on_new_token=on_new_token,
+            on_rate_limit=self._observe_rate_limit,
         )
         self.limiter = RateLimiter(options.budget_per_minute, clock=self.clock)
         self.codes = CodeCache(
@@ -225,6 +227,12 @@ class Daemon:
             self._oneshots.append(
                 asyncio.create_task(_supervised("code_verify", self._verify_codes()))
             )
+
+    def _observe_rate_limit(self, count: int, allowed: int, reset_in: float) -> None:
+        """Keep our share of the platform's window (the reserve stays free for other tools), one
+        request short of it for a response still on its way."""
+        share = min(1.0, self.options.budget_per_minute / self.options.rate_limit_per_minute)
+        self.limiter.observe(allowed * share - count - 1, reset_in)
 
     # --- events ------------------------------------------------------------------------------
 
@@ -455,6 +463,7 @@ def options_from_settings(settings: Settings) -> DaemonOptions:
         connect_timeout=g.connect_timeout_seconds,
         read_timeout=g.read_timeout_seconds,
         budget_per_minute=g.rate_budget_per_minute,
+        rate_limit_per_minute=g.rate_limit_per_minute,
         token_renew_margin=g.token_renew_margin_seconds,
         code_refresh_seconds=d.code_refresh_seconds,
         drain_seconds=d.drain_seconds,

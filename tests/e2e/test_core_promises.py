@@ -263,3 +263,25 @@ async def test_missing_read_permission_is_reported_not_retried_and_nothing_is_wr
         if c["method"] == "GET" and c["path"] == "/api/v2/conversations/{id}"
     )
     assert gets == 1
+
+
+async def test_a_burst_above_the_platform_window_is_paced_without_a_single_429(
+    emulator: RunningEmulator, start_daemon: DaemonFactory
+) -> None:
+    """The bucket alone would burst into a fixed window the daemon already spent; the platform's
+    inin-ratelimit-* headers keep it inside the window."""
+    emulator.reset(rate_limit_per_window=20, rate_window_s=1.0)
+    daemon = await start_daemon(
+        (rule(SUPPORT),), budget_per_minute=1200.0, rate_limit_per_minute=1200.0
+    )
+    convs = [
+        emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
+        for _ in range(40)
+    ]
+
+    def all_coded() -> bool:
+        return all(final_wrapup(emulator, c["conversationId"]) for c in convs)
+
+    await eventually(all_coded, timeout=20, what="every participant coded")
+    assert not [c for c in emulator.calls() if c["status"] == 429]
+    assert daemon.metrics.registry.get_sample_value("wrapupd_rate_limited_total") == 0

@@ -361,3 +361,32 @@ async def test_many_concurrent_callers_are_all_served_once(clock: ManualClock) -
     await settle()
     assert sorted(rec.order) == sorted(names)
     assert all(task.done() for task in rec.tasks)
+
+
+async def test_observe_caps_tokens_at_what_the_platform_says_is_left() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(600, burst=30, clock=clock)
+    limiter.observe(remaining=2, reset_in=5.0)
+    await limiter.acquire()
+    await limiter.acquire()
+    assert limiter.stats().acquired == 2
+    third = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0)
+    assert not third.done(), "the platform's window had only two left"
+    await clock.advance(0.2)  # the bucket refills at 10/s
+    await settle()
+    assert third.done()
+
+
+async def test_observe_with_nothing_left_waits_for_the_window_to_reset() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(600, burst=30, clock=clock)
+    limiter.observe(remaining=0, reset_in=3.0)
+    assert limiter.paused_remaining() == 3.0
+    waiter = asyncio.ensure_future(limiter.acquire())
+    await clock.advance(2.9)
+    await settle()
+    assert not waiter.done()
+    await clock.advance(0.2)
+    await settle()
+    assert waiter.done()

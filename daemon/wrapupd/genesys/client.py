@@ -88,15 +88,18 @@ class GenesysClient:
         clock: Clock | None = None,
         on_response: Callable[[str, str, int, float], None] | None = None,
         on_new_token: Callable[[str], None] | None = None,
+        on_rate_limit: Callable[[int, int, float], None] | None = None,
     ) -> None:
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_rate_limit = on_rate_limit
         self._on_new_token = on_new_token
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="wrapupd-genesys")
         self._http = PinnedHttpClient(
             connect_timeout=timeouts.connect,
             read_timeout=timeouts.read,
             max_connections=max_workers + 1,
-            on_response=_drop_headers(on_response),
+            on_response=self._response_hook(on_response),
         )
         self._api = _api_client(api_host.rstrip("/"), self._http)
         self._routing = RoutingApi(self._api)
@@ -119,8 +122,25 @@ class GenesysClient:
 
     # --- lifecycle and token ------------------------------------------------------------------
 
+    def _response_hook(
+        self, on_response: Callable[[str, str, int, float], None] | None
+    ) -> Callable[[str, str, int, float, Mapping[str, str]], None]:
+        """Runs in the worker thread: metrics directly, rate-limit headers over to the event loop."""
+
+        def hook(
+            method: str, template: str, status: int, seconds: float, headers: Mapping[str, str]
+        ) -> None:
+            if on_response is not None:
+                on_response(method, template, status, seconds)
+            window = rate_limit_window(headers)
+            if window is not None and self._on_rate_limit is not None and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._on_rate_limit, *window)
+
+        return hook
+
     async def start(self) -> None:
         """Get the first token: raises ``AuthenticationFailed`` or a ``TransportError``."""
+        self._loop = asyncio.get_running_loop()
         await self._auth.renew()
 
     async def close(self) -> None:
@@ -384,13 +404,14 @@ def _analytics_time(moment: datetime) -> str:
     )
 
 
-def _drop_headers(
-    on_response: Callable[[str, str, int, float], None] | None,
-) -> Callable[[str, str, int, float, Mapping[str, str]], None] | None:
-    if on_response is None:
+def rate_limit_window(headers: Mapping[str, str]) -> tuple[int, int, float] | None:
+    """``(count, allowed, reset seconds)`` from the platform's ``inin-ratelimit-*`` headers, if all there."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        return (
+            int(lowered["inin-ratelimit-count"]),
+            int(lowered["inin-ratelimit-allowed"]),
+            float(lowered["inin-ratelimit-reset"]),
+        )
+    except (KeyError, ValueError):
         return None
-
-    def hook(method: str, template: str, status: int, seconds: float, _: Mapping[str, str]) -> None:
-        on_response(method, template, status, seconds)
-
-    return hook
