@@ -288,9 +288,12 @@ class Applier:
         await self._clock.sleep(delay)
         if live.cancelled:
             return
+        # Earliest deadline first (on the monotonic clock), then first due: when the budget is short,
+        # the time-boxed participants closest to the platform's timeout go first.
+        now = self._clock.monotonic()
         deadline = live.item.deadline
-        urgency = (deadline - self._clock.now()).total_seconds() if deadline else math.inf
-        self._ready.put_nowait((urgency, self._clock.monotonic(), next(self._seq), live.item.key))
+        by = now + (deadline - self._clock.now()).total_seconds() if deadline else math.inf
+        self._ready.put_nowait((by, now, next(self._seq), live.item.key))
 
     # --- workers ------------------------------------------------------------------------------
 
