@@ -59,6 +59,7 @@ class Plan:
     rss_events: int
     rss_pending: int
     ready_queues: tuple[int, ...]
+    verify_wait_s: float = 15.0  # how long to wait for the background code verification
 
 
 PLANS = {
@@ -120,10 +121,9 @@ def throughput_scenario(plan: Plan) -> Scenario:
     )
 
 
-def contenders(plan: Plan, *, variants: bool = False) -> list[Contender]:
+def contenders(plan: Plan) -> list[Contender]:
     return [
         WrapupdContender(),
-        *([WrapupdContender(freeze_gc=True)] if variants else []),
         TutorialContender(),
         *(PollerContender(n) for n in plan.pollers),
     ]
@@ -133,7 +133,7 @@ async def run_all(plan: Plan, tmp: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"runs": []}
     # The contenders run first, on a fresh process; the wrapupd-only figures come after.
     scenario = latency_scenario(plan)
-    for contender in contenders(plan, variants=True):
+    for contender in contenders(plan):
         say(f"[{plan.mode}] latency run: {contender.name}")
         gc.collect()  # every contender starts from a collected heap
         results["runs"].append((await run_scenario(contender, scenario)).as_json())
@@ -165,7 +165,11 @@ async def run_all(plan: Plan, tmp: Path) -> dict[str, Any]:
     for queues in plan.ready_queues:
         for limit, window in ((300, 60.0), (UNLIMITED, 60.0)):
             say(f"[{plan.mode}] start-up: {queues} queues, emulator limit {limit}/{window:g}s")
-            results["ready"].append(await micro.ready_time(queues, limit=limit, window_s=window))
+            results["ready"].append(
+                await micro.ready_time(
+                    queues, limit=limit, window_s=window, verify_wait_s=plan.verify_wait_s
+                )
+            )
     return results
 
 

@@ -8,7 +8,6 @@ Logging is on at ``info`` in JSON (to /dev/null), so its cost is part of the fig
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import tempfile
 from pathlib import Path
@@ -56,14 +55,11 @@ def options_for(
 
 
 class WrapupdContender:
-    """``freeze_gc=True`` is the suggested fix, not what ships: after start-up, move every object the
-    imports created (the SDK alone is ~300,000) out of the collector's reach with ``gc.freeze()``,
-    so a generation-2 collection no longer stalls the event loop for ~150 ms mid-traffic."""
+    """The daemon as shipped, in-process (its own start-up freezes the start-up heap: gc.freeze)."""
 
-    def __init__(self, grace: float = 0.0, *, freeze_gc: bool = False) -> None:
+    def __init__(self, grace: float = 0.0) -> None:
         self.grace = grace
-        self.freeze_gc = freeze_gc
-        self.name = "wrapupd + gc.freeze" if freeze_gc else "wrapupd"
+        self.name = "wrapupd"
         self.daemon: Daemon | None = None
         self._state: tempfile.TemporaryDirectory[str] | None = None
 
@@ -73,13 +69,8 @@ class WrapupdContender:
         options = options_for(emu, setup, Path(self._state.name), grace=self.grace)
         self.daemon = Daemon(options, registry=CollectorRegistry())
         await self.daemon.start()
-        if self.freeze_gc:
-            gc.collect()
-            gc.freeze()
 
     async def stop(self) -> None:
-        if self.freeze_gc:
-            gc.unfreeze()
         if self.daemon is not None:
             with contextlib.suppress(Exception):
                 await self.daemon.stop()
