@@ -97,8 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- settings ------------------------------------------------------------------------------------
 
 
-def _load(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
+def _settings_and_logs(args: argparse.Namespace) -> Settings | int:
+    """The settings with logging configured from them, or the exit code of a configuration problem."""
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _config_error(exc)
+    _configure_logs(settings)
+    return settings
 
 
 def _config_error(exc: ConfigError) -> int:
@@ -124,11 +130,9 @@ def _platform_exit(exc: PlatformError) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from wrapupd.service import options_from_settings
 
-    try:
-        settings = _load(args)
-    except ConfigError as exc:
-        return _config_error(exc)
-    _configure_logs(settings)
+    settings = _settings_and_logs(args)
+    if isinstance(settings, int):
+        return settings
     options = options_from_settings(settings)
     return asyncio.run(serve(options, config_path=args.config))
 
@@ -236,11 +240,9 @@ def _install_signals(stop: asyncio.Event, reload_wanted: asyncio.Event) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     from wrapupd.service import check_deployment
 
-    try:
-        settings = _load(args)
-    except ConfigError as exc:
-        return _config_error(exc)
-    _configure_logs(settings)
+    settings = _settings_and_logs(args)
+    if isinstance(settings, int):
+        return settings
     try:
         report = asyncio.run(check_deployment(settings, on_new_token=logs.add_secret))
     except PlatformError as exc:
@@ -255,11 +257,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     from wrapupd.service import apply_one
 
-    try:
-        settings = _load(args)
-    except ConfigError as exc:
-        return _config_error(exc)
-    _configure_logs(settings)
+    settings = _settings_and_logs(args)
+    if isinstance(settings, int):
+        return settings
     try:
         result = asyncio.run(
             apply_one(

@@ -51,17 +51,22 @@ class Emulator:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base_url + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read() or b"{}")
 
     async def acontrol(self, method: str, path: str, body: object | None = None) -> Any:
         return await asyncio.to_thread(self.control, method, path, body)
 
+    def queue_ids(self) -> dict[str, str]:
+        """Queue name -> id, from the control plane's view of the org."""
+        return {q["name"]: q["id"] for q in self.control("GET", "/_emulator/org")["queues"]}
+
 
 @contextlib.contextmanager
-def emulator_process(org: str = "demo", extra: Sequence[str] = ()) -> Iterator[Emulator]:
+def emulator_process(org: str | Path = "demo", extra: Sequence[str] = ()) -> Iterator[Emulator]:
     """Start ``python -m genesys_emulator`` on a free loopback port and read its ready line."""
-    command = [sys.executable, "-m", "genesys_emulator", "--port", "0", "--org", org, *extra]
+    command = [sys.executable, "-m", "genesys_emulator", "--port", "0", "--org", str(org)]
+    command += [*extra, "--log-level", "WARNING"]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
