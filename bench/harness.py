@@ -13,17 +13,17 @@ import contextlib
 import itertools
 import json
 import statistics
-import subprocess
-import sys
 import time
 import tomllib
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+from wrapupd import demo
+from wrapupd.demo import Emulator
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_ORG = REPO / "config" / "orgs" / "demo.toml"
@@ -43,48 +43,11 @@ UNWATCHED = "Unwatched Queue"
 # --- the emulator child ----------------------------------------------------------------------
 
 
-@dataclass
-class Emulator:
-    process: subprocess.Popen[str]
-    base_url: str
-    client_id: str
-    client_secret: str
-
-    def control(self, method: str, path: str, body: object | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read() or b"{}")
-
-    async def acontrol(self, method: str, path: str, body: object | None = None) -> Any:
-        return await asyncio.to_thread(self.control, method, path, body)
-
-    def queue_ids(self) -> dict[str, str]:
-        return {q["name"]: q["id"] for q in self.control("GET", "/_emulator/org")["queues"]}
-
-
-@contextlib.contextmanager
-def emulator_process(org: str | Path = DEMO_ORG, extra: Sequence[str] = ()) -> Iterator[Emulator]:
-    """``python -m genesys_emulator --port 0`` on loopback; its one ready line gives the address."""
-    command = [sys.executable, "-m", "genesys_emulator", "--port", "0", "--org", str(org)]
-    command += [*extra, "--log-level", "WARNING"]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"emulator exited before ready (exit code {process.wait(5)})")
-        ready = json.loads(line)
-        yield Emulator(process, ready["base_url"], ready["client_id"], ready["client_secret"])
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def emulator_process(
+    org: str | Path = DEMO_ORG, extra: Sequence[str] = ()
+) -> contextlib.AbstractContextManager[Emulator]:
+    """``python -m genesys_emulator --port 0`` on loopback (the same child the demo runs)."""
+    return demo.emulator_process(org, extra)
 
 
 def rate_args(limit: int, window_s: float) -> list[str]:
