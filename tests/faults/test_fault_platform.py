@@ -372,6 +372,8 @@ async def test_acw_burst_far_above_the_rate_budget(
     s = scenario("burst of ACW starts far above the rate budget")
     runner = in_process(s)
     d = await runner.start(budget_per_minute=budget)
+    # Start-up's own calls (queue and code look-ups) come out of the same bucket.
+    spent_at_start = d.limiter.stats().acquired
     count = s.conversations(60)
     await s.traffic(
         count=count,
@@ -395,7 +397,11 @@ async def test_acw_burst_far_above_the_rate_budget(
     ]
     workers = d.options.applier.workers
     feasible = _feasible(
-        deadlines, min(starts) + GRACE, default_burst(budget), budget / 60, workers
+        deadlines,
+        min(starts) + GRACE,
+        max(0, default_burst(budget) - spent_at_start),
+        budget / 60,
+        workers,
     )
     assert d.ledger is not None
     too_late = d.ledger.outcome_counts()[Outcome.TOO_LATE]
