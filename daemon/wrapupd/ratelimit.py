@@ -95,14 +95,16 @@ class RateLimiter:
             return
         await self._wait_in_line(priority)
 
-    def pause_until(self, monotonic_deadline: float) -> None:
-        """Stop every caller until ``monotonic_deadline``; a later pause already on is kept."""
+    def pause_until(self, monotonic_deadline: float, *, restart_tokens: float = 1.0) -> None:
+        """Stop every caller until ``monotonic_deadline``; a later pause already on is kept.
+
+        After a 429 the bucket restarts with one token (the retry) and refills from there: no burst
+        into a platform that just refused us."""
         if monotonic_deadline <= max(self._paused_until, self._clock.monotonic()):
             return
         self._paused_until = monotonic_deadline
         self._pauses += 1
-        # Restart after the pause with one token (the retry) and refill from there: no burst.
-        self._tokens = 1.0
+        self._tokens = min(float(self._burst), restart_tokens)
         self._refilled_at = monotonic_deadline
 
     def pause_for(self, seconds: float) -> None:
@@ -114,7 +116,9 @@ class RateLimiter:
         more tokens than that, and when nothing is left wait for the window to reset. This keeps a
         bucket that refills smoothly from bursting into a fixed window that is already spent."""
         if remaining < 1:
-            self.pause_for(reset_in)
+            # The window is spent but nothing was refused: a fresh window follows, so restart with
+            # a full bucket (it also makes up for the platform's whole-second reset granularity).
+            self.pause_until(self._clock.monotonic() + reset_in, restart_tokens=self._burst)
             return
         self._refill()
         self._tokens = min(self._tokens, float(remaining))

@@ -390,3 +390,22 @@ async def test_observe_with_nothing_left_waits_for_the_window_to_reset() -> None
     await clock.advance(0.2)
     await settle()
     assert waiter.done()
+
+
+async def test_a_spent_window_restarts_with_a_full_bucket_but_a_429_with_one_token() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(600, burst=10, clock=clock)
+    limiter.observe(remaining=0, reset_in=1.0)
+    await clock.advance(1.0)
+    for _ in range(10):
+        await limiter.acquire()  # a fresh window: the whole burst at once
+    assert limiter.stats().acquired == 10
+    limiter.pause_for(1.0)  # a 429
+    await clock.advance(1.0)
+    await limiter.acquire()
+    blocked = asyncio.ensure_future(limiter.acquire())
+    await settle()
+    assert not blocked.done(), "after a 429 only the retry goes at once"
+    await clock.advance(0.1)
+    await settle()
+    assert blocked.done()
