@@ -8,6 +8,7 @@ Logging is on at ``info`` in JSON (to /dev/null), so its cost is part of the fig
 from __future__ import annotations
 
 import contextlib
+import atexit
 import os
 import tempfile
 from pathlib import Path
@@ -27,6 +28,7 @@ def quiet_logs(level: str = "info") -> None:
     global _devnull
     if _devnull is None:
         _devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+        atexit.register(_devnull.close)
     logs.configure_logging(fmt="json", level=level, stream=_devnull)
 
 
