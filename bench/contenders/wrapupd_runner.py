@@ -7,8 +7,8 @@ Logging is on at ``info`` in JSON (to /dev/null), so its cost is part of the fig
 
 from __future__ import annotations
 
-import contextlib
 import atexit
+import contextlib
 import os
 import tempfile
 from pathlib import Path
