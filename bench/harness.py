@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from wrapupd import demo
-from wrapupd.demo import Emulator
+from wrapupd.demo import Emulator, overwritten_by_api
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_ORG = REPO / "config" / "orgs" / "demo.toml"
@@ -209,16 +209,6 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return statistics.quantiles(ordered, n=1000, method="inclusive")[round(q * 10) - 1]
 
 
-def _overwritten(p: dict[str, Any]) -> bool:
-    seen_agent = False
-    for h in p.get("history") or []:
-        if h.get("by") == "agent":
-            seen_agent = True
-        elif h.get("by") == "api" and seen_agent:
-            return True
-    return False
-
-
 def call_counts(calls: list[dict[str, Any]]) -> Counter[tuple[str, str, int]]:
     return Counter({(c["method"], c["path"], int(c["status"])): int(c["count"]) for c in calls})
 
@@ -308,7 +298,7 @@ def figures(
             f.missed += 1
     f.needing_default = f.participants - f.agent_coded - f.skipped
     f.doubled = sum(1 for p in truth if int(p.get("apiWrapupWrites", 0)) > 1)
-    f.overwritten = sum(1 for p in truth if _overwritten(p))
+    f.overwritten = sum(1 for p in truth if overwritten_by_api(p))
     f.stray = sum(
         1 for p in truth if p.get("queueId") not in watched_ids and p.get("apiWrapupCalls", 0) > 0
     )

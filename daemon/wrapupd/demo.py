@@ -149,7 +149,7 @@ def summarise(
                 latencies.append((end - start) * 1000)
                 after_grace.append((end - start - grace.get(p["queueId"], 0.0)) * 1000)
     doubled = sum(1 for p in truth if _api_writes(p) > 1)
-    overwritten = sum(1 for p in truth if _overwritten(p))
+    overwritten = sum(1 for p in truth if overwritten_by_api(p))
     stray = sum(
         1 for p in truth if p.get("queueId") not in watched_ids and p.get("apiWrapupCalls", 0) > 0
     )
@@ -184,7 +184,8 @@ def _api_writes(p: dict[str, Any]) -> int:
     return int(p.get("apiWrapupWrites", p.get("apiWrapupCalls", 0)))
 
 
-def _overwritten(p: dict[str, Any]) -> bool:
+def overwritten_by_api(p: dict[str, Any]) -> bool:
+    """A ground-truth entry whose code history has an API code after the agent's own."""
     seen_agent = False
     for h in p.get("history") or []:
         if h.get("by") == "agent":
