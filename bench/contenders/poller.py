@@ -28,8 +28,9 @@ from PureCloudPlatformClientV2.rest import ApiException
 
 from bench.contenders.sdk import ThreadedContender, queue_ids_by_name, sdk_client
 from bench.harness import Emulator
+from wrapupd.genesys.client import PAGE_SIZE, analytics_open_conversations_query
 
-PAGE = 100
+PAGE = PAGE_SIZE
 
 
 class PollerContender(ThreadedContender):
@@ -73,7 +74,8 @@ class PollerContender(ThreadedContender):
         start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
         found: dict[str, None] = {}
         for page in range(1, 1001):
-            body = _query(list(self.defaults), start, now, page)
+            # The same candidate query wrapupd's reconciler sends: the comparison is the loop.
+            body = analytics_open_conversations_query(list(self.defaults), start, now, page)
             answer = self.analytics.post_analytics_conversations_details_query(body)
             conversations = answer.conversations or []
             found.update(dict.fromkeys(c.conversation_id for c in conversations))
@@ -99,24 +101,3 @@ class PollerContender(ThreadedContender):
             self.conversations.patch_conversation_participant(conversation_id, p.id, request)
         except ApiException as exc:
             self.count(f"refused_{exc.status}")
-
-
-def _query(queue_ids: list[str], start: datetime, end: datetime, page: int) -> dict[str, Any]:
-    def dim(name: str, op: str, value: str | None = None) -> dict[str, str]:
-        d = {"type": "dimension", "dimension": name, "operator": op}
-        return d | ({"value": value} if value is not None else {})
-
-    fmt = "%Y-%m-%dT%H:%M:%S.000Z"
-    return {
-        "interval": f"{start.strftime(fmt)}/{end.strftime(fmt)}",
-        "order": "asc",
-        "orderBy": "conversationStart",
-        "paging": {"pageSize": PAGE, "pageNumber": page},
-        "conversationFilters": [
-            {"type": "and", "predicates": [dim("conversationEnd", "notExists")]}
-        ],
-        "segmentFilters": [
-            {"type": "or", "predicates": [dim("queueId", "matches", q) for q in queue_ids]},
-            {"type": "and", "predicates": [dim("purpose", "matches", "agent")]},
-        ],
-    }
