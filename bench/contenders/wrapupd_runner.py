@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from bench.harness import Emulator, Setup
 from wrapupd import logs
-from wrapupd.code_cache import QueueRule
+from wrapupd.events import QueuePolicy
 from wrapupd.service import Daemon, DaemonOptions
 
 _devnull: Any = None
@@ -36,7 +36,7 @@ def options_for(
     emu: Emulator, setup: Setup, state_dir: Path, *, grace: float = 0.0
 ) -> DaemonOptions:
     rules = tuple(
-        QueueRule(
+        QueuePolicy(
             queue=queue,
             default_code=code,
             grace_seconds=grace,

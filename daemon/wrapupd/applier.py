@@ -3,37 +3,26 @@
 Per participant: wait until ``startAcwTime + grace`` (capped at the time-boxed queue's timeout less
 the margin), check the state (the latest snapshot when the socket has been continuous since it
 arrived, otherwise a GET), write with only ``wrapup`` in the body, and record the outcome in the
-ledger. A write that may have landed (timeout, 5xx, crash) is always re-checked by GET before any
-second write, so a participant never receives two writes from wrapupd, and a participant that shows
-any code is never written over.
+ledger. What a platform error means is :func:`wrapupd.retry.classify`'s decision; what a state
+means is :mod:`wrapupd.rules`'. A write that may have landed (timeout, 5xx, crash) is always
+re-checked by GET before any second write, so a participant never receives two writes from
+wrapupd, and a participant that shows any code is never written over.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import math
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 import structlog
 
-from wrapupd import detector
 from wrapupd.backoff import jittered_backoff
 from wrapupd.clock import Clock
 from wrapupd.code_cache import ResolvedQueue
-from wrapupd.errors import (
-    ApiError,
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-    PlatformError,
-    RateLimited,
-)
+from wrapupd.errors import PlatformError
 from wrapupd.events import (
     ConversationSnapshot,
     Decision,
@@ -41,23 +30,31 @@ from wrapupd.events import (
     NeedsDefault,
     NoLongerNeeded,
     Outcome,
-    Participant,
-    ResolvedReason,
     WorkItem,
 )
 from wrapupd.ledger import Ledger
 from wrapupd.metrics import Metrics
 from wrapupd.ratelimit import Priority, RateLimiter
+from wrapupd.retry import Call, Final, Retry, classify
+from wrapupd.rules import (
+    StateCheck,
+    after_refusal,
+    check_participant,
+    find_participant,
+    resolved_outcome,
+    schedule_for,
+)
+from wrapupd.worklist import Key, Live, Worklist
 
 log = structlog.get_logger("wrapupd.applier")
 
-Key = tuple[str, str]
-SYSTEM_CODE_PREFIX = "ININ-"
 NEEDS_ATTENTION = frozenset({Outcome.FORBIDDEN, Outcome.INVALID_CODE, Outcome.FAILED})
-RESOLVED_CAP = 50_000
+_DOING = {Call.READ: "state check", Call.WRITE: "write"}
 
 
 class ConversationWriter(Protocol):
+    """The platform calls the applier makes: read a conversation, write a participant's wrap-up."""
+
     async def get_conversation(self, conversation_id: str) -> ConversationSnapshot: ...
 
     async def patch_participant_wrapup(
@@ -77,23 +74,10 @@ class Continuity(Protocol):
     def is_continuous_since(self, epoch: int) -> bool: ...
 
 
-@dataclass(slots=True)
-class _Live:
-    """In-memory companion of a ledger row while it is unfinished."""
-
-    item: WorkItem
-    queue_id: str
-    fresh_epoch: int | None  # subscriber epoch when we last learned this participant's state
-    needs_check: bool = False
-    cancelled: bool = False
-    timer: asyncio.Task[None] | None = None
-    delays: Iterator[float] | None = None
-    rate_limited: int = 0
-    failed_checks: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class ApplierConfig:
+    """How the workers behave: how many, whether they write, and how long they keep retrying."""
+
     dry_run: bool = False
     workers: int = 4
     max_attempts: int = 8
@@ -102,56 +86,8 @@ class ApplierConfig:
     retry_max_seconds: float = 30.0
 
 
-@dataclass(slots=True)
-class _Check:
-    """The outcome of a state check: a final outcome, or None when the participant still needs a code."""
-
-    outcome: Outcome | None
-    detail: str = ""
-    code: str | None = None
-
-
-def system_code(code: str | None) -> bool:
-    return bool(code) and str(code).startswith(SYSTEM_CODE_PREFIX)
-
-
-def classify_participant(participant: Participant | None, our_code_id: str | None) -> _Check:
-    """Decide from a fresh participant state what a write would mean now."""
-    if participant is None:
-        return _Check(Outcome.TOO_LATE, "participant no longer in the conversation")
-    code = detector.participant_code(participant)
-    if code:
-        if our_code_id and code == our_code_id:
-            return _Check(Outcome.APPLIED, "our code is already on the participant", code)
-        if system_code(code):
-            return _Check(Outcome.TOO_LATE, f"the platform stamped {code}", code)
-        return _Check(Outcome.ALREADY_CODED, "coded meanwhile", code)
-    if detector.participant_in_acw_without_code(participant):
-        return _Check(None)
-    return _Check(Outcome.TOO_LATE, "after-call work ended without a code")
-
-
-def find_participant(snapshot: ConversationSnapshot, participant_id: str) -> Participant | None:
-    return next((p for p in snapshot.participants if p.id == participant_id), None)
-
-
-def schedule_for(decision: NeedsDefault, rule: ResolvedQueue) -> tuple[datetime, datetime | None]:
-    """When to write (after the grace period) and the latest useful moment on time-boxed queues."""
-    due = decision.acw_started_at + timedelta(seconds=rule.grace_seconds)
-    timeout_ms = rule.queue.acw_timeout_ms
-    if not (rule.queue.time_boxed and timeout_ms):
-        return due, None
-    deadline = (
-        decision.acw_started_at
-        + timedelta(milliseconds=timeout_ms)
-        - timedelta(seconds=rule.timeout_margin_seconds)
-    )
-    deadline = max(deadline, decision.acw_started_at)
-    return min(due, deadline), deadline
-
-
 class Applier:
-    """Owns every unfinished work item; ``submit`` is called for each detector decision."""
+    """Owns every unfinished work item; ``submit`` takes each detector decision."""
 
     def __init__(
         self,
@@ -179,24 +115,18 @@ class Applier:
                 initial=config.retry_initial_seconds, maximum=config.retry_max_seconds
             )
         )
-        self._live: dict[Key, _Live] = {}
-        # Participants seen coded or out of ACW before any work item existed: a late, stale
-        # "in ACW" snapshot of them (events arrive out of order) must not start one.
-        self._resolved: OrderedDict[Key, None] = OrderedDict()
-        self._ready: asyncio.PriorityQueue[tuple[float, float, int, Key]] = asyncio.PriorityQueue()
-        self._seq = itertools.count()
-        self._in_flight: set[Key] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._work = Worklist(clock)
         self._accepting = True
 
     # --- intake -------------------------------------------------------------------------------
 
     @property
     def pending_count(self) -> int:
-        return len(self._live)
+        """Unfinished work items held in memory."""
+        return len(self._work)
 
     def submit(self, decisions: Sequence[Decision], *, epoch: int | None) -> None:
+        """Take the detector's decisions about one snapshot, learned at subscriber ``epoch``."""
         if not self._accepting:
             return
         for decision in decisions:
@@ -207,25 +137,16 @@ class Applier:
 
     def _on_needs_default(self, decision: NeedsDefault, epoch: int | None) -> None:
         key = (decision.conversation_id, decision.participant_id)
-        live = self._live.get(key)
+        live = self._work.get(key)
         if live is not None:
             live.fresh_epoch = epoch
             return
-        if key in self._resolved:
+        if self._work.seen_resolved(key):
             return  # a stale snapshot: after-call work only moves forward
-        rule = self._lookup(decision.queue_id)
-        if rule is None:
+        resolved = self._lookup(decision.queue_id)
+        if resolved is None:
             return
-        due, deadline = schedule_for(decision, rule)
-        item = WorkItem(
-            conversation_id=decision.conversation_id,
-            participant_id=decision.participant_id,
-            queue_id=decision.queue_id,
-            acw_started_at=decision.acw_started_at,
-            due_at=due,
-            deadline=deadline,
-            media_type=decision.media_type,
-        )
+        item = _new_item(decision, resolved)
         if not self._ledger.add_pending(item):
             return  # known already: finished, or resumed from the ledger
         self._metrics.acw_without_code()
@@ -234,66 +155,37 @@ class Applier:
             conversation=key[0],
             participant=key[1],
             queue=decision.queue_id,
-            code=rule.code.name,
-            due_in_s=round((due - self._clock.now()).total_seconds(), 3),
+            code=resolved.code.name,
+            due_in_s=round((item.due_at - self._clock.now()).total_seconds(), 3),
         )
-        self._track(item, decision.queue_id, epoch, needs_check=False)
+        self._track(item, epoch, needs_check=False)
 
     def _on_no_longer_needed(self, decision: NoLongerNeeded, epoch: int | None) -> None:
         key = (decision.conversation_id, decision.participant_id)
-        live = self._live.get(key)
+        live = self._work.get(key)
         if live is None:
-            self._remember_resolved(key)
-        if live is None or key in self._in_flight:
-            if live is not None:
-                live.fresh_epoch = epoch
+            self._work.remember_resolved(key)
             return
-        if decision.reason is ResolvedReason.CODED and not system_code(decision.code):
-            self._finish(key, Outcome.ALREADY_CODED, f"agent chose {decision.code}")
-        elif decision.reason is ResolvedReason.CODED:
-            self._finish(key, Outcome.TOO_LATE, f"the platform stamped {decision.code}")
-        else:
-            self._finish(key, Outcome.TOO_LATE, f"after-call work ended ({decision.reason.value})")
-
-    def _remember_resolved(self, key: Key) -> None:
-        self._resolved[key] = None
-        self._resolved.move_to_end(key)
-        if len(self._resolved) > RESOLVED_CAP:
-            self._resolved.popitem(last=False)
+        if self._work.in_flight(key):
+            live.fresh_epoch = epoch
+            return
+        outcome, detail = resolved_outcome(decision)
+        self._finish(key, outcome, detail)
 
     def resume(self) -> int:
         """Schedule what the ledger holds unfinished (after a restart): every one is re-checked by GET first."""
         count = 0
         for item in self._ledger.unfinished():
-            if item.key not in self._live:
-                self._track(item, item.queue_id, None, needs_check=True)
+            if self._work.get(item.key) is None:
+                self._track(item, None, needs_check=True)
                 count += 1
         if count:
             log.info("resumed_work_items", count=count)
         return count
 
-    def _track(
-        self, item: WorkItem, queue_id: str, epoch: int | None, *, needs_check: bool
-    ) -> None:
-        live = _Live(item=item, queue_id=queue_id, fresh_epoch=epoch, needs_check=needs_check)
-        self._live[item.key] = live
-        self._metrics.set_pending(len(self._live))
-        self._schedule(live, item.due_at)
-
-    def _schedule(self, live: _Live, due_at: datetime) -> None:
-        delay = (due_at - self._clock.now()).total_seconds()
-        live.timer = asyncio.create_task(self._release_after(live, delay))
-
-    async def _release_after(self, live: _Live, delay: float) -> None:
-        await self._clock.sleep(delay)
-        if live.cancelled:
-            return
-        # Earliest deadline first (on the monotonic clock), then first due: when the budget is short,
-        # the time-boxed participants closest to the platform's timeout go first.
-        now = self._clock.monotonic()
-        deadline = live.item.deadline
-        by = now + (deadline - self._clock.now()).total_seconds() if deadline else math.inf
-        self._ready.put_nowait((by, now, next(self._seq), live.item.key))
+    def _track(self, item: WorkItem, epoch: int | None, *, needs_check: bool) -> None:
+        self._work.track(item, epoch, needs_check=needs_check)
+        self._metrics.set_pending(len(self._work))
 
     # --- workers ------------------------------------------------------------------------------
 
@@ -305,182 +197,149 @@ class Applier:
 
     async def _worker(self) -> None:
         while True:
-            *_, key = await self._ready.get()
-            live = self._live.get(key)
-            if live is None or live.cancelled or key in self._in_flight:
-                continue
-            self._in_flight.add(key)
-            self._idle.clear()
+            live = await self._work.take_due()
             try:
                 await self._process(live)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not kill the worker or lose the item
-                log.exception("work_item_crashed", conversation=key[0], participant=key[1])
+                log.exception(
+                    "work_item_crashed", conversation=live.key[0], participant=live.key[1]
+                )
                 self._retry_later(live, "internal error")
             finally:
-                self._in_flight.discard(key)
-                if not self._in_flight:
-                    self._idle.set()
+                self._work.release(live.key)
 
-    async def _process(self, live: _Live) -> None:
-        key = live.item.key
-        rule = self._lookup(live.queue_id)
-        if rule is None:
-            self._finish(key, Outcome.FAILED, f"queue {live.queue_id} is no longer configured")
+    async def _process(self, live: Live) -> None:
+        resolved = self._lookup(live.item.queue_id)
+        if resolved is None:
+            self._finish(
+                live.key, Outcome.FAILED, f"queue {live.item.queue_id} is no longer configured"
+            )
             return
         if live.needs_check or not self._state_known(live):
-            check = await self._check_state(live, rule)
+            check = await self._check_state(live, resolved)
             if check is None:
                 return
             if check.outcome is not None:
-                self._finish(key, check.outcome, check.detail, code_id=check.code)
+                self._finish(live.key, check.outcome, check.detail, code_id=check.code)
                 return
         if self._config.dry_run:
-            self._finish(
-                key, Outcome.DRY_RUN, f"would apply {rule.code.name}", code_id=rule.code.id
-            )
+            code = resolved.code
+            self._finish(live.key, Outcome.DRY_RUN, f"would apply {code.name}", code_id=code.id)
             return
-        await self._write(live, rule)
+        await self._write(live, resolved)
 
-    def _state_known(self, live: _Live) -> bool:
+    def _state_known(self, live: Live) -> bool:
         return live.fresh_epoch is not None and self._continuity.is_continuous_since(
             live.fresh_epoch
         )
 
-    async def _check_state(self, live: _Live, rule: ResolvedQueue) -> _Check | None:
+    async def _check_state(self, live: Live, resolved: ResolvedQueue) -> StateCheck | None:
         """GET the conversation; None means the check itself failed and was rescheduled."""
-        conversation_id, participant_id = live.item.key
+        conversation_id, participant_id = live.key
         await self._limiter.acquire(Priority.LIVE)
         try:
             snapshot = await self._client.get_conversation(conversation_id)
-        except NotFound:
-            return _Check(Outcome.TOO_LATE, "conversation no longer exists")
-        except Forbidden as exc:
-            missing = ", ".join(exc.missing_permissions) or "conversation:communication:view"
-            return _Check(
-                Outcome.FORBIDDEN, f"cannot read the conversation: the role lacks {missing}: {exc}"
-            )
-        except (BadRequest, Conflict) as exc:
-            return _Check(Outcome.FAILED, f"the platform refused to show the conversation: {exc}")
         except PlatformError as exc:
-            live.failed_checks += 1
-            if live.failed_checks >= self._config.max_attempts and not isinstance(exc, RateLimited):
-                return _Check(
-                    Outcome.FAILED,
-                    f"state check: gave up after {live.failed_checks} attempts: {exc}",
-                )
-            self._on_retryable(live, exc, "state check")
-            return None
+            verdict = classify(exc, Call.READ)
+            if isinstance(verdict, Final):
+                return StateCheck(verdict.outcome, verdict.detail)
+            return self._check_failed(live, verdict, exc)
         live.needs_check = False
         live.failed_checks = 0
-        return classify_participant(find_participant(snapshot, participant_id), rule.code.id)
+        return check_participant(find_participant(snapshot, participant_id), resolved.code.id)
 
-    async def _write(self, live: _Live, rule: ResolvedQueue) -> None:
-        key = live.item.key
+    def _check_failed(self, live: Live, verdict: Retry, error: PlatformError) -> StateCheck | None:
+        live.failed_checks += 1
+        if live.failed_checks >= self._config.max_attempts and verdict.after is None:
+            detail = f"state check: gave up after {live.failed_checks} attempts: {error}"
+            return StateCheck(Outcome.FAILED, detail)
+        self._retry(live, verdict, error, Call.READ)
+        return None
+
+    async def _write(self, live: Live, resolved: ResolvedQueue) -> None:
+        code = resolved.code
         attempt = live.item.attempts + 1
-        self._ledger.mark_writing(key, attempt, rule.code.id)
-        live.item = _replace(
-            live.item, attempts=attempt, state=ItemState.WRITING, code_id=rule.code.id
-        )
+        self._ledger.mark_writing(live.key, attempt, code.id)
+        live.item = replace(live.item, attempts=attempt, state=ItemState.WRITING, code_id=code.id)
         await self._limiter.acquire(Priority.LIVE)
         started = self._clock.monotonic()
         try:
             await self._client.patch_participant_wrapup(
-                key[0], key[1], code_id=rule.code.id, code_name=rule.code.name, notes=rule.notes
+                *live.key, code_id=code.id, code_name=code.name, notes=resolved.policy.notes
             )
-        except Forbidden as exc:
-            self._finish(
-                key, Outcome.FORBIDDEN, _forbidden_detail(exc), code_id=rule.code.id, level="error"
-            )
-        except (BadRequest, NotFound, Conflict) as exc:
-            live.needs_check = True  # if the check below fails, never write again unchecked
-            await self._after_refusal(live, rule, exc)
         except PlatformError as exc:
-            live.needs_check = not isinstance(
-                exc, RateLimited
-            )  # a 429 did not land; anything else may have
-            self._on_retryable(live, exc, "write")
-        else:
-            latency = (self._clock.now() - live.item.acw_started_at).total_seconds()
-            self._metrics.apply_latency(latency)
-            self._finish(
-                key,
-                Outcome.APPLIED,
-                f"applied {rule.code.name}",
-                code_id=rule.code.id,
-                latency_ms=round(latency * 1000),
-                call_ms=round((self._clock.monotonic() - started) * 1000),
-            )
-
-    async def _after_refusal(self, live: _Live, rule: ResolvedQueue, exc: ApiError) -> None:
-        """The platform refused the write: find out why from the live state, then decide."""
-        check = await self._check_state(live, rule)
-        if check is None:
+            await self._write_failed(live, resolved, exc)
             return
-        if check.outcome is not None:
-            self._finish(
-                live.item.key,
-                check.outcome,
-                f"{check.detail}; write refused: {exc}",
-                code_id=check.code,
-            )
-        else:
-            self._finish(
-                live.item.key,
-                Outcome.INVALID_CODE,
-                f"participant is in ACW without a code but the platform refused {rule.code.name!r} ({rule.code.id}): {exc}",
-                code_id=rule.code.id,
-                level="error",
-            )
+        latency = (self._clock.now() - live.item.acw_started_at).total_seconds()
+        self._metrics.apply_latency(latency)
+        self._finish(
+            live.key,
+            Outcome.APPLIED,
+            f"applied {code.name}",
+            code_id=code.id,
+            latency_ms=round(latency * 1000),
+            call_ms=round((self._clock.monotonic() - started) * 1000),
+        )
 
-    def _on_retryable(self, live: _Live, exc: PlatformError, what: str) -> None:
-        if isinstance(exc, RateLimited):
-            self._limiter.pause_for(exc.retry_after)
+    async def _write_failed(
+        self, live: Live, resolved: ResolvedQueue, error: PlatformError
+    ) -> None:
+        verdict = classify(error, Call.WRITE)
+        if isinstance(verdict, Final):
+            self._finish(live.key, verdict.outcome, verdict.detail, code_id=resolved.code.id)
+        elif isinstance(verdict, Retry):
+            live.needs_check = verdict.may_have_landed
+            self._retry(live, verdict, error, Call.WRITE)
+        else:  # refused: find out why from the live state, then decide
+            live.needs_check = True  # if the check fails, never write again unchecked
+            check = await self._check_state(live, resolved)
+            if check is not None:
+                outcome, detail, code = after_refusal(check, resolved.code, verdict.refusal)
+                self._finish(live.key, outcome, detail, code_id=code)
+
+    # --- retries and outcomes -----------------------------------------------------------------
+
+    def _retry(self, live: Live, verdict: Retry, error: PlatformError, call: Call) -> None:
+        doing = _DOING[call]
+        if verdict.after is not None:
+            self._limiter.pause_for(verdict.after)
             self._metrics.rate_limited()
             live.rate_limited += 1
             if live.rate_limited > self._config.max_rate_limited:
-                self._finish(
-                    live.item.key,
-                    Outcome.FAILED,
-                    f"{what}: rate limited {live.rate_limited} times",
-                    level="error",
-                )
-                return
-            self._reschedule(live, exc.retry_after, f"{what}: rate limited")
+                detail = f"{doing}: rate limited {live.rate_limited} times"
+                self._finish(live.key, Outcome.FAILED, detail)
+            else:
+                self._reschedule(live, verdict.after, f"{doing}: rate limited")
             return
-        if live.item.attempts >= self._config.max_attempts and what == "write":
-            self._finish(
-                live.item.key,
-                Outcome.FAILED,
-                f"{what}: gave up after {live.item.attempts} attempts: {exc}",
-                level="error",
-            )
+        if call is Call.WRITE and live.item.attempts >= self._config.max_attempts:
+            detail = f"{doing}: gave up after {live.item.attempts} attempts: {error}"
+            self._finish(live.key, Outcome.FAILED, detail)
             return
-        self._metrics.retry(type(exc).__name__)
-        self._retry_later(live, f"{what}: {exc}")
+        self._metrics.retry(type(error).__name__)
+        self._retry_later(live, f"{doing}: {error}")
 
-    def _retry_later(self, live: _Live, reason: str) -> None:
+    def _retry_later(self, live: Live, reason: str) -> None:
         if live.delays is None:
             live.delays = self._backoff()
         self._reschedule(live, next(live.delays), reason)
 
-    def _reschedule(self, live: _Live, delay: float, reason: str) -> None:
+    def _reschedule(self, live: Live, delay: float, reason: str) -> None:
         due = self._clock.now() + timedelta(seconds=delay)
         if live.item.state is ItemState.WRITING:
-            self._ledger.back_to_pending(live.item.key, due, reason)
+            self._ledger.back_to_pending(live.key, due, reason)
         else:
-            self._ledger.reschedule(live.item.key, due)
-        live.item = _replace(live.item, state=ItemState.PENDING, due_at=due)
-        key = live.item.key
+            self._ledger.reschedule(live.key, due)
+        live.item = replace(live.item, state=ItemState.PENDING, due_at=due)
         log.warning(
             "work_item_retry",
-            conversation=key[0],
-            participant=key[1],
+            conversation=live.key[0],
+            participant=live.key[1],
             reason=reason,
             retry_in_s=round(delay, 3),
         )
-        self._schedule(live, due)
+        self._work.schedule(live, due)
 
     def _finish(
         self,
@@ -489,20 +348,15 @@ class Applier:
         detail: str,
         *,
         code_id: str | None = None,
-        level: str | None = None,
         **extra: object,
     ) -> None:
-        level = level or ("error" if outcome in NEEDS_ATTENTION else "info")
-        live = self._live.pop(key, None)
-        if live is not None:
-            live.cancelled = True
-            if live.timer is not None and live.timer is not asyncio.current_task():
-                live.timer.cancel()
+        live = self._work.remove(key)
         self._ledger.record_outcome(key, outcome, detail, code_id)
         self._metrics.outcome(outcome)
-        self._metrics.set_pending(len(self._live))
+        self._metrics.set_pending(len(self._work))
         item = live.item if live else None
-        getattr(log, level)(
+        log_at = log.error if outcome in NEEDS_ATTENTION else log.info
+        log_at(
             "wrapup_outcome",
             conversation=key[0],
             participant=key[1],
@@ -517,38 +371,28 @@ class Applier:
     # --- shutdown -----------------------------------------------------------------------------
 
     def stop_intake(self) -> None:
+        """Take no new decisions (shutdown has begun)."""
         self._accepting = False
 
     async def drain(self, deadline_seconds: float) -> bool:
         """Wait for in-flight writes to finish; unfinished items stay in the ledger for the next start."""
         self.stop_intake()
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout=deadline_seconds)
+            await self._clock.wait_for(self._work.idle(), deadline_seconds)
         except TimeoutError:
-            log.warning("drain_deadline_passed", in_flight=len(self._in_flight))
+            log.warning("drain_deadline_passed", in_flight=self._work.held)
             return False
         return True
 
 
-def _forbidden_detail(exc: Forbidden) -> str:
-    if exc.user_context_required:
-        return (
-            "the platform refuses client-credentials tokens for this write (it requires a user context): "
-            f"a deployment problem, not transient: {exc}"
-        )
-    missing = ", ".join(exc.missing_permissions) or "conversation:participant:wrapup"
-    return f"the OAuth client's role lacks {missing}: {exc}"
-
-
-def _replace(item: WorkItem, **changes: object) -> WorkItem:
-    return replace(item, **changes)  # type: ignore[arg-type]
-
-
-__all__ = [
-    "Applier",
-    "ApplierConfig",
-    "Continuity",
-    "ConversationWriter",
-    "classify_participant",
-    "schedule_for",
-]
+def _new_item(decision: NeedsDefault, resolved: ResolvedQueue) -> WorkItem:
+    due, deadline = schedule_for(decision.acw_started_at, resolved.queue, resolved.policy)
+    return WorkItem(
+        conversation_id=decision.conversation_id,
+        participant_id=decision.participant_id,
+        queue_id=decision.queue_id,
+        acw_started_at=decision.acw_started_at,
+        due_at=due,
+        deadline=deadline,
+        media_type=decision.media_type,
+    )

@@ -1,16 +1,26 @@
-"""The one seam for time. Production uses :class:`SystemClock`; tests inject :class:`ManualClock`."""
+"""The one seam for time: every wait, timeout and timestamp of the daemon goes through a Clock.
+
+Production uses :class:`SystemClock`; tests inject :class:`ManualClock`, which moves only when the
+test says so, so reconnects, retries and grace periods play out deterministically without sleeps.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
+    """Where the daemon reads time and waits."""
+
     def monotonic(self) -> float:
         """Seconds on a clock that never goes backwards."""
 
@@ -20,8 +30,13 @@ class Clock(Protocol):
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` (or return at once when ``seconds <= 0``)."""
 
+    async def wait_for(self, awaitable: Awaitable[T], seconds: float) -> T:
+        """``awaitable``'s result, or TimeoutError (the awaitable cancelled) after ``seconds``."""
+
 
 class SystemClock:
+    """Real time: the event loop's timers and the system's clocks."""
+
     def monotonic(self) -> float:
         return time.monotonic()
 
@@ -30,6 +45,9 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    async def wait_for(self, awaitable: Awaitable[T], seconds: float) -> T:
+        return await asyncio.wait_for(awaitable, timeout=max(0.0, seconds))
 
 
 class ManualClock:
@@ -54,6 +72,21 @@ class ManualClock:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._t + seconds, next(self._seq), fut))
         await fut
+
+    async def wait_for(self, awaitable: Awaitable[T], seconds: float) -> T:
+        task = asyncio.ensure_future(awaitable)
+        timer = asyncio.ensure_future(self.sleep(seconds))
+        try:
+            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if task.cancelled():
+            raise TimeoutError
+        return task.result()
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking every sleeper whose deadline passes, in order."""

@@ -9,7 +9,6 @@ shared rate limiter, and a refresh that fails keeps the last good table.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
@@ -17,15 +16,17 @@ from typing import Protocol, TypeVar
 import structlog
 
 from wrapupd.clock import Clock
-from wrapupd.errors import Forbidden, PlatformError, RateLimited, ResolutionError
-from wrapupd.events import Queue, WrapupCode
+from wrapupd.errors import Forbidden, PlatformError, ResolutionError
+from wrapupd.events import Queue, QueuePolicy, WrapupCode
+from wrapupd.metrics import Metrics
 from wrapupd.ratelimit import Priority, RateLimiter
+from wrapupd.retry import Retry, classify
 
 log = structlog.get_logger("wrapupd.code_cache")
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MAX_LISTED = 25
 _MAX_RATE_LIMITED = 20
+_VERIFY_RETRY_SECONDS = 30.0
 T = TypeVar("T")
 
 
@@ -37,32 +38,17 @@ class QueueDirectory(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class QueueRule:
-    """What the operator configured for one queue (names or ids, as written)."""
-
-    queue: str
-    default_code: str
-    grace_seconds: float
-    timeout_margin_seconds: float
-    notes: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class ResolvedQueue:
+    """A configured queue as the platform knows it, with its default code and its policy."""
+
     queue: Queue
     code: WrapupCode
-    grace_seconds: float
-    timeout_margin_seconds: float
-    notes: str | None
+    policy: QueuePolicy
     verified: bool = True  # the code was seen among the codes assigned to the queue
 
     @property
     def queue_id(self) -> str:
         return self.queue.id
-
-
-def looks_like_id(value: str) -> bool:
-    return bool(_GUID.match(value))
 
 
 def _listing(names: Sequence[str]) -> str:
@@ -106,6 +92,12 @@ def _match_code(codes: Sequence[WrapupCode], reference: str) -> WrapupCode | Non
     return folded[0] if len(folded) == 1 else None
 
 
+def _platform_wait(error: PlatformError) -> float | None:
+    """The wait the platform asked for (a 429's Retry-After), or None for any other error."""
+    verdict = classify(error)
+    return verdict.after if isinstance(verdict, Retry) else None
+
+
 class Directory:
     """The directory calls of resolution, paced by the shared rate limiter; a 429 pauses and retries
     instead of failing start-up."""
@@ -126,10 +118,11 @@ class Directory:
                 await self._limiter.acquire(self._priority)
             try:
                 return await fn()
-            except RateLimited as exc:
-                if self._limiter is None:
+            except PlatformError as exc:
+                wait = _platform_wait(exc)
+                if self._limiter is None or wait is None:
                     raise
-                self._limiter.pause_for(exc.retry_after)
+                self._limiter.pause_for(wait)
         return await fn()
 
     async def queues(self) -> list[Queue]:
@@ -150,24 +143,24 @@ class Directory:
 
 
 async def resolve_all(
-    directory: QueueDirectory | Directory, rules: Sequence[QueueRule], *, verify: bool = True
+    directory: QueueDirectory | Directory, policies: Sequence[QueuePolicy], *, verify: bool = True
 ) -> dict[str, ResolvedQueue]:
-    """Resolve every rule with one queue listing and one code listing, then (``verify``) check each
-    code against the codes assigned to its queue. Every problem is reported at once."""
+    """Resolve every policy with one queue listing and one code listing, then (``verify``) check
+    each code against the codes assigned to its queue. Every problem is reported at once."""
     d = directory if isinstance(directory, Directory) else Directory(directory, None)
     queues = await d.queues()
     org_codes = None if verify else await d.all_codes()
     table: dict[str, ResolvedQueue] = {}
     problems: list[str] = []
-    for index, rule in enumerate(rules):
+    for index, policy in enumerate(policies):
         try:
-            resolved = await _resolve_rule(d, queues, org_codes, rule, verify=verify)
+            resolved = await _resolve_policy(d, queues, org_codes, policy, verify=verify)
         except ResolutionError as exc:
             problems.append(f"queues[{index}]: {exc}")
             continue
         if resolved.queue_id in table:
             problems.append(
-                f"queues[{index}]: queue {rule.queue!r} is configured twice (id {resolved.queue_id})"
+                f"queues[{index}]: queue {policy.queue!r} is configured twice (id {resolved.queue_id})"
             )
             continue
         table[resolved.queue_id] = resolved
@@ -176,26 +169,25 @@ async def resolve_all(
     return table
 
 
-async def _resolve_rule(
+async def _resolve_policy(
     d: Directory,
     queues: Sequence[Queue],
     org_codes: Sequence[WrapupCode] | None,
-    rule: QueueRule,
+    policy: QueuePolicy,
     *,
     verify: bool,
 ) -> ResolvedQueue:
-    queue = find_queue(queues, rule.queue)
-    policy = (rule.grace_seconds, rule.timeout_margin_seconds, rule.notes)
+    queue = find_queue(queues, policy.queue)
     if verify or org_codes is None:
-        code = pick_code(queue, await d.queue_codes(queue.id), rule.default_code)
-        return ResolvedQueue(queue, code, *policy, verified=True)
-    found = _match_code(org_codes, rule.default_code)
+        code = pick_code(queue, await d.queue_codes(queue.id), policy.default_code)
+        return ResolvedQueue(queue, code, policy, verified=True)
+    found = _match_code(org_codes, policy.default_code)
     if found is None:
         raise ResolutionError(
-            f"default_code {rule.default_code!r} for queue {queue.name!r}: no wrap-up code with that id or name "
+            f"default_code {policy.default_code!r} for queue {queue.name!r}: no wrap-up code with that id or name "
             f"exists in the org; codes: {_listing([c.name for c in org_codes])}"
         )
-    return ResolvedQueue(queue, found, *policy, verified=False)
+    return ResolvedQueue(queue, found, policy, verified=False)
 
 
 async def verify_assignments(
@@ -218,7 +210,7 @@ async def verify_assignments(
 
 
 class CodeCache:
-    """The resolved table, with a single-flight background refresh.
+    """The resolved table, with a single-flight background refresh, verification and reload.
 
     Small tables are fully verified before start-up completes (an unassigned code stops it). Above
     ``verify_at_start_max`` queues, verifying each queue's codes would hold start-up for minutes of
@@ -230,46 +222,73 @@ class CodeCache:
     def __init__(
         self,
         directory: QueueDirectory,
-        rules: Sequence[QueueRule],
+        policies: Sequence[QueuePolicy],
         *,
         clock: Clock,
+        metrics: Metrics,
         limiter: RateLimiter | None = None,
         verify_at_start_max: int = 50,
+        refresh_seconds: float = 300.0,
     ) -> None:
         self._start = Directory(directory, limiter, Priority.LIVE)
         self._background = Directory(directory, limiter, Priority.BACKGROUND)
-        self._rules = tuple(rules)
+        self._policies = tuple(policies)
         self._clock = clock
+        self._metrics = metrics
         self._verify_at_start_max = verify_at_start_max
+        self._refresh_seconds = refresh_seconds
         self._table: dict[str, ResolvedQueue] = {}
+        self._queue_ids: frozenset[str] = frozenset()
         self._refreshing: asyncio.Task[dict[str, ResolvedQueue]] | None = None
-        self.loaded_at: float | None = None
-        self.verified_at: float | None = None
-        self.last_error: str | None = None
+        self.loaded = False
         self.problems: list[str] = []
 
     @property
-    def loaded(self) -> bool:
-        return self.loaded_at is not None
-
-    @property
     def verified(self) -> bool:
+        """Every entry's code was seen among the codes assigned to its queue."""
         return all(e.verified for e in self._table.values())
 
     @property
     def queue_ids(self) -> frozenset[str]:
-        return frozenset(self._table)
+        """The watched queues (the hot path tests membership in this set)."""
+        return self._queue_ids
 
     def lookup(self, queue_id: str | None) -> ResolvedQueue | None:
+        """The entry of a watched queue, without I/O; None for any other queue."""
         return self._table.get(queue_id) if queue_id else None
 
     def entries(self) -> list[ResolvedQueue]:
+        """Every entry of the table in force."""
         return list(self._table.values())
+
+    def _verify_now(self, policies: Sequence[QueuePolicy]) -> bool:
+        return len(policies) <= self._verify_at_start_max
 
     async def load(self) -> None:
         """First resolution: any problem is fatal (start-up stops with the message)."""
-        verify = len(self._rules) <= self._verify_at_start_max
-        self.install(await resolve_all(self._start, self._rules, verify=verify))
+        policies = self._policies
+        self.install(await resolve_all(self._start, policies, verify=self._verify_now(policies)))
+
+    async def run(self) -> None:
+        """Background job: verify what start-up could not, and refresh periodically, until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            if not self.verified:
+                group.create_task(self._verify_until_done())
+            group.create_task(self._refresh_forever())
+
+    async def _verify_until_done(self) -> None:
+        while not self.verified:
+            try:
+                await self.verify()
+            except PlatformError as exc:
+                log.warning("code_verify_failed", error=str(exc), retry_in_s=_VERIFY_RETRY_SECONDS)
+                await self._clock.sleep(_VERIFY_RETRY_SECONDS)
+        log.info("code_table_verified", queues=len(self._table), dropped=len(self.problems))
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await self._clock.sleep(self._refresh_seconds)
+            await self.refresh()
 
     async def verify(self) -> list[str]:
         """Verify what start-up could not (large tables); drop and report codes not assigned to their queue."""
@@ -289,21 +308,31 @@ class CodeCache:
     async def refresh(self) -> bool:
         """Re-resolve; on any failure keep the last good table. Concurrent callers share one refresh."""
         if self._refreshing is None or self._refreshing.done():
-            verify = len(self._rules) <= self._verify_at_start_max  # large tables: listings only
+            policies = self._policies  # large tables: listings only
             self._refreshing = asyncio.create_task(
-                resolve_all(self._background, self._rules, verify=verify)
+                resolve_all(self._background, policies, verify=self._verify_now(policies))
             )
         try:
             table = await asyncio.shield(self._refreshing)
         except (ResolutionError, PlatformError) as exc:
-            self.last_error = str(exc)
             log.warning("code_table_refresh_failed", error=str(exc), kept_queues=len(self._table))
             return False
         self.install(table)
         return True
 
-    def replace_rules(self, rules: Sequence[QueueRule]) -> None:
-        self._rules = tuple(rules)
+    async def reload(self, policies: Sequence[QueuePolicy]) -> None:
+        """Re-resolve with new policies; on any problem the table in force stays and the error is raised.
+
+        The watched queues cannot change here: topics are fixed per channel."""
+        table = await resolve_all(self._background, policies, verify=self._verify_now(policies))
+        if set(table) != set(self._table):
+            raise ResolutionError(
+                "the set of watched queues changed; topics are fixed per channel, restart wrapupd to apply it "
+                f"(was {len(self._table)} queues, now {len(table)})"
+            )
+        self._policies = tuple(policies)
+        self.install(table)
+        log.info("reloaded", queues=len(table))
 
     def _keep_verified(self, entry: ResolvedQueue) -> ResolvedQueue:
         old = self._table.get(entry.queue_id)
@@ -312,6 +341,7 @@ class CodeCache:
         return entry
 
     def install(self, table: dict[str, ResolvedQueue]) -> None:
+        """Put a resolved table in force (an entry verified before stays verified)."""
         table = {qid: self._keep_verified(entry) for qid, entry in table.items()}
         changed = {
             qid: (r.code.id, r.code.name)
@@ -319,10 +349,9 @@ class CodeCache:
             if (old := self._table.get(qid)) is None or old.code != r.code
         }
         self._table = table
-        self.loaded_at = self._clock.monotonic()
-        if self.verified:
-            self.verified_at = self.loaded_at
-        self.last_error = None
+        self._queue_ids = frozenset(table)
+        self.loaded = True
+        self._metrics.code_table_loaded(self._clock.now().timestamp())
         if changed:
             log.info(
                 "code_table_loaded", queues=len(table), changed=len(changed), verified=self.verified

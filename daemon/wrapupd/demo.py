@@ -23,8 +23,7 @@ from typing import Any
 
 from wrapupd import logs
 from wrapupd.applier import ApplierConfig
-from wrapupd.code_cache import QueueRule
-from wrapupd.events import Outcome
+from wrapupd.events import Outcome, QueuePolicy
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.service import Daemon, DaemonOptions
 from wrapupd.subscriber import SubscriberConfig
@@ -89,7 +88,7 @@ def emulator_process(org: str | Path = "demo", extra: Sequence[str] = ()) -> Ite
 
 def demo_options(emulator: Emulator, state_dir: Path) -> DaemonOptions:
     rules = tuple(
-        QueueRule(
+        QueuePolicy(
             queue=name,
             default_code=code,
             grace_seconds=grace,
@@ -234,7 +233,7 @@ async def run_demo(*, duration: float, rate: float, as_json: bool, seed: int) ->
         try:
             await daemon.start()
             watched_ids = set(daemon.codes.queue_ids)
-            grace_by_queue = {e.queue_id: e.grace_seconds for e in daemon.codes.entries()}
+            grace_by_queue = {e.queue_id: e.policy.grace_seconds for e in daemon.codes.entries()}
             _say(
                 as_json,
                 f"daemon ready: watching {len(watched_ids)} queues; metrics at http://{_addr(daemon)}/metrics",

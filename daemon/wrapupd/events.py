@@ -10,6 +10,21 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# --- what the operator configured ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    """One queue's policy as configured (``[defaults]`` merged in): the one type that travels from
+    the settings through the code cache to the applier's schedule."""
+
+    queue: str  # name or id, as written
+    default_code: str  # name or id, as written
+    grace_seconds: float
+    timeout_margin_seconds: float
+    notes: str | None
+
+
 # --- the platform's objects, as far as wrapupd needs them -------------------------------------
 
 
@@ -152,9 +167,10 @@ class NeedsDefault:
 
 
 class ResolvedReason(enum.StrEnum):
+    """Why a participant no longer needs a default code."""
+
     CODED = "coded"  # a code appeared (the agent's, or a system ININ-* code)
     ACW_ENDED = "acw_ended"  # endAcwTime set / afterCallWork no longer pending, without a code
-    GONE = "gone"  # the participant is no longer in the conversation
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from wrapupd.applier import classify_participant, find_participant
 from wrapupd.clock import Clock
 from wrapupd.code_cache import pick_code
-from wrapupd.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, ResolutionError
-from wrapupd.events import ConversationSnapshot, Outcome, Queue, WrapupCode
+from wrapupd.errors import PlatformError, RateLimited, ResolutionError
+from wrapupd.events import ConversationSnapshot, Outcome, Participant, Queue, WrapupCode
+from wrapupd.retry import Call, Final, Retry, classify, sane_wait
+from wrapupd.rules import StateCheck, after_refusal, check_participant, find_participant
 
 EXIT_CODES: dict[Outcome, int] = {
     Outcome.APPLIED: 0,
@@ -64,11 +65,12 @@ async def apply_once(
     dry_run: bool = False,
     max_rate_limited: int = 5,
 ) -> OneShotResult:
+    """Apply one code to one participant; a 429 waits as long as the platform says, then tries again."""
     for _ in range(max_rate_limited + 1):
         try:
             return await _attempt(client, conversation_id, participant_id, code_ref, notes, dry_run)
         except RateLimited as exc:
-            await clock.sleep(exc.retry_after)
+            await clock.sleep(sane_wait(exc.retry_after))
     return OneShotResult(Outcome.FAILED, f"rate limited {max_rate_limited + 1} times in a row")
 
 
@@ -80,44 +82,77 @@ async def _attempt(
     notes: str | None,
     dry_run: bool,
 ) -> OneShotResult:
-    try:
-        snapshot = await client.get_conversation(conversation_id)
-    except NotFound:
-        return OneShotResult(Outcome.TOO_LATE, f"conversation {conversation_id} not found")
-    participant = find_participant(snapshot, participant_id)
-    if participant is not None and participant.purpose != "agent":
-        return OneShotResult(
-            Outcome.INVALID_CODE,
-            f"participant {participant_id} is a {participant.purpose}, not an agent",
-        )
-    check = classify_participant(participant, None)
-    if check.outcome is not None or participant is None:
-        return OneShotResult(check.outcome or Outcome.TOO_LATE, check.detail)
-    if not participant.queue_id:
+    participant = await _participant(client, conversation_id, participant_id)
+    if isinstance(participant, OneShotResult):
+        return participant
+    queue_id = participant.queue_id
+    if not queue_id:
         return OneShotResult(
             Outcome.INVALID_CODE, "the participant has no queue, so no code can be assigned to it"
         )
-    queue = await client.get_queue(participant.queue_id)
+    queue = await client.get_queue(queue_id)
     try:
         code = pick_code(queue, await client.list_queue_wrapup_codes(queue.id), code_ref)
     except ResolutionError as exc:
         return OneShotResult(Outcome.INVALID_CODE, str(exc))
     if dry_run:
         return OneShotResult(Outcome.DRY_RUN, f"would apply {code.name!r} ({code.id})", code)
+    return await _write(client, conversation_id, participant_id, code, notes)
+
+
+async def _participant(
+    client: OneShotClient, conversation_id: str, participant_id: str
+) -> Participant | OneShotResult:
+    """The participant when it is an agent in ACW without a code, else the result that says why not."""
+    check = await _check(client, conversation_id, participant_id, None)
+    if isinstance(check, OneShotResult):
+        return check
+    participant, state = check
+    if participant is not None and participant.purpose != "agent":
+        return OneShotResult(
+            Outcome.INVALID_CODE,
+            f"participant {participant_id} is a {participant.purpose}, not an agent",
+        )
+    if state.outcome is not None or participant is None:
+        return OneShotResult(state.outcome or Outcome.TOO_LATE, state.detail)
+    return participant
+
+
+async def _check(
+    client: OneShotClient, conversation_id: str, participant_id: str, our_code_id: str | None
+) -> tuple[Participant | None, StateCheck] | OneShotResult:
+    """Read the live state; a read the platform refuses ends the attempt with its outcome."""
+    try:
+        snapshot = await client.get_conversation(conversation_id)
+    except PlatformError as exc:
+        verdict = classify(exc, Call.READ)
+        if isinstance(verdict, Retry):
+            raise
+        return OneShotResult(verdict.outcome, verdict.detail)
+    participant = find_participant(snapshot, participant_id)
+    return participant, check_participant(participant, our_code_id)
+
+
+async def _write(
+    client: OneShotClient,
+    conversation_id: str,
+    participant_id: str,
+    code: WrapupCode,
+    notes: str | None,
+) -> OneShotResult:
     try:
         await client.patch_participant_wrapup(
             conversation_id, participant_id, code_id=code.id, code_name=code.name, notes=notes
         )
-    except Forbidden as exc:
-        return OneShotResult(Outcome.FORBIDDEN, str(exc), code)
-    except (BadRequest, NotFound, Conflict) as exc:
-        after = classify_participant(
-            find_participant(await client.get_conversation(conversation_id), participant_id),
-            code.id,
-        )
-        if after.outcome is None:
-            return OneShotResult(
-                Outcome.INVALID_CODE, f"the platform refused {code.name!r}: {exc}", code
-            )
-        return OneShotResult(after.outcome, f"{after.detail}; the write was refused: {exc}", code)
+    except PlatformError as exc:
+        verdict = classify(exc, Call.WRITE)
+        if isinstance(verdict, Retry):
+            raise
+        if isinstance(verdict, Final):
+            return OneShotResult(verdict.outcome, verdict.detail, code)
+        after = await _check(client, conversation_id, participant_id, code.id)
+        if isinstance(after, OneShotResult):
+            return after
+        outcome, detail, _ = after_refusal(after[1], code, verdict.refusal)
+        return OneShotResult(outcome, detail, code)
     return OneShotResult(Outcome.APPLIED, f"applied {code.name!r} ({code.id})", code)

@@ -17,10 +17,11 @@ from typing import Protocol
 import structlog
 
 from wrapupd.clock import Clock
-from wrapupd.errors import Forbidden, NotFound, PlatformError, RateLimited
-from wrapupd.events import ConversationSnapshot
+from wrapupd.errors import Forbidden, PlatformError
+from wrapupd.events import ConversationSnapshot, Outcome
 from wrapupd.metrics import Metrics
 from wrapupd.ratelimit import Priority, RateLimiter
+from wrapupd.retry import Final, Retry, classify
 
 log = structlog.get_logger("wrapupd.reconciler")
 
@@ -35,11 +36,12 @@ class ConversationFinder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ReconcilerConfig:
+    """How often to sweep, how far before now a periodic sweep stops, how soon a failed one retries."""
+
     interval: float = 300.0
     end_lag: float = (
         60.0  # analytics results shift while the interval is live: stop this far before now
     )
-    max_lookback_days: int = 7
     retry_delay: float = 5.0
 
 
@@ -76,7 +78,6 @@ class Reconciler:
         self._wanted = asyncio.Event()
         self._reasons: list[str] = []
         self.runs = 0
-        self.last_run_ok: bool | None = None
         self._follow_up: asyncio.Task[None] | None = None
 
     def request(self, reason: str) -> None:
@@ -103,7 +104,6 @@ class Reconciler:
         try:
             await self.run_once(",".join(reasons), up_to_now=not periodic)
         except Forbidden as exc:
-            self.last_run_ok = False
             missing = ", ".join(exc.missing_permissions) or "analytics:conversationDetail:view"
             log.error(
                 "reconcile_forbidden",
@@ -113,15 +113,19 @@ class Reconciler:
             )
             return  # retrying will not help; the next periodic sweep or gap tries again
         except PlatformError as exc:
-            self.last_run_ok = False
-            log.warning("reconcile_failed", error=str(exc), retry_in_s=self._config.retry_delay)
-            if isinstance(exc, RateLimited):
-                self._limiter.pause_for(exc.retry_after)
-            await self._clock.sleep(self._config.retry_delay)
-            self.request("retry")
+            await self._retry_soon(exc)
             return
         if not periodic and "follow_up" not in reasons and self._config.end_lag > 0:
             self._schedule_follow_up()
+
+    async def _retry_soon(self, error: PlatformError) -> None:
+        """A sweep failed for a reason that may pass: wait (the platform's own wait first), then retry."""
+        log.warning("reconcile_failed", error=str(error), retry_in_s=self._config.retry_delay)
+        verdict = classify(error)
+        if isinstance(verdict, Retry) and verdict.after is not None:
+            self._limiter.pause_for(verdict.after)
+        await self._clock.sleep(self._config.retry_delay)
+        self.request("retry")
 
     def _schedule_follow_up(self) -> None:
         if self._follow_up is not None:
@@ -159,12 +163,13 @@ class Reconciler:
             await self._limiter.acquire(Priority.BACKGROUND)
             try:
                 snapshot = await self._finder.get_conversation(conversation_id)
-            except NotFound:
-                continue
+            except PlatformError as exc:
+                if _gone(exc):
+                    continue
+                raise
             fetched += 1
             self._on_snapshot(snapshot)
         self.runs += 1
-        self.last_run_ok = True
         self._metrics.reconcile_run(len(unknown))
         log.info(
             "reconciled",
@@ -174,3 +179,9 @@ class Reconciler:
             skipped_known=len(candidates) - len(unknown),
         )
         return fetched
+
+
+def _gone(error: PlatformError) -> bool:
+    """The candidate conversation no longer exists: nothing to reconcile there."""
+    verdict = classify(error)
+    return isinstance(verdict, Final) and verdict.outcome is Outcome.TOO_LATE

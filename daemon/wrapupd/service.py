@@ -25,20 +25,18 @@ from wrapupd.clock import Clock, SystemClock
 from wrapupd.code_cache import (
     CodeCache,
     Directory,
-    QueueRule,
     find_queue,
     pick_code,
-    resolve_all,
 )
 from wrapupd.detector import decide
 from wrapupd.errors import PlatformError, ResolutionError
-from wrapupd.events import ConversationEvent, ConversationSnapshot, Queue, TopicResult
+from wrapupd.events import ConversationEvent, ConversationSnapshot, Queue, QueuePolicy, TopicResult
 from wrapupd.genesys.client import GenesysClient, Timeouts
 from wrapupd.health import HealthServer
 from wrapupd.ledger import Ledger
 from wrapupd.metrics import Metrics
 from wrapupd.oneshot import OneShotResult, apply_once
-from wrapupd.ratelimit import Priority, RateLimiter
+from wrapupd.ratelimit import RateLimiter
 from wrapupd.reconciler import Reconciler, ReconcilerConfig
 from wrapupd.sdnotify import Notifier, WatchdogPinger
 from wrapupd.settings import Settings
@@ -57,7 +55,7 @@ class DaemonOptions:
     api_host: str
     client_id: str
     client_secret: str
-    rules: tuple[QueueRule, ...]
+    rules: tuple[QueuePolicy, ...]
     state_dir: Path
     listen: tuple[str, int] | None = ("127.0.0.1", 9464)
     dry_run: bool = False
@@ -106,8 +104,10 @@ class Daemon:
             self.client,
             options.rules,
             clock=self.clock,
+            metrics=self.metrics,
             limiter=self.limiter,
             verify_at_start_max=options.verify_codes_at_start_max,
+            refresh_seconds=options.code_refresh_seconds,
         )
         self.ledger: Ledger | None = None
         self.subscriber: Subscriber | None = None
@@ -134,7 +134,6 @@ class Daemon:
         log.info("authenticated", token_expires_at=_iso(self.client.token_expires_at))
         await self.codes.load()
         self._watched = self.codes.queue_ids
-        self.metrics.code_table_loaded(self.clock.now().timestamp())
         for entry in self.codes.entries():
             log.info(
                 "queue_watched",
@@ -142,7 +141,7 @@ class Daemon:
                 queue_id=entry.queue_id,
                 code=entry.code.name,
                 code_id=entry.code.id,
-                grace_s=entry.grace_seconds,
+                grace_s=entry.policy.grace_seconds,
                 acw=entry.queue.wrapup_prompt,
             )
         self._open_ledger()
@@ -214,7 +213,7 @@ class Daemon:
             "subscriber": self.subscriber.run(),
             "applier": self.applier.run(),
             "reconciler": self.reconciler.run(),
-            "code_refresh": self._refresh_codes_forever(),
+            "code_cache": self.codes.run(),
             "token_keeper": self._keep_token_fresh(),
             "ledger_purge": self._purge_forever(),
         }
@@ -223,10 +222,6 @@ class Daemon:
             jobs["watchdog"] = pinger.run()
         for name, job in jobs.items():
             self._tasks.append(asyncio.create_task(_supervised(name, job), name=name))
-        if not self.codes.verified:
-            self._oneshots.append(
-                asyncio.create_task(_supervised("code_verify", self._verify_codes()))
-            )
 
     def _observe_rate_limit(self, count: int, allowed: int, reset_in: float) -> None:
         """Keep our share of the platform's window (the reserve stays free for other tools), one
@@ -271,23 +266,6 @@ class Daemon:
         )
 
     # --- background jobs ---------------------------------------------------------------------
-
-    async def _verify_codes(self) -> None:
-        """Large tables: verify each queue's default code in the background (a one-off job)."""
-        while not self.codes.verified:
-            try:
-                await self.codes.verify()
-            except PlatformError as exc:
-                log.warning("code_verify_failed", error=str(exc), retry_in_s=30)
-                await self.clock.sleep(30)
-        self._watched = self.codes.queue_ids
-        log.info("code_table_verified", queues=len(self._watched), dropped=len(self.codes.problems))
-
-    async def _refresh_codes_forever(self) -> None:
-        while True:
-            await self.clock.sleep(self.options.code_refresh_seconds)
-            if await self.codes.refresh():
-                self.metrics.code_table_loaded(self.clock.now().timestamp())
 
     async def _keep_token_fresh(self) -> None:
         """Renew before expiry even when no API call is due: the channel dies with its token."""
@@ -365,21 +343,11 @@ class Daemon:
 
     # --- reload and shutdown -----------------------------------------------------------------
 
-    async def reload(self, rules: Sequence[QueueRule]) -> None:
+    async def reload(self, policies: Sequence[QueuePolicy]) -> None:
         """Re-resolve queues and codes; on any problem the old table stays and the error is raised."""
         self.notifier.reloading()
         try:
-            directory = Directory(self.client, self.limiter, Priority.BACKGROUND)
-            verify = len(rules) <= self.options.verify_codes_at_start_max
-            table = await resolve_all(directory, rules, verify=verify)
-            if set(table) != set(self._watched):
-                raise ResolutionError(
-                    "the set of watched queues changed; topics are fixed per channel, restart wrapupd to apply it "
-                    f"(was {len(self._watched)} queues, now {len(table)})"
-                )
-            self.codes.replace_rules(rules)
-            self.codes.install(table)
-            log.info("reloaded", queues=len(table))
+            await self.codes.reload(policies)
         finally:
             self.notifier.ready()
 
@@ -437,17 +405,8 @@ def _iso(value: object) -> str | None:
 # --- from settings to plain values ---------------------------------------------------------------
 
 
-def rules_from_settings(settings: Settings) -> tuple[QueueRule, ...]:
-    return tuple(
-        QueueRule(
-            queue=p.queue,
-            default_code=p.default_code,
-            grace_seconds=p.grace_seconds,
-            timeout_margin_seconds=p.timeout_margin_seconds,
-            notes=p.notes,
-        )
-        for p in settings.queue_policies()
-    )
+def rules_from_settings(settings: Settings) -> tuple[QueuePolicy, ...]:
+    return tuple(settings.queue_policies())
 
 
 def options_from_settings(settings: Settings) -> DaemonOptions:
@@ -540,7 +499,7 @@ async def check_deployment(
         await client.close()
 
 
-async def _check_rule(directory: Directory, queues: Sequence[Queue], rule: QueueRule) -> CheckRow:
+async def _check_rule(directory: Directory, queues: Sequence[Queue], rule: QueuePolicy) -> CheckRow:
     try:
         queue = find_queue(queues, rule.queue)
         code = pick_code(queue, await directory.queue_codes(queue.id), rule.default_code)

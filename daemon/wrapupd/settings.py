@@ -46,6 +46,7 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from wrapupd.errors import ConfigError
+from wrapupd.events import QueuePolicy
 
 __all__ = [
     "ENV_CONFIG_FILE",
@@ -241,17 +242,6 @@ class QueueSettings(_Section):
     notes: str | None = Field(default=None, description="Overrides defaults.notes")
 
     _normalise = field_validator("queue", "default_code", mode="before")(_strip)
-
-
-@dataclass(frozen=True, slots=True)
-class QueuePolicy:
-    """One queue's effective policy: its own settings with ``[defaults]`` filled in."""
-
-    queue: str
-    default_code: str
-    grace_seconds: float
-    timeout_margin_seconds: float
-    notes: str
 
 
 # --- [daemon], [http], [log] -------------------------------------------------------------------

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from genesys_emulator.testing import RunningEmulator
 from wrapupd.applier import ApplierConfig
-from wrapupd.code_cache import QueueRule
+from wrapupd.events import QueuePolicy
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.sdnotify import Notifier
 from wrapupd.service import Daemon, DaemonOptions
@@ -37,8 +37,8 @@ NO_CODE = "No code selected"
 
 def rule(
     queue: str, code: str = NO_CODE, grace: float = 0.0, margin: float = 2 * UNIT
-) -> QueueRule:
-    return QueueRule(
+) -> QueuePolicy:
+    return QueuePolicy(
         queue=queue,
         default_code=code,
         grace_seconds=grace,
@@ -48,7 +48,7 @@ def rule(
 
 
 def options_for(
-    emulator: RunningEmulator, state_dir: Path, rules: tuple[QueueRule, ...], **changes: Any
+    emulator: RunningEmulator, state_dir: Path, rules: tuple[QueuePolicy, ...], **changes: Any
 ) -> DaemonOptions:
     base = DaemonOptions(
         api_host=emulator.base_url,
@@ -93,7 +93,7 @@ async def start_daemon(emulator: RunningEmulator, tmp_path: Path) -> AsyncIterat
     """Start daemons against the emulator; every one still running is stopped after the test."""
     running: list[Daemon] = []
 
-    async def start(rules: tuple[QueueRule, ...] = DEFAULT_RULES, **changes: Any) -> Daemon:
+    async def start(rules: tuple[QueuePolicy, ...] = DEFAULT_RULES, **changes: Any) -> Daemon:
         changes.setdefault("state_dir", tmp_path / "state")
         notifier = changes.pop("notifier", None) or Notifier({})
         daemon = Daemon(

@@ -142,21 +142,28 @@ async def test_metrics_match_the_ground_truth_after_a_run(
         return truth if truth and all((e["wrapup"] or {}).get("by") for e in truth) else None
 
     truth = await eventually(settled, timeout=10, what="every watched participant coded")
-    await asyncio.sleep(UNIT)  # let the outcome of the last write be recorded after its response
     registry = daemon.metrics.registry
     applied_truth = sum(1 for e in truth if e["wrapup"]["by"] == "api")  # type: ignore[index]
-    applied_metric = registry.get_sample_value("wrapupd_outcomes_total", {"outcome": "applied"})
-    assert applied_metric == applied_truth > 0
-    patches = sum(c["count"] for c in emulator.calls() if c["method"] == "PATCH")
-    requests = registry.get_sample_value(
-        "wrapupd_api_requests_total",
-        {
-            "endpoint": "/api/v2/conversations/{conversationId}/participants/{participantId}",
-            "method": "PATCH",
-            "status_class": "2xx",
-        },
-    )
-    assert requests == patches
+    patch_route = {
+        "endpoint": "/api/v2/conversations/{conversationId}/participants/{participantId}",
+        "method": "PATCH",
+        "status_class": "2xx",
+    }
+
+    def recorded() -> bool:
+        """The last write's answer reaches the metrics (and its outcome the ledger) after the
+        emulator has already counted it: wait for both to catch up."""
+        patches = sum(
+            c["count"]
+            for c in emulator.calls()
+            if c["method"] == "PATCH" and 200 <= int(c["status"]) < 300
+        )
+        applied = registry.get_sample_value("wrapupd_outcomes_total", {"outcome": "applied"})
+        requests = registry.get_sample_value("wrapupd_api_requests_total", patch_route)
+        return applied == applied_truth and requests == patches
+
+    await eventually(recorded, what="metrics match the emulator's call log")
+    assert applied_truth > 0
     detected = registry.get_sample_value("wrapupd_acw_without_code_total")
     coded_by_agent_first = sum(1 for e in truth if e["wrapup"]["by"] == "agent")  # type: ignore[index]
     assert (

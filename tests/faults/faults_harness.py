@@ -42,7 +42,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from genesys_emulator.testing import RunningEmulator
 from wrapupd import logs
 from wrapupd.applier import ApplierConfig
-from wrapupd.code_cache import QueueRule
+from wrapupd.events import QueuePolicy
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.service import Daemon, DaemonOptions
 from wrapupd.subscriber import SubscriberConfig
@@ -74,9 +74,9 @@ BASE_CONVERSATIONS = 100
 BASE_RATE = 60.0  # conversations per second at scale 1
 
 
-def rules(grace: float = GRACE, margin: float = MARGIN) -> tuple[QueueRule, ...]:
+def rules(grace: float = GRACE, margin: float = MARGIN) -> tuple[QueuePolicy, ...]:
     return tuple(
-        QueueRule(
+        QueuePolicy(
             queue=q,
             default_code=c,
             grace_seconds=grace,

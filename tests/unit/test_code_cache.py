@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 
 from wrapupd.clock import ManualClock
-from wrapupd.code_cache import CodeCache, QueueRule, pick_code, resolve_all
+from wrapupd.code_cache import CodeCache, pick_code, resolve_all
 from wrapupd.errors import NotFound, ResolutionError, ServerError
-from wrapupd.events import Queue, WrapupCode
+from wrapupd.events import Queue, QueuePolicy, WrapupCode
+from wrapupd.metrics import Metrics
 
 SUPPORT = Queue("11111111-1111-1111-1111-111111111111", "Support", "MANDATORY", None)
 SALES = Queue("22222222-2222-2222-2222-222222222222", "Sales", "OPTIONAL", None)
@@ -44,8 +45,8 @@ class Directory:
         return [NO_CODE, RESOLVED]
 
 
-def rule(queue: str, code: str) -> QueueRule:
-    return QueueRule(queue, code, grace_seconds=0, timeout_margin_seconds=5, notes=None)
+def rule(queue: str, code: str) -> QueuePolicy:
+    return QueuePolicy(queue, code, grace_seconds=0, timeout_margin_seconds=5, notes=None)
 
 
 async def test_queue_and_code_resolve_by_name_or_id() -> None:
@@ -94,28 +95,35 @@ def test_case_insensitive_name_only_when_unique() -> None:
 
 async def test_failed_refresh_keeps_the_last_good_table() -> None:
     directory = Directory()
-    cache = CodeCache(directory, [rule("Support", "No code selected")], clock=ManualClock())
+    cache = CodeCache(
+        directory, [rule("Support", "No code selected")], clock=ManualClock(), metrics=Metrics()
+    )
     await cache.load()
     directory.fail = ServerError("down", status=503)
     assert await cache.refresh() is False
     assert cache.lookup(SUPPORT.id) is not None and cache.lookup(SUPPORT.id).code == NO_CODE  # type: ignore[union-attr]
-    assert cache.last_error and "down" in cache.last_error
 
 
 async def test_refresh_picks_up_a_changed_code() -> None:
     directory = Directory()
-    cache = CodeCache(directory, [rule("Support", "Resolved")], clock=ManualClock())
+    cache = CodeCache(
+        directory, [rule("Support", "Resolved")], clock=ManualClock(), metrics=Metrics()
+    )
     await cache.load()
     renamed = WrapupCode(RESOLVED.id, "Resolved (renamed)")
     directory.codes[SUPPORT.id] = [NO_CODE, renamed]
-    cache.replace_rules([rule("Support", RESOLVED.id)])
-    assert await cache.refresh() is True
+    await cache.reload([rule("Support", RESOLVED.id)])
     assert cache.lookup(SUPPORT.id).code.name == "Resolved (renamed)"  # type: ignore[union-attr]
+    directory.codes[SUPPORT.id] = [NO_CODE, RESOLVED]
+    assert await cache.refresh() is True
+    assert cache.lookup(SUPPORT.id).code.name == "Resolved"  # type: ignore[union-attr]
 
 
 async def test_lookup_does_no_io() -> None:
     directory = Directory()
-    cache = CodeCache(directory, [rule("Support", "Resolved")], clock=ManualClock())
+    cache = CodeCache(
+        directory, [rule("Support", "Resolved")], clock=ManualClock(), metrics=Metrics()
+    )
     await cache.load()
     before = directory.calls
     for _ in range(100):
@@ -127,7 +135,10 @@ async def test_lookup_does_no_io() -> None:
 async def test_small_tables_are_verified_at_start_with_one_queue_listing() -> None:
     directory = Directory()
     cache = CodeCache(
-        directory, [rule("Support", "Resolved"), rule("Sales", "Resolved")], clock=ManualClock()
+        directory,
+        [rule("Support", "Resolved"), rule("Sales", "Resolved")],
+        clock=ManualClock(),
+        metrics=Metrics(),
     )
     await cache.load()
     assert cache.verified
@@ -140,6 +151,7 @@ async def test_large_tables_go_ready_on_listings_and_verify_in_the_background() 
         directory,
         [rule("Support", "Resolved"), rule("Sales", "No code selected")],
         clock=ManualClock(),
+        metrics=Metrics(),
         verify_at_start_max=1,
     )
     await cache.load()
@@ -157,6 +169,7 @@ async def test_large_tables_still_refuse_a_code_that_exists_nowhere() -> None:
         Directory(),
         [rule("Support", "Nope"), rule("Sales", "Resolved")],
         clock=ManualClock(),
+        metrics=Metrics(),
         verify_at_start_max=1,
     )
     with pytest.raises(ResolutionError, match="no wrap-up code with that id or name exists"):
@@ -180,7 +193,32 @@ async def test_a_429_during_resolution_pauses_and_retries_instead_of_failing() -
     directory.list_queues = limited_once  # type: ignore[method-assign]
     limiter = RateLimiter(6000, clock=ManualClock())
     cache = CodeCache(
-        directory, [rule("Support", "Resolved")], clock=ManualClock(), limiter=limiter
+        directory,
+        [rule("Support", "Resolved")],
+        clock=ManualClock(),
+        metrics=Metrics(),
+        limiter=limiter,
     )
     await cache.load()
     assert answers == [] and cache.lookup(SUPPORT.id) is not None
+
+
+async def test_a_reload_that_changes_the_watched_queues_is_refused_and_the_table_stays() -> None:
+    cache = CodeCache(
+        Directory(), [rule("Support", "Resolved")], clock=ManualClock(), metrics=Metrics()
+    )
+    await cache.load()
+    with pytest.raises(ResolutionError, match="set of watched queues changed"):
+        await cache.reload([rule("Support", "Resolved"), rule("Sales", "Resolved")])
+    with pytest.raises(ResolutionError, match="'Nope' is not assigned"):
+        await cache.reload([rule("Support", "Nope")])
+    assert cache.queue_ids == {SUPPORT.id}
+    assert cache.lookup(SUPPORT.id).code == RESOLVED  # type: ignore[union-attr]
+
+
+async def test_loading_a_table_stamps_the_metric() -> None:
+    clock, metrics = ManualClock(), Metrics()
+    cache = CodeCache(Directory(), [rule("Support", "Resolved")], clock=clock, metrics=metrics)
+    await cache.load()
+    stamp = metrics.registry.get_sample_value("wrapupd_code_table_loaded_timestamp_seconds")
+    assert stamp == clock.now().timestamp()

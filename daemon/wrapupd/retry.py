@@ -1,0 +1,112 @@
+"""PURE: after a platform error, wait and retry, re-read the live state, or stop with an outcome.
+
+One table for every caller (the applier, ``wrapupd apply``, the code cache, the reconciler), so
+"retryable" means one thing everywhere::
+
+    error                         READ (a GET)                   WRITE (the wrap-up PATCH)
+    429 RateLimited               Retry(after=Retry-After)       Retry(after=Retry-After)
+    403 Forbidden                 Final(forbidden)               Final(forbidden)
+    404 NotFound                  Final(too_late)                Recheck
+    400 BadRequest, 409 Conflict  Final(failed)                  Recheck
+    5xx, 401, timeout, transport  Retry()                        Retry(may_have_landed=True)
+
+``Retry.after`` is the platform's own wait (the caller pauses every caller for it); None means the
+caller's backoff. ``Recheck``: the platform refused the write, and only the live state says why
+(coded meanwhile, ACW over, or the code itself refused). Caps on attempts are the caller's policy.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import Literal, overload
+
+from wrapupd.errors import BadRequest, Conflict, Forbidden, NotFound, PlatformError, RateLimited
+from wrapupd.events import Outcome
+
+# A Retry-After beyond this (or not a number at all) is the platform's mistake, not an instruction.
+MAX_RETRY_AFTER = 3600.0
+READ_PERMISSION = "conversation:communication:view"
+WRITE_PERMISSION = "conversation:participant:wrapup"
+
+
+class Call(enum.Enum):
+    """What the failed request was: a read changes nothing; a write may have landed unseen."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Try again: after ``after`` seconds when the platform said so, else after the caller's backoff."""
+
+    after: float | None = None
+    may_have_landed: bool = False  # a write whose answer was lost: prove the state before another
+
+
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """The platform refused the write: read the live state to learn why before deciding."""
+
+    refusal: str
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """Retrying cannot help: the work ends with ``outcome``."""
+
+    outcome: Outcome
+    detail: str
+
+
+Verdict = Retry | Recheck | Final
+
+
+@overload
+def classify(error: PlatformError, call: Literal[Call.READ] = ...) -> Retry | Final: ...
+
+
+@overload
+def classify(error: PlatformError, call: Call) -> Verdict: ...
+
+
+def classify(error: PlatformError, call: Call = Call.READ) -> Verdict:
+    """The one decision on a platform error, for a read or for the wrap-up write."""
+    if isinstance(error, RateLimited):
+        return Retry(after=sane_wait(error.retry_after))
+    if isinstance(error, Forbidden):
+        return Final(Outcome.FORBIDDEN, forbidden_detail(error, call))
+    if isinstance(error, BadRequest | NotFound | Conflict):
+        return _refused(error, call)
+    return Retry(may_have_landed=call is Call.WRITE)
+
+
+def _refused(error: PlatformError, call: Call) -> Recheck | Final:
+    if call is Call.WRITE:
+        return Recheck(str(error))
+    if isinstance(error, NotFound):
+        return Final(Outcome.TOO_LATE, "conversation no longer exists")
+    return Final(Outcome.FAILED, f"the platform refused to show the conversation: {error}")
+
+
+def sane_wait(seconds: float) -> float:
+    """A Retry-After bounded to [0, MAX_RETRY_AFTER]; not a number means the longest wait."""
+    if math.isnan(seconds):
+        return MAX_RETRY_AFTER
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
+
+
+def forbidden_detail(error: Forbidden, call: Call) -> str:
+    """What an operator must fix: the missing permission, or a platform that wants a user token."""
+    if call is Call.READ:
+        missing = ", ".join(error.missing_permissions) or READ_PERMISSION
+        return f"cannot read the conversation: the role lacks {missing}: {error}"
+    if error.user_context_required:
+        return (
+            "the platform refuses client-credentials tokens for this write (it requires a user context): "
+            f"a deployment problem, not transient: {error}"
+        )
+    missing = ", ".join(error.missing_permissions) or WRITE_PERMISSION
+    return f"the OAuth client's role lacks {missing}: {error}"

@@ -1,0 +1,136 @@
+"""The applier's unfinished work in memory: one record per participant, its timer, and the line of
+items that are due, earliest platform deadline first.
+
+The ledger holds the durable truth; a :class:`Live` record adds what only matters while the
+process runs (the freshness of what we know, the timer, the retry budget).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from wrapupd.clock import Clock
+from wrapupd.events import WorkItem
+
+Key = tuple[str, str]
+RESOLVED_CAP = 50_000
+
+
+@dataclass(slots=True)
+class Live:
+    """In-memory companion of a ledger row while it is unfinished."""
+
+    item: WorkItem
+    fresh_epoch: int | None  # subscriber epoch when we last learned this participant's state
+    needs_check: bool = False  # the next step is a GET, whatever the socket says
+    cancelled: bool = False
+    timer: asyncio.Task[None] | None = None
+    delays: Iterator[float] | None = None  # the backoff in use since the first plain retry
+    rate_limited: int = 0
+    failed_checks: int = 0
+
+    @property
+    def key(self) -> Key:
+        return self.item.key
+
+
+class Worklist:
+    """Unfinished items by participant, their timers, and the due line the workers take from."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._live: dict[Key, Live] = {}
+        # Participants seen coded or out of ACW before any work item existed: a late, stale
+        # "in ACW" snapshot of them (events arrive out of order) must not start one.
+        self._resolved: OrderedDict[Key, None] = OrderedDict()
+        self._due: asyncio.PriorityQueue[tuple[float, float, int, Key]] = asyncio.PriorityQueue()
+        self._seq = itertools.count()
+        self._in_flight: set[Key] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def get(self, key: Key) -> Live | None:
+        """The unfinished record of a participant, if any."""
+        return self._live.get(key)
+
+    def in_flight(self, key: Key) -> bool:
+        """A worker holds this item right now (its state check or write is under way)."""
+        return key in self._in_flight
+
+    def track(self, item: WorkItem, epoch: int | None, *, needs_check: bool) -> Live:
+        """Hold a new unfinished item and release it to the workers at its due time."""
+        live = Live(item=item, fresh_epoch=epoch, needs_check=needs_check)
+        self._live[item.key] = live
+        self.schedule(live, item.due_at)
+        return live
+
+    def schedule(self, live: Live, due_at: datetime) -> None:
+        """Release ``live`` to the workers at ``due_at`` (on the clock)."""
+        delay = (due_at - self._clock.now()).total_seconds()
+        live.timer = asyncio.create_task(self._release_after(live, delay))
+
+    async def _release_after(self, live: Live, delay: float) -> None:
+        await self._clock.sleep(delay)
+        if live.cancelled:
+            return
+        # Earliest deadline first (on the monotonic clock), then first due: when the budget is short,
+        # the time-boxed participants closest to the platform's timeout go first.
+        now = self._clock.monotonic()
+        deadline = live.item.deadline
+        by = now + (deadline - self._clock.now()).total_seconds() if deadline else math.inf
+        self._due.put_nowait((by, now, next(self._seq), live.key))
+
+    def remove(self, key: Key) -> Live | None:
+        """Forget a finished item and stop its timer (unless the timer itself is finishing it)."""
+        live = self._live.pop(key, None)
+        if live is not None:
+            live.cancelled = True
+            if live.timer is not None and live.timer is not asyncio.current_task():
+                live.timer.cancel()
+        return live
+
+    def remember_resolved(self, key: Key) -> None:
+        """Note a participant seen resolved before any item existed (bounded, oldest forgotten)."""
+        self._resolved[key] = None
+        self._resolved.move_to_end(key)
+        if len(self._resolved) > RESOLVED_CAP:
+            self._resolved.popitem(last=False)
+
+    def seen_resolved(self, key: Key) -> bool:
+        """Was this participant seen coded or out of ACW before an item existed?"""
+        return key in self._resolved
+
+    async def take_due(self) -> Live:
+        """The next due item no worker holds; it stays held until :meth:`release`."""
+        while True:
+            *_, key = await self._due.get()
+            live = self._live.get(key)
+            if live is None or live.cancelled or key in self._in_flight:
+                continue
+            self._in_flight.add(key)
+            self._idle.clear()
+            return live
+
+    def release(self, key: Key) -> None:
+        """A worker is done with ``key`` for now."""
+        self._in_flight.discard(key)
+        if not self._in_flight:
+            self._idle.set()
+
+    async def idle(self) -> None:
+        """Return once no worker holds an item."""
+        await self._idle.wait()
+
+    @property
+    def held(self) -> int:
+        """How many items workers hold right now."""
+        return len(self._in_flight)

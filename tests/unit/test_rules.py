@@ -1,0 +1,143 @@
+"""The pure participant rules: when a write is due, what a fresh state means, what a refusal means."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from wrapupd.events import (
+    Communication,
+    NoLongerNeeded,
+    Outcome,
+    Participant,
+    Queue,
+    QueuePolicy,
+    ResolvedReason,
+    WrapupCode,
+)
+from wrapupd.rules import (
+    WRITE_WANTED,
+    StateCheck,
+    after_refusal,
+    check_participant,
+    resolved_outcome,
+    schedule_for,
+    system_code,
+)
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+CODE = WrapupCode("c-default", "No code selected")
+
+
+def schedule(
+    prompt: str, timeout_ms: int | None, grace: float, margin: float = 5
+) -> tuple[datetime, datetime | None]:
+    policy = QueuePolicy("Q", CODE.name, grace, margin, None)
+    return schedule_for(T0, Queue("q", "Q", prompt, timeout_ms), policy)
+
+
+def test_untimed_queue_is_due_after_the_grace_period_with_no_deadline() -> None:
+    assert schedule("MANDATORY", None, grace=30) == (
+        T0 + timedelta(seconds=30),
+        None,
+    )
+
+
+@pytest.mark.parametrize("prompt", ["MANDATORY_TIMEOUT", "MANDATORY_FORCED_TIMEOUT"])
+def test_time_boxed_queue_is_due_before_the_platform_timeout_even_with_a_long_grace(
+    prompt: str,
+) -> None:
+    due, deadline = schedule(prompt, 60_000, grace=300, margin=5)
+    assert deadline == T0 + timedelta(seconds=55)
+    assert due == deadline
+
+
+def test_short_grace_on_a_time_boxed_queue_keeps_the_grace() -> None:
+    due, deadline = schedule("MANDATORY_TIMEOUT", 60_000, grace=10)
+    assert due == T0 + timedelta(seconds=10) and deadline == T0 + timedelta(seconds=55)
+
+
+def test_margin_larger_than_the_timeout_means_at_once() -> None:
+    due, _ = schedule("MANDATORY_TIMEOUT", 2_000, grace=10, margin=5)
+    assert due == T0
+
+
+def participant(
+    *, code: str | None = None, acw: str | None = "pending", ended: bool = False
+) -> Participant:
+    comm = Communication("m", "call", "disconnected", acw, None)
+    return Participant(
+        "p",
+        "agent",
+        "u",
+        "q",
+        start_acw_time=T0,
+        end_acw_time=T0 + timedelta(seconds=3) if ended else None,
+        wrapup_code=code,
+        communications=(comm,),
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        (participant(), None),
+        (participant(code="agent-code", acw="complete", ended=True), Outcome.ALREADY_CODED),
+        (participant(code="ININ-WRAP-UP-TIMEOUT", acw="complete", ended=True), Outcome.TOO_LATE),
+        (participant(code="c-default", acw="complete", ended=True), Outcome.APPLIED),
+        (participant(acw="skipped", ended=True), Outcome.TOO_LATE),
+        (None, Outcome.TOO_LATE),
+    ],
+    ids=["needs-code", "agent-coded", "platform-timeout", "ours-already", "skipped", "gone"],
+)
+def test_fresh_state_decides_the_write(state: Participant | None, expected: Outcome | None) -> None:
+    assert check_participant(state, CODE.id).outcome is expected
+
+
+def test_system_codes_are_recognised() -> None:
+    assert (
+        system_code("ININ-OUTBOUND-TRANSFERRED")
+        and not system_code("No code selected")
+        and not system_code(None)
+    )
+
+
+@pytest.mark.parametrize(
+    ("after", "expected", "code"),
+    [
+        (WRITE_WANTED, Outcome.INVALID_CODE, CODE.id),
+        (
+            StateCheck(Outcome.ALREADY_CODED, "coded meanwhile", "agent-code"),
+            Outcome.ALREADY_CODED,
+            "agent-code",
+        ),
+        (
+            StateCheck(Outcome.TOO_LATE, "after-call work ended without a code"),
+            Outcome.TOO_LATE,
+            None,
+        ),
+    ],
+    ids=["still-uncoded-means-the-code-is-refused", "coded-meanwhile", "acw-over"],
+)
+def test_a_refused_write_is_explained_by_the_state_read_after_it(
+    after: StateCheck, expected: Outcome, code: str | None
+) -> None:
+    outcome, detail, code_id = after_refusal(after, CODE, "400 bad.request")
+    assert (outcome, code_id) == (expected, code)
+    assert "400 bad.request" in detail
+
+
+@pytest.mark.parametrize(
+    ("decision", "expected"),
+    [
+        (NoLongerNeeded("c", "p", ResolvedReason.CODED, "agent-code"), Outcome.ALREADY_CODED),
+        (NoLongerNeeded("c", "p", ResolvedReason.CODED, "ININ-WRAP-UP-TIMEOUT"), Outcome.TOO_LATE),
+        (NoLongerNeeded("c", "p", ResolvedReason.ACW_ENDED), Outcome.TOO_LATE),
+    ],
+    ids=["agent-coded", "platform-stamped", "acw-ended"],
+)
+def test_a_participant_resolved_meanwhile_ends_its_item(
+    decision: NoLongerNeeded, expected: Outcome
+) -> None:
+    assert resolved_outcome(decision)[0] is expected
