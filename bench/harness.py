@@ -12,18 +12,17 @@ import asyncio
 import contextlib
 import itertools
 import json
-import statistics
 import time
 import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from wrapupd import demo
-from wrapupd.demo import Emulator, overwritten_by_api
+from groundtruth.emulator import Emulator
+from groundtruth.emulator import emulator_process as _emulator_process
+from groundtruth.score import percentile, score, unresolved
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_ORG = REPO / "config" / "orgs" / "demo.toml"
@@ -47,7 +46,7 @@ def emulator_process(
     org: str | Path = DEMO_ORG, extra: Sequence[str] = ()
 ) -> contextlib.AbstractContextManager[Emulator]:
     """``python -m genesys_emulator --port 0`` on loopback (the same child the demo runs)."""
-    return demo.emulator_process(org, extra)
+    return _emulator_process(org, extra)
 
 
 def rate_args(limit: int, window_s: float) -> list[str]:
@@ -196,19 +195,6 @@ class Contender(Protocol):
 # --- figures from ground truth ---------------------------------------------------------------
 
 
-def parse_ts(value: str | None) -> float | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    return statistics.quantiles(ordered, n=1000, method="inclusive")[round(q * 10) - 1]
-
-
 def call_counts(calls: list[dict[str, Any]]) -> Counter[tuple[str, str, int]]:
     return Counter({(c["method"], c["path"], int(c["status"])): int(c["count"]) for c in calls})
 
@@ -226,6 +212,7 @@ class RunFigures:
     skipped: int = 0
     timeout_stamped: int = 0
     missed: int = 0
+    late: int = 0
     doubled: int = 0
     overwritten: int = 0
     stray: int = 0
@@ -268,47 +255,24 @@ def figures(
     latency_by: str = "api",
     window: tuple[float, float] | None = None,
 ) -> RunFigures:
-    """Correctness, latency and API cost from the emulator's own records.
+    """Correctness, latency and API cost from the emulator's own records, scored by
+    :func:`groundtruth.score.score` (the scorer the demo and the fault matrix use).
 
-    ``missed`` = a participant on a watched queue that got no meaningful code: it ended ACW uncoded,
-    is still in ACW uncoded, or the platform stamped ``ININ-WRAP-UP-TIMEOUT`` (only the built-in
-    contender counts that as its own result). ``window`` limits ``applied`` to codes written in
+    ``latency_by`` is whose codes are the contender's result ("timeout" for the platform's
+    built-in, whose stamps are then not late); ``window`` limits ``applied`` to codes written in
     ``[start, end]`` (throughput runs).
     """
+    result = score(truth, calls_after, watched_ids, window=window, contender_code=latency_by)
     f = RunFigures(contender, scenario)
-    watched = [p for p in truth if p.get("queueId") in watched_ids]
-    f.participants = len(watched)
-    for p in watched:
-        w = p.get("wrapup") or {}
-        by, at = w.get("by"), parse_ts(w.get("at"))
-        in_window = window is None or (at is not None and window[0] <= at <= window[1])
-        if by == "api" and in_window:
-            f.applied += 1
-        elif by == "agent":
-            f.agent_coded += 1
-        elif by == "skipped":
-            f.skipped += 1
-        elif by == "timeout":
-            f.timeout_stamped += 1
-        if by == latency_by and in_window:
-            start = parse_ts(p.get("acwStartedAt"))
-            if start is not None and at is not None:
-                f.latencies_ms.append((at - start) * 1000)
-        if by is None or (by == "timeout" and latency_by != "timeout"):
-            f.missed += 1
+    f.participants = result.watched
+    f.applied, f.agent_coded, f.skipped = result.applied, result.agent, result.skipped
+    f.timeout_stamped, f.missed, f.late = result.timeout_stamped, result.missed, result.late
+    f.doubled, f.overwritten, f.stray = result.doubled, result.overwritten, result.stray
+    f.latencies_ms = result.latencies_ms
     f.needing_default = f.participants - f.agent_coded - f.skipped
-    f.doubled = sum(1 for p in truth if int(p.get("apiWrapupWrites", 0)) > 1)
-    f.overwritten = sum(1 for p in truth if overwritten_by_api(p))
-    f.stray = sum(
-        1 for p in truth if p.get("queueId") not in watched_ids and p.get("apiWrapupCalls", 0) > 0
-    )
+    f.calls_by_endpoint = result.api_calls
     after, before = call_counts(calls_after), call_counts(calls_before)
-    by_endpoint: Counter[str] = Counter()
-    for (method, path, status), n in after.items():
-        by_endpoint[f"{method} {path}"] += n
-        if status == 429:
-            f.rate_limited += n
-    f.calls_by_endpoint = dict(sorted(by_endpoint.items()))
+    f.rate_limited = result.rate_limited
     f.calls_total = sum(after.values())
     f.calls_during_traffic = f.calls_total - sum(before.values())
     f.extra["rate_limited_during_traffic"] = f.rate_limited - sum(
@@ -322,9 +286,7 @@ async def settle(emu: Emulator, watched_ids: set[str], *, limit_s: float) -> flo
     started = time.monotonic()
     while time.monotonic() - started < limit_s:
         truth = (await emu.acontrol("GET", "/_emulator/ground-truth"))["participants"]
-        if not any(
-            p.get("queueId") in watched_ids and not (p.get("wrapup") or {}).get("by") for p in truth
-        ):
+        if not unresolved(truth, watched_ids):
             break
         await asyncio.sleep(0.5)
     return time.monotonic() - started

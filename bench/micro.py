@@ -148,7 +148,6 @@ async def rss_run(events: int, pending: int, sample_every: int) -> dict[str, Any
     from prometheus_client import CollectorRegistry
 
     from bench.contenders.wrapupd_runner import options_for, quiet_logs
-    from wrapupd.genesys.notifications import parse_frame
     from wrapupd.service import Daemon
 
     quiet_logs()
@@ -162,55 +161,62 @@ async def rss_run(events: int, pending: int, sample_every: int) -> dict[str, Any
         code_id = "93dee37f-fde2-5003-b568-e69863b84879"  # "No code selected" in the demo org
         options = options_for(emu, Setup(budget_per_minute=1e6), Path(state))
         # Support waits an hour before writing, so the pending items stay pending.
-        rules = tuple(
-            replace(r, grace_seconds=3600.0) if r.queue == "Support" else r for r in options.rules
+        policies = tuple(
+            replace(p, grace_seconds=3600.0) if p.queue == "Support" else p
+            for p in options.policies
         )
         started = time.monotonic()
-        daemon = Daemon(replace(options, rules=rules), registry=CollectorRegistry())
-        await daemon.start()
-        out["ready_s"] = round(time.monotonic() - started, 2)
-        out["rss_at_ready_mb"] = round(_rss_mb(), 1)
-        try:
-            assert daemon.subscriber is not None and daemon.applier is not None
-            series: list[tuple[int, float]] = [(0, _rss_mb())]
-            fed_at = time.perf_counter()
-            for n in range(1, events + 1):
-                frame = parse_frame(_with_ids(template, n, code_id))
-                daemon._on_event(frame, daemon.subscriber.epoch)  # type: ignore[arg-type]  # the subscriber's own call
-                if n % sample_every == 0:
-                    series.append((n, _rss_mb()))
-                    await asyncio.sleep(0)
-            out["events"] = events
-            out["events_per_s_fed"] = round(events / (time.perf_counter() - fed_at))
-            out["series"] = [[n, round(mb, 2)] for n, mb in series]
-            # Growth is measured once the known-conversations cache is full (it is capped).
-            from wrapupd.service import KNOWN_CONVERSATIONS_CAP
+        daemon = Daemon(replace(options, policies=policies), registry=CollectorRegistry())
+        async with daemon.running() as parts:
+            out["ready_s"] = round(time.monotonic() - started, 2)
+            out["rss_at_ready_mb"] = round(_rss_mb(), 1)
+            out.update(await _feed(parts, template, code_id, events, pending, sample_every))
+    return out
 
-            warm = next((s for s in series if s[0] >= KNOWN_CONVERSATIONS_CAP * 1.2), series[0])
-            half = series[len(series) // 2]
-            out["known_conversations_cap"] = KNOWN_CONVERSATIONS_CAP
-            out["rss_after_events_mb"] = round(series[-1][1], 1)
-            # Two readings: from "cache full" to the end (includes one-off allocator steps), and
-            # over the second half of the run (the steady state the target is about).
-            out["growth_mb_per_million_after_cache_full"] = _per_million(warm, series[-1])
-            out["growth_mb_per_million"] = _per_million(half, series[-1])
-            before = _rss_mb()
-            submit_started = time.perf_counter()
-            for n in range(events + 1, events + pending + 1):
-                daemon._on_event(parse_frame(_with_ids(template, n, None)), daemon.subscriber.epoch)  # type: ignore[arg-type]
-                if n % 1000 == 0:
-                    await asyncio.sleep(0)
-            submit_s = time.perf_counter() - submit_started
-            await asyncio.sleep(0.5)
-            out["pending"] = {
-                "items": daemon.applier.pending_count,
-                "rss_delta_mb": round(_rss_mb() - before, 2),
-                "kb_per_item": round((_rss_mb() - before) * 1024 / max(1, pending), 2),
-                "submitted_per_s": round(pending / submit_s),
-            }
-        finally:
-            with contextlib.suppress(Exception):
-                await daemon.stop()
+
+async def _feed(
+    parts: Any, template: dict[str, Any], code_id: str, events: int, pending: int, every: int
+) -> dict[str, Any]:
+    """Feed ``events`` coded frames (RSS sampled every ``every``), then ``pending`` uncoded ones,
+    through the subscriber's own call into the intake."""
+    from wrapupd.genesys.notifications import parse_frame
+    from wrapupd.intake import KNOWN_CONVERSATIONS_CAP
+
+    intake, epoch = parts.intake, parts.subscriber.epoch
+    series: list[tuple[int, float]] = [(0, _rss_mb())]
+    fed_at = time.perf_counter()
+    for n in range(1, events + 1):
+        intake.on_event(parse_frame(_with_ids(template, n, code_id)), epoch)
+        if n % every == 0:
+            series.append((n, _rss_mb()))
+            await asyncio.sleep(0)
+    out: dict[str, Any] = {
+        "events": events,
+        "events_per_s_fed": round(events / (time.perf_counter() - fed_at)),
+        "series": [[n, round(mb, 2)] for n, mb in series],
+        "known_conversations_cap": KNOWN_CONVERSATIONS_CAP,
+        "rss_after_events_mb": round(series[-1][1], 1),
+    }
+    # Growth is measured once the known-conversations cache is full (it is capped). Two readings:
+    # from "cache full" to the end (includes one-off allocator steps), and over the second half
+    # of the run (the steady state the target is about).
+    warm = next((s for s in series if s[0] >= KNOWN_CONVERSATIONS_CAP * 1.2), series[0])
+    out["growth_mb_per_million_after_cache_full"] = _per_million(warm, series[-1])
+    out["growth_mb_per_million"] = _per_million(series[len(series) // 2], series[-1])
+    before = _rss_mb()
+    submit_started = time.perf_counter()
+    for n in range(events + 1, events + pending + 1):
+        intake.on_event(parse_frame(_with_ids(template, n, None)), epoch)
+        if n % 1000 == 0:
+            await asyncio.sleep(0)
+    submit_s = time.perf_counter() - submit_started
+    await asyncio.sleep(0.5)
+    out["pending"] = {
+        "items": parts.applier.pending_count,
+        "rss_delta_mb": round(_rss_mb() - before, 2),
+        "kb_per_item": round((_rss_mb() - before) * 1024 / max(1, pending), 2),
+        "submitted_per_s": round(pending / submit_s),
+    }
     return out
 
 
@@ -266,34 +272,32 @@ async def ready_time(
                 "emulator_limit_per_min": round(limit * 60 / window_s),
             }
             try:
-                await asyncio.wait_for(daemon.start(), timeout_s)
-                result.update(ok=True, ready_s=round(time.monotonic() - started, 2))
-                await _wait_verified(daemon, verify_wait_s)
-                if daemon.codes.verified:
-                    result["verified_s"] = round(time.monotonic() - started, 2)
-                else:
-                    result["verify_pending_after_s"] = round(time.monotonic() - started, 2)
+                async with contextlib.AsyncExitStack() as stack:
+                    parts = await asyncio.wait_for(
+                        stack.enter_async_context(daemon.running()), timeout_s
+                    )
+                    result.update(ok=True, ready_s=round(time.monotonic() - started, 2))
+                    await _wait_verified(parts.codes, verify_wait_s)
+                    if parts.codes.verified:
+                        result["verified_s"] = round(time.monotonic() - started, 2)
+                    else:
+                        result["verify_pending_after_s"] = round(time.monotonic() - started, 2)
             except Exception as exc:
                 result.update(
                     ok=False,
                     failed_after_s=round(time.monotonic() - started, 2),
                     error=f"{type(exc).__name__}: {exc}"[:300],
                 )
-            finally:
-                with contextlib.suppress(Exception):
-                    await daemon.stop()
-                with contextlib.suppress(Exception):
-                    await daemon.client.close()
             calls = (await emu.acontrol("GET", "/_emulator/calls"))["calls"]
             result["calls"] = sum(int(c["count"]) for c in calls)
             result["rate_limited"] = sum(int(c["count"]) for c in calls if int(c["status"]) == 429)
     return result
 
 
-async def _wait_verified(daemon: Any, limit_s: float) -> None:
-    """Poll the daemon's own flag: its background verification has no event to await."""
+async def _wait_verified(codes: Any, limit_s: float) -> None:
+    """Poll the code cache's own flag: its background verification has no event to await."""
     deadline = time.monotonic() + limit_s
-    while not daemon.codes.verified and time.monotonic() < deadline:  # noqa: ASYNC110
+    while not codes.verified and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
 
 

@@ -19,7 +19,8 @@ from prometheus_client import CollectorRegistry
 from bench.harness import Emulator, Setup
 from wrapupd import logs
 from wrapupd.events import QueuePolicy
-from wrapupd.service import Daemon, DaemonOptions
+from wrapupd.options import DaemonOptions, local_options
+from wrapupd.service import Daemon
 
 _devnull: Any = None
 
@@ -35,23 +36,17 @@ def quiet_logs(level: str = "info") -> None:
 def options_for(
     emu: Emulator, setup: Setup, state_dir: Path, *, grace: float = 0.0
 ) -> DaemonOptions:
-    rules = tuple(
-        QueuePolicy(
-            queue=queue,
-            default_code=code,
-            grace_seconds=grace,
-            timeout_margin_seconds=2.0,
-            notes="Default applied by wrapupd (bench)",
-        )
+    """The daemon's own defaults (no ``unit``): the benchmarks measure wrapupd as shipped."""
+    policies = (
+        QueuePolicy(queue, code, grace, 2.0, "Default applied by wrapupd (bench)")
         for queue, code in setup.watched
     )
-    return DaemonOptions(
+    return local_options(
         api_host=emu.base_url,
         client_id=emu.client_id,
         client_secret=emu.client_secret,
-        rules=rules,
+        policies=policies,
         state_dir=state_dir,
-        listen=None,
         budget_per_minute=setup.budget_per_minute,
     )
 
@@ -64,17 +59,17 @@ class WrapupdContender:
         self.name = "wrapupd"
         self.daemon: Daemon | None = None
         self._state: tempfile.TemporaryDirectory[str] | None = None
+        self._running = contextlib.AsyncExitStack()
 
     async def start(self, emu: Emulator, setup: Setup) -> None:
         quiet_logs()
         self._state = tempfile.TemporaryDirectory(prefix="wrapupd-bench-")
         options = options_for(emu, setup, Path(self._state.name), grace=self.grace)
         self.daemon = Daemon(options, registry=CollectorRegistry())
-        await self.daemon.start()
+        await self._running.enter_async_context(self.daemon.running())
 
     async def stop(self) -> None:
-        if self.daemon is not None:
-            with contextlib.suppress(Exception):
-                await self.daemon.stop()
+        with contextlib.suppress(Exception):
+            await self._running.aclose()
         if self._state is not None:
             self._state.cleanup()

@@ -1,47 +1,35 @@
-"""Command line: ``wrapupd run | check | apply | demo``. The one ``asyncio.run()`` lives here.
-
-Exit codes follow sysexits so systemd can tell a bad config (78: do not restart) from an
-unreachable platform (69: try again later).
+"""Command line: ``wrapupd run | check | apply | demo``. The one ``asyncio.run()`` lives here, and
+the one place where an error becomes an exit code (sysexits: 78 bad config, 69 unreachable).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import structlog
 
 from wrapupd import __version__, logs
-from wrapupd.clock import SystemClock
+from wrapupd.commands import EX_CONFIG, EX_FAILURE, EX_UNAVAILABLE
 from wrapupd.errors import (
     AuthenticationFailed,
+    BackgroundJobFailed,
     ConfigError,
     Forbidden,
     LedgerError,
     PlatformError,
-    ResolutionError,
 )
 from wrapupd.settings import Settings, load_settings
-
-if TYPE_CHECKING:  # the service pulls in the SDK (~2 s): imported only by the commands that run it
-    from wrapupd.service import Daemon, DaemonOptions
-
-EX_OK = 0
-EX_FAILURE = 1
-EX_UNAVAILABLE = 69
-EX_CONFIG = 78
 
 log = structlog.get_logger("wrapupd.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument table of every command."""
     parser = argparse.ArgumentParser(prog="wrapupd", description=__doc__)
     parser.add_argument("--version", action="version", version=f"wrapupd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,55 +74,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, run the command, and turn what it raised into an exit code."""
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "check": cmd_check, "apply": cmd_apply, "demo": cmd_demo}
     try:
-        return handlers[args.command](args)
+        return asyncio.run(_command(args))
     except KeyboardInterrupt:
         return 130
-
-
-# --- settings ------------------------------------------------------------------------------------
-
-
-def _settings_and_logs(args: argparse.Namespace) -> Settings | int:
-    """The settings with logging configured from them, or the exit code of a configuration problem."""
-    try:
-        settings = load_settings(args.config)
     except ConfigError as exc:
-        return _config_error(exc)
+        return _fail(f"configuration problem:\n{exc}", EX_CONFIG)
+    except LedgerError as exc:
+        return _fail(f"state directory problem: {exc}", EX_CONFIG)
+    except PlatformError as exc:
+        return _platform_exit(exc)
+    except BackgroundJobFailed as exc:
+        log.error("background_job_ended", error=str(exc))
+        return EX_FAILURE
+
+
+def _command(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
+    """The command to run; those that take settings get them loaded (and logging set up) first.
+
+    Commands are imported on use: the daemon's import pulls in the platform SDK (about 2 s)."""
+    if args.command == "demo":
+        from wrapupd.commands import demo
+
+        return demo.command(args)
+    settings = load_settings(args.config)
     _configure_logs(settings)
-    return settings
+    if args.command == "run":
+        from wrapupd.commands import run
 
+        return run.command(args, settings)
+    if args.command == "check":
+        from wrapupd.commands import check
 
-def _config_error(exc: ConfigError) -> int:
-    print(f"wrapupd: configuration problem:\n{exc}", file=sys.stderr)
-    return EX_CONFIG
+        return check.command(args, settings)
+    from wrapupd.commands import apply
 
-
-def _platform_exit(exc: PlatformError) -> int:
-    """Map a start-up failure to an exit code: credentials and permissions are config problems."""
-    if isinstance(exc, AuthenticationFailed):
-        print(f"wrapupd: authentication failed: {exc}", file=sys.stderr)
-        return EX_CONFIG
-    if isinstance(exc, Forbidden):
-        print(f"wrapupd: permission problem: {exc}", file=sys.stderr)
-        return EX_CONFIG
-    print(f"wrapupd: the platform is unreachable or failing: {exc}", file=sys.stderr)
-    return EX_UNAVAILABLE
-
-
-# --- run -----------------------------------------------------------------------------------------
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from wrapupd.service import options_from_settings
-
-    settings = _settings_and_logs(args)
-    if isinstance(settings, int):
-        return settings
-    options = options_from_settings(settings)
-    return asyncio.run(serve(options, config_path=args.config))
+    return apply.command(args, settings)
 
 
 def _configure_logs(settings: Settings) -> None:
@@ -145,151 +122,18 @@ def _configure_logs(settings: Settings) -> None:
     )
 
 
-async def serve(
-    options: DaemonOptions, *, config_path: Path | None, shutdown: asyncio.Event | None = None
-) -> int:
-    """Run the daemon until a signal (or ``shutdown``) stops it; returns the exit code."""
-    from wrapupd.service import Daemon
-
-    stop = shutdown or asyncio.Event()
-    reload_wanted = asyncio.Event()
-    daemon = Daemon(options, on_new_token=logs.add_secret)
-    _install_signals(stop, reload_wanted)
-    starting = asyncio.create_task(daemon.start())
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    if not starting.done():
-        starting.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await starting
-        await daemon.stop()
-        return EX_OK
-    try:
-        starting.result()
-    except ConfigError as exc:
-        await daemon.stop()
-        return _config_error(exc)
-    except LedgerError as exc:
-        await daemon.stop()
-        print(f"wrapupd: state directory problem: {exc}", file=sys.stderr)
-        return EX_CONFIG
-    except PlatformError as exc:
-        await daemon.stop()
-        return _platform_exit(exc)
-    code = await _main_loop(daemon, stop, reload_wanted, config_path)
-    await daemon.stop()
-    stopper.cancel()
+def _fail(message: str, code: int) -> int:
+    print(f"wrapupd: {message}", file=sys.stderr)
     return code
 
 
-async def _main_loop(
-    daemon: Daemon, stop: asyncio.Event, reload_wanted: asyncio.Event, config_path: Path | None
-) -> int:
-    failed = asyncio.create_task(daemon.wait_failed())
-    while True:
-        stopper = asyncio.create_task(stop.wait())
-        reloader = asyncio.create_task(reload_wanted.wait())
-        done, _ = await asyncio.wait(
-            {failed, stopper, reloader}, return_when=asyncio.FIRST_COMPLETED
-        )
-        stopper.cancel()
-        reloader.cancel()
-        if failed in done:
-            log.error("background_job_ended", job=failed.result())
-            return EX_FAILURE
-        if stop.is_set():
-            failed.cancel()
-            return EX_OK
-        reload_wanted.clear()
-        await _reload(daemon, config_path)
-
-
-async def _reload(daemon: Daemon, config_path: Path | None) -> None:
-    from wrapupd.service import rules_from_settings
-
-    try:
-        settings = load_settings(config_path)
-        await daemon.reload(rules_from_settings(settings))
-    except (ConfigError, PlatformError) as exc:
-        log.error(
-            "reload_rejected", error=str(exc), hint="the previous configuration stays in force"
-        )
-
-
-def _install_signals(stop: asyncio.Event, reload_wanted: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-
-    def on_stop(signame: str) -> None:
-        if stop.is_set():
-            log.warning("forced_exit", signal=signame)
-            os._exit(EX_FAILURE)
-        log.info("signal_received", signal=signame)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, on_stop, sig.name)
-        except (NotImplementedError, RuntimeError):
-            return  # not the main thread (tests): the caller's shutdown event is the trigger
-    loop.add_signal_handler(signal.SIGHUP, reload_wanted.set)
-
-
-# --- check ---------------------------------------------------------------------------------------
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from wrapupd.service import check_deployment
-
-    settings = _settings_and_logs(args)
-    if isinstance(settings, int):
-        return settings
-    try:
-        report = asyncio.run(check_deployment(settings, on_new_token=logs.add_secret))
-    except PlatformError as exc:
-        return _platform_exit(exc)
-    print(report.table())
-    return EX_OK if report.ok else EX_CONFIG
-
-
-# --- apply ---------------------------------------------------------------------------------------
-
-
-def cmd_apply(args: argparse.Namespace) -> int:
-    from wrapupd.service import apply_one
-
-    settings = _settings_and_logs(args)
-    if isinstance(settings, int):
-        return settings
-    try:
-        result = asyncio.run(
-            apply_one(
-                settings,
-                conversation_id=args.conversation,
-                participant_id=args.participant,
-                code_ref=args.code,
-                notes=args.notes,
-                dry_run=args.dry_run,
-                clock=SystemClock(),
-            )
-        )
-    except PlatformError as exc:
-        return _platform_exit(exc)
-    print(f"{result.outcome.value}: {result.detail}")
-    return result.exit_code
-
-
-# --- demo ----------------------------------------------------------------------------------------
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from wrapupd.demo import run_demo
-
-    try:
-        return asyncio.run(
-            run_demo(duration=args.duration, rate=args.rate, as_json=args.json, seed=args.seed)
-        )
-    except ResolutionError as exc:
-        return _config_error(exc)
+def _platform_exit(exc: PlatformError) -> int:
+    """Credentials and permissions are configuration problems; anything else may pass."""
+    if isinstance(exc, AuthenticationFailed):
+        return _fail(f"authentication failed: {exc}", EX_CONFIG)
+    if isinstance(exc, Forbidden):
+        return _fail(f"permission problem: {exc}", EX_CONFIG)
+    return _fail(f"the platform is unreachable or failing: {exc}", EX_UNAVAILABLE)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,8 +7,8 @@ where a decision is made (the applier, the subscriber, the CLI)::
     ├── ConfigError                 bad settings; the CLI exits 78 (EX_CONFIG)
     │   └── ResolutionError         a configured queue or code does not exist / is not assigned
     ├── PlatformError               anything the Genesys Cloud platform answered or failed to answer
-    │   ├── TransportError          no HTTP answer: connect refused, reset, DNS (retryable)
-    │   │   └── RequestTimeout      no answer within the read timeout (retryable; a write may have landed)
+    │   ├── TransportError          no HTTP answer: connect refused, reset, DNS
+    │   │   └── RequestTimeout      no answer within the read timeout (a write may have landed)
     │   ├── AuthenticationFailed    the OAuth token endpoint refused the client credentials
     │   └── ApiError                an HTTP error answer with the platform's error body
     │       ├── BadRequest          400 (code e.g. "bad.request")
@@ -19,7 +19,10 @@ where a decision is made (the applier, the subscriber, the CLI)::
     │       ├── RateLimited         429 with Retry-After seconds
     │       └── ServerError         5xx
     ├── ChannelGone                 the notification channel no longer exists (404, expired, evicted)
-    └── LedgerError                 the state database cannot be opened or written
+    ├── LedgerError                 the state database cannot be opened or written
+    └── BackgroundJobFailed         a part of the running daemon crashed or stopped; the CLI exits 1
+
+Whether a platform error is worth retrying is decided in one place, :func:`wrapupd.retry.classify`.
 """
 
 from __future__ import annotations
@@ -40,13 +43,9 @@ class ResolutionError(ConfigError):
 class PlatformError(WrapupdError):
     """The platform answered with an error, or did not answer."""
 
-    retryable: bool = False
-
 
 class TransportError(PlatformError):
     """No HTTP response: the connection failed before an answer arrived."""
-
-    retryable = True
 
 
 class RequestTimeout(TransportError):
@@ -125,8 +124,6 @@ class Conflict(ApiError):
 class RateLimited(ApiError):
     """429: over the rate limit; wait ``retry_after`` seconds before the next call."""
 
-    retryable = True
-
     def __init__(self, message: str, *, retry_after: float, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.retry_after = retry_after
@@ -135,8 +132,6 @@ class RateLimited(ApiError):
 class ServerError(ApiError):
     """5xx: the platform failed; retry with backoff."""
 
-    retryable = True
-
 
 class ChannelGone(WrapupdError):
     """The notification channel was deleted, expired or evicted: a new one is needed."""
@@ -144,3 +139,7 @@ class ChannelGone(WrapupdError):
 
 class LedgerError(WrapupdError):
     """The ledger's sqlite database cannot be opened or written."""
+
+
+class BackgroundJobFailed(WrapupdError):
+    """A part of the running daemon (subscriber, applier, reconciler, …) crashed or stopped."""

@@ -28,6 +28,8 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from wrapupd.events import (
     ConversationEvent,
@@ -37,6 +39,7 @@ from wrapupd.events import (
     SocketClosing,
     UnknownFrame,
 )
+from wrapupd.ratelimit import Priority, RateLimiter
 
 PREFIX = "wrapupd_"
 
@@ -323,7 +326,15 @@ class Metrics:
         self._reconcile_found.inc(max(0, count))
 
     def code_table_loaded(self, at_unix: float) -> None:
+        """Record when a queue -> code table went in force."""
         self._code_table_loaded.set(at_unix)
+
+    # --- the shared rate limiter -------------------------------------------------------------
+
+    def watch_rate_limiter(self, limiter: RateLimiter) -> None:
+        """Export the shared budget's own counters, read at scrape time: how often and how long
+        callers waited for it, how often a 429 paused everyone, and who waits right now."""
+        self.registry.register(_RateLimiterCollector(limiter))
 
     # --- exposition --------------------------------------------------------------------------
 
@@ -334,3 +345,44 @@ class Metrics:
     def render(self) -> bytes:
         """The registry in the Prometheus text format, for ``GET /metrics``."""
         return generate_latest(self.registry)
+
+
+class _RateLimiterCollector(Collector):
+    """``wrapupd_ratelimit_*`` from the limiter's counters (no bookkeeping on the hot path)."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self._limiter.stats()
+        yield CounterMetricFamily(
+            PREFIX + "ratelimit_acquired",
+            "Tokens handed out by the shared rate limiter.",
+            stats.acquired,
+        )
+        waits = CounterMetricFamily(
+            PREFIX + "ratelimit_waits",
+            "Callers that had to wait for a token, by priority.",
+            labels=["priority"],
+        )
+        waits.add_metric(["live"], stats.waited_live)
+        waits.add_metric(["background"], stats.waited_background)
+        yield waits
+        yield CounterMetricFamily(
+            PREFIX + "ratelimit_wait_seconds",
+            "Seconds callers spent waiting for a token.",
+            stats.wait_seconds,
+        )
+        yield CounterMetricFamily(
+            PREFIX + "ratelimit_pauses",
+            "Pauses of every caller after a 429 or a spent window.",
+            stats.pauses,
+        )
+        waiting = GaugeMetricFamily(
+            PREFIX + "ratelimit_waiting",
+            "Callers waiting for a token now, by priority.",
+            labels=["priority"],
+        )
+        for priority in Priority:
+            waiting.add_metric([priority.name.lower()], self._limiter.waiting(priority))
+        yield waiting

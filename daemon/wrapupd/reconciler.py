@@ -9,7 +9,7 @@ healthy connection. Every call here waits behind live writes in the rate limiter
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,7 +26,17 @@ from wrapupd.retry import Final, Retry, classify
 log = structlog.get_logger("wrapupd.reconciler")
 
 
+class SnapshotSink(Protocol):
+    """Where the reconciler delivers live states (the intake), and how it skips what the socket saw."""
+
+    def on_rest_snapshot(self, snapshot: ConversationSnapshot) -> None: ...
+
+    def known_since_gap(self, conversation_id: str) -> bool: ...
+
+
 class ConversationFinder(Protocol):
+    """The platform calls of a sweep: the analytics candidate query and a conversation's live state."""
+
     async def query_open_conversations(
         self, queue_ids: Sequence[str], start: datetime, end: datetime
     ) -> list[str]: ...
@@ -55,13 +65,13 @@ def query_interval(now: datetime, *, end_lag: float) -> tuple[datetime, datetime
 
 
 class Reconciler:
+    """Sweeps on request (start-up, gaps, retries) and every ``interval`` seconds, one at a time."""
+
     def __init__(
         self,
         *,
         finder: ConversationFinder,
-        queue_ids: Callable[[], Sequence[str]],
-        on_snapshot: Callable[[ConversationSnapshot], None],
-        known_since_gap: Callable[[str], bool],
+        queue_ids: Callable[[], Iterable[str]],
         limiter: RateLimiter,
         metrics: Metrics,
         clock: Clock,
@@ -69,15 +79,12 @@ class Reconciler:
     ) -> None:
         self._finder = finder
         self._queue_ids = queue_ids
-        self._on_snapshot = on_snapshot
-        self._known = known_since_gap
         self._limiter = limiter
         self._metrics = metrics
         self._clock = clock
         self._config = config
         self._wanted = asyncio.Event()
         self._reasons: list[str] = []
-        self.runs = 0
         self._follow_up: asyncio.Task[None] | None = None
 
     def request(self, reason: str) -> None:
@@ -85,24 +92,25 @@ class Reconciler:
         self._reasons.append(reason)
         self._wanted.set()
 
-    async def run(self) -> None:
+    async def run(self, sink: SnapshotSink) -> None:
+        """Sweep whenever asked, and periodically, until cancelled."""
         try:
             while True:
                 await self._wait_for_reason()
                 reasons, self._reasons = self._reasons or ["periodic"], []
                 self._wanted.clear()
-                await self._sweep(sorted(set(reasons)))
+                await self._sweep(sink, sorted(set(reasons)))
         finally:
             if self._follow_up is not None:
                 self._follow_up.cancel()
 
-    async def _sweep(self, reasons: list[str]) -> None:
+    async def _sweep(self, sink: SnapshotSink, reasons: list[str]) -> None:
         """A periodic sweep stops ``end_lag`` before now; any other (start-up, after a gap, a retry)
         reaches now, since what the gap hid is recent, and is repeated once ``end_lag`` later for
         conversations the analytics index did not hold yet."""
         periodic = reasons == ["periodic"]
         try:
-            await self.run_once(",".join(reasons), up_to_now=not periodic)
+            await self._sweep_once(sink, ",".join(reasons), up_to_now=not periodic)
         except Forbidden as exc:
             missing = ", ".join(exc.missing_permissions) or "analytics:conversationDetail:view"
             log.error(
@@ -148,16 +156,16 @@ class Reconciler:
             waiter.cancel()
             sleeper.cancel()
 
-    async def run_once(self, reason: str = "manual", *, up_to_now: bool = False) -> int:
-        """One sweep; returns how many candidate conversations were fetched."""
+    async def _sweep_once(self, sink: SnapshotSink, reason: str, *, up_to_now: bool) -> None:
+        """One sweep: the candidates, then the live state of each one the socket has not reported."""
         queue_ids = list(self._queue_ids())
         if not queue_ids:
-            return 0
+            return
         lag = 0.0 if up_to_now else self._config.end_lag
         start, end = query_interval(self._clock.now(), end_lag=lag)
         await self._limiter.acquire(Priority.BACKGROUND)
         candidates = await self._finder.query_open_conversations(queue_ids, start, end)
-        unknown = [c for c in candidates if not self._known(c)]
+        unknown = [c for c in candidates if not sink.known_since_gap(c)]
         fetched = 0
         for conversation_id in unknown:
             await self._limiter.acquire(Priority.BACKGROUND)
@@ -168,8 +176,7 @@ class Reconciler:
                     continue
                 raise
             fetched += 1
-            self._on_snapshot(snapshot)
-        self.runs += 1
+            sink.on_rest_snapshot(snapshot)
         self._metrics.reconcile_run(len(unknown))
         log.info(
             "reconciled",
@@ -178,7 +185,6 @@ class Reconciler:
             fetched=fetched,
             skipped_known=len(candidates) - len(unknown),
         )
-        return fetched
 
 
 def _gone(error: PlatformError) -> bool:

@@ -1,8 +1,11 @@
-"""Wiring and lifecycle of the daemon.
+"""Wiring and lifecycle of the daemon: every part built at once, then startup -> serve -> shutdown.
 
-Start order (one log line per phase): auth -> code table -> ledger (+ resume) -> health endpoint ->
-subscriber connected and subscribed -> READY. Shutdown: STOPPING, stop intake, close the socket,
-let in-flight writes finish within the drain deadline, keep the rest in the ledger, close.
+Startup, one log line per step: ``starting``, ``authenticated``, ``queue_watched`` (each), the
+ledger ``ledger_opened``, ``health_listening``, the socket connected and subscribed, ``ready``.
+Serve: every part runs under one ``asyncio.TaskGroup`` until the shutdown trigger returns (a part
+that crashes or stops ends the daemon with :class:`~wrapupd.errors.BackgroundJobFailed`).
+Shutdown: ``stopping``, stop intake, close the socket, let in-flight writes finish within the
+drain deadline, cancel the rest (unfinished items stay in the ledger), close, ``stopped``.
 """
 
 from __future__ import annotations
@@ -10,70 +13,159 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry
 
 from wrapupd import __version__
-from wrapupd.applier import Applier, ApplierConfig
+from wrapupd.applier import Applier
 from wrapupd.clock import Clock, SystemClock
-from wrapupd.code_cache import (
-    CodeCache,
-    Directory,
-    find_queue,
-    pick_code,
-)
-from wrapupd.detector import decide
-from wrapupd.errors import PlatformError, ResolutionError
-from wrapupd.events import ConversationEvent, ConversationSnapshot, Queue, QueuePolicy, TopicResult
+from wrapupd.code_cache import CodeCache
+from wrapupd.errors import BackgroundJobFailed, PlatformError
+from wrapupd.events import QueuePolicy
 from wrapupd.genesys.client import GenesysClient, Timeouts
 from wrapupd.health import HealthServer
-from wrapupd.ledger import Ledger
+from wrapupd.intake import Intake
+from wrapupd.ledger import Ledger, ledger_path
 from wrapupd.metrics import Metrics
-from wrapupd.oneshot import OneShotResult, apply_once
+from wrapupd.options import DaemonOptions
 from wrapupd.ratelimit import RateLimiter
-from wrapupd.reconciler import Reconciler, ReconcilerConfig
+from wrapupd.readiness import Checks, readiness, watchdog_healthy
+from wrapupd.reconciler import Reconciler
 from wrapupd.sdnotify import Notifier, WatchdogPinger
-from wrapupd.settings import Settings
-from wrapupd.subscriber import Subscriber, SubscriberConfig
+from wrapupd.subscriber import Subscriber
 
 log = structlog.get_logger("wrapupd.service")
 
-KNOWN_CONVERSATIONS_CAP = 50_000
-LEDGER_FILE = "wrapupd.sqlite3"
+PURGE_INTERVAL_SECONDS = 3600.0
+TOKEN_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
-class DaemonOptions:
-    """Everything the daemon needs, as plain values (built from the settings by the CLI)."""
+class Parts:
+    """Every part of one daemon, built together before anything starts."""
 
-    api_host: str
-    client_id: str
-    client_secret: str
-    rules: tuple[QueuePolicy, ...]
-    state_dir: Path
-    listen: tuple[str, int] | None = ("127.0.0.1", 9464)
-    dry_run: bool = False
-    connect_timeout: float = 5.0
-    read_timeout: float = 15.0
-    budget_per_minute: float = 270.0
-    rate_limit_per_minute: float = 300.0
-    token_renew_margin: float = 300.0
-    code_refresh_seconds: float = 300.0
-    verify_codes_at_start_max: int = 50
-    drain_seconds: float = 20.0
-    retention_days: float = 14.0
-    subscriber: SubscriberConfig = field(default_factory=SubscriberConfig)
-    applier: ApplierConfig = field(default_factory=ApplierConfig)
-    reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
+    client: GenesysClient
+    limiter: RateLimiter
+    metrics: Metrics
+    codes: CodeCache
+    ledger: Ledger
+    subscriber: Subscriber
+    applier: Applier
+    reconciler: Reconciler
+    intake: Intake
+
+
+def build_client(
+    options: DaemonOptions,
+    *,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    limiter: RateLimiter | None = None,
+    on_new_token: Callable[[str], None] | None = None,
+) -> GenesysClient:
+    """The platform client for these options (the daemon's, and the one-off commands')."""
+    return GenesysClient(
+        api_host=options.api_host,
+        client_id=options.client_id,
+        client_secret=options.client_secret,
+        timeouts=Timeouts(connect=options.connect_timeout, read=options.read_timeout),
+        max_workers=max(4, options.applier.workers * 2),
+        renew_margin_seconds=options.token_renew_margin,
+        clock=clock,
+        on_response=metrics.api_response if metrics is not None else None,
+        on_new_token=on_new_token,
+        on_rate_limit=_rate_limit_observer(options, limiter) if limiter is not None else None,
+    )
+
+
+def _rate_limit_observer(
+    options: DaemonOptions, limiter: RateLimiter
+) -> Callable[[int, int, float], None]:
+    """Keep our share of the platform's window (the reserve stays free for other tools), one
+    request short of it for a response still on its way."""
+    share = min(1.0, options.budget_per_minute / options.rate_limit_per_minute)
+
+    def observe(count: int, allowed: int, reset_in: float) -> None:
+        limiter.observe(allowed * share - count - 1, reset_in)
+
+    return observe
+
+
+def build_parts(
+    options: DaemonOptions,
+    *,
+    clock: Clock,
+    registry: CollectorRegistry,
+    on_state: Callable[[str], None],
+    on_new_token: Callable[[str], None] | None = None,
+) -> Parts:
+    """Every part, wired; nothing talks to the platform yet (the ledger is opened)."""
+    ledger = _open_ledger(options, clock)  # first: a local problem stops start-up before any I/O
+    metrics = Metrics(registry, version=__version__)
+    limiter = RateLimiter(options.budget_per_minute, clock=clock)
+    metrics.watch_rate_limiter(limiter)
+    client = build_client(
+        options, clock=clock, metrics=metrics, limiter=limiter, on_new_token=on_new_token
+    )
+    codes = CodeCache(
+        client,
+        options.policies,
+        clock=clock,
+        metrics=metrics,
+        limiter=limiter,
+        verify_at_start_max=options.verify_codes_at_start_max,
+        refresh_seconds=options.code_refresh_seconds,
+    )
+    subscriber = Subscriber(
+        api=client,
+        queue_ids=lambda: codes.queue_ids,
+        metrics=metrics,
+        clock=clock,
+        config=options.subscriber,
+        on_state=on_state,
+    )
+    applier = Applier(
+        client=client,
+        ledger=ledger,
+        lookup=codes.lookup,
+        continuity=subscriber,
+        limiter=limiter,
+        metrics=metrics,
+        clock=clock,
+        config=options.applier,
+    )
+    reconciler = Reconciler(
+        finder=client,
+        queue_ids=lambda: codes.queue_ids,
+        limiter=limiter,
+        metrics=metrics,
+        clock=clock,
+        config=options.reconciler,
+    )
+    intake = Intake(
+        watched=lambda: codes.queue_ids,
+        applier=applier,
+        socket=subscriber,
+        sweeps=reconciler,
+        metrics=metrics,
+    )
+    return Parts(client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake)
+
+
+def _open_ledger(options: DaemonOptions, clock: Clock) -> Ledger:
+    with contextlib.suppress(OSError):  # the ledger explains a directory it cannot use
+        options.state_dir.mkdir(parents=True, exist_ok=True)
+    return Ledger.open(ledger_path(options.state_dir), clock=clock)
 
 
 class Daemon:
+    """One wrapupd daemon: its parts, its lifecycle, and what it reports to /readyz and systemd."""
+
     def __init__(
         self,
         options: DaemonOptions,
@@ -86,55 +178,86 @@ class Daemon:
         self.options = options
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
-        self.metrics = Metrics(registry or CollectorRegistry(), version=__version__)
-        self.client = GenesysClient(
-            api_host=options.api_host,
-            client_id=options.client_id,
-            client_secret=options.client_secret,
-            timeouts=Timeouts(connect=options.connect_timeout, read=options.read_timeout),
-            max_workers=max(4, options.applier.workers * 2),
-            renew_margin_seconds=options.token_renew_margin,
+        self.parts = build_parts(
+            options,
             clock=self.clock,
-            on_response=self.metrics.api_response,
+            registry=registry or CollectorRegistry(),
+            on_state=self.notifier.status,
             on_new_token=on_new_token,
-            on_rate_limit=self._observe_rate_limit,
         )
-        self.limiter = RateLimiter(options.budget_per_minute, clock=self.clock)
-        self.codes = CodeCache(
-            self.client,
-            options.rules,
-            clock=self.clock,
-            metrics=self.metrics,
-            limiter=self.limiter,
-            verify_at_start_max=options.verify_codes_at_start_max,
-            refresh_seconds=options.code_refresh_seconds,
+        self.status_page = (
+            HealthServer(*options.listen, readiness=self.readiness, metrics=self.parts.metrics)
+            if options.listen is not None
+            else None
         )
-        self.ledger: Ledger | None = None
-        self.subscriber: Subscriber | None = None
-        self.applier: Applier | None = None
-        self.reconciler: Reconciler | None = None
-        self.health: HealthServer | None = None
-        self.health_address: tuple[str, int] | None = None
-        self._known: OrderedDict[str, int] = OrderedDict()
-        self._tasks: list[asyncio.Task[None]] = []  # run until stop; one ending is a failure
-        self._oneshots: list[asyncio.Task[None]] = []  # finish on their own
-        self._watched: frozenset[str] = frozenset()
+        self.status_address: tuple[str, int] | None = None
+        self.ready = asyncio.Event()
+        self._stopping = False
+        self._drained = False
 
-    # --- start -------------------------------------------------------------------------------
+    # --- the lifecycle --------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bring every part up; returns once the socket is connected and subscribed."""
+    async def serve(self, shutdown_trigger: Callable[[], Awaitable[object]]) -> None:
+        """Start, serve until ``shutdown_trigger()`` returns, shut down; always closes what it opened.
+
+        Raises what start-up raises (``ConfigError``, ``PlatformError``, ``LedgerError``), or
+        :class:`BackgroundJobFailed` when a part crashes or stops while serving."""
+        stop = asyncio.ensure_future(shutdown_trigger())
+        try:
+            if await _unless(stop, self._startup()):
+                await self._serve(stop)
+        finally:
+            stop.cancel()
+            await self._close()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Parts]:
+        """Serve in a task while the block runs, from ready to shut down (the demo, the tests,
+        the benchmarks); a failure of the daemon is raised when the block ends."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.serve(stop.wait), name="wrapupd")
+        try:
+            started = await _unless(task, self.ready.wait())
+        except BaseException:
+            stop.set()
+            await asyncio.wait({task})
+            raise
+        if not started:
+            task.result()  # start-up failed: raise why
+            raise BackgroundJobFailed("the daemon stopped before it was ready")
+        try:
+            yield self.parts
+        finally:
+            stop.set()
+            await asyncio.wait({task})
+        task.result()
+
+    async def _startup(self) -> None:
         log.info(
             "starting",
             version=__version__,
             api_host=self.options.api_host,
             dry_run=self.options.dry_run,
         )
-        await self.client.start()
-        log.info("authenticated", token_expires_at=_iso(self.client.token_expires_at))
-        await self.codes.load()
-        self._watched = self.codes.queue_ids
-        for entry in self.codes.entries():
+        p = self.parts
+        await p.client.start()
+        expires = p.client.token_expires_at
+        log.info("authenticated", token_expires_at=expires.isoformat() if expires else None)
+        await p.codes.load()
+        self._log_watched()
+        cutoff = self.clock.now() - timedelta(days=self.options.retention_days)
+        log.info(
+            "ledger_opened",
+            path=str(ledger_path(self.options.state_dir)),
+            purged=p.ledger.purge(cutoff),
+        )
+        p.applier.resume()
+        if self.status_page is not None:
+            self.status_address = host, port = await self.status_page.start()
+            log.info("health_listening", address=f"{host}:{port}")
+
+    def _log_watched(self) -> None:
+        for entry in self.parts.codes.entries():
             log.info(
                 "queue_watched",
                 queue=entry.queue.name,
@@ -144,241 +267,138 @@ class Daemon:
                 grace_s=entry.policy.grace_seconds,
                 acw=entry.queue.wrapup_prompt,
             )
-        self._open_ledger()
-        self._build_parts()
-        assert self.applier is not None and self.subscriber is not None
-        self.applier.resume()
-        await self._start_health()
-        self._spawn_background()
-        await self.subscriber.ready.wait()
-        assert self.reconciler is not None
-        self.reconciler.request("startup")
-        _freeze_startup_objects()
-        self.notifier.ready()
-        self.notifier.status(f"watching {len(self._watched)} queues")
-        log.info("ready", queues=len(self._watched), pending=self.applier.pending_count)
 
-    def _open_ledger(self) -> None:
-        path = self.options.state_dir / LEDGER_FILE
-        with contextlib.suppress(OSError):  # the ledger explains a directory it cannot use
-            self.options.state_dir.mkdir(parents=True, exist_ok=True)
-        self.ledger = Ledger.open(path)
-        purged = self.ledger.purge(self.clock.now() - timedelta(days=self.options.retention_days))
-        log.info("ledger_opened", path=str(path), purged=purged)
+    async def _serve(self, stop: asyncio.Future[Any]) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                jobs = [group.create_task(self._supervised(n, j), name=n) for n, j in self._jobs()]
+                if await _unless(stop, self.parts.subscriber.ready.wait()):
+                    self._announce_ready()
+                    await stop
+                await self._shutdown(jobs)
+        except BaseExceptionGroup as failure:
+            raise BackgroundJobFailed(_describe_failure(failure)) from failure
 
-    def _build_parts(self) -> None:
-        assert self.ledger is not None
-        self.subscriber = Subscriber(
-            api=self.client,
-            queue_ids=sorted(self._watched),
-            on_event=self._on_event,
-            on_gap=self._on_gap,
-            metrics=self.metrics,
-            clock=self.clock,
-            config=self.options.subscriber,
-            on_state=self.notifier.status,
-        )
-        self.applier = Applier(
-            client=self.client,
-            ledger=self.ledger,
-            lookup=self.codes.lookup,
-            continuity=self.subscriber,
-            limiter=self.limiter,
-            metrics=self.metrics,
-            clock=self.clock,
-            config=self.options.applier,
-        )
-        self.reconciler = Reconciler(
-            finder=self.client,
-            queue_ids=lambda: sorted(self._watched),
-            on_snapshot=self._on_rest_snapshot,
-            known_since_gap=self._known_since_gap,
-            limiter=self.limiter,
-            metrics=self.metrics,
-            clock=self.clock,
-            config=self.options.reconciler,
-        )
-
-    async def _start_health(self) -> None:
-        if self.options.listen is None:
-            return
-        host, port = self.options.listen
-        self.health = HealthServer(host, port, readiness=self.readiness, metrics=self.metrics)
-        self.health_address = await self.health.start()
-        log.info("health_listening", address=f"{self.health_address[0]}:{self.health_address[1]}")
-
-    def _spawn_background(self) -> None:
-        assert self.subscriber and self.applier and self.reconciler
-        jobs: dict[str, Awaitable[None]] = {
-            "subscriber": self.subscriber.run(),
-            "applier": self.applier.run(),
-            "reconciler": self.reconciler.run(),
-            "code_cache": self.codes.run(),
-            "token_keeper": self._keep_token_fresh(),
-            "ledger_purge": self._purge_forever(),
-        }
+    def _jobs(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        p = self.parts
+        jobs = [
+            ("subscriber", p.subscriber.run(p.intake)),
+            ("applier", p.applier.run()),
+            ("reconciler", p.reconciler.run(p.intake)),
+            ("code_cache", p.codes.run()),
+            ("token_keeper", self._keep_token_fresh()),
+            ("ledger_purge", self._purge_forever()),
+        ]
         if self.notifier.watchdog_interval() is not None:
-            pinger = WatchdogPinger(self.notifier, clock=self.clock, is_healthy=self._healthy)
-            jobs["watchdog"] = pinger.run()
-        for name, job in jobs.items():
-            self._tasks.append(asyncio.create_task(_supervised(name, job), name=name))
+            pinger = WatchdogPinger(self.notifier, clock=self.clock, is_healthy=self.healthy)
+            jobs.append(("watchdog", pinger.run()))
+        return jobs
 
-    def _observe_rate_limit(self, count: int, allowed: int, reset_in: float) -> None:
-        """Keep our share of the platform's window (the reserve stays free for other tools), one
-        request short of it for a response still on its way."""
-        share = min(1.0, self.options.budget_per_minute / self.options.rate_limit_per_minute)
-        self.limiter.observe(allowed * share - count - 1, reset_in)
+    async def _supervised(self, name: str, job: Awaitable[None]) -> None:
+        """Run a part until shutdown: a crash is logged, and a part that stops on its own is a failure."""
+        try:
+            await job
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background_job_crashed", job=name)
+            raise
+        if not self._stopping:
+            raise BackgroundJobFailed(f"{name} stopped")
 
-    # --- events ------------------------------------------------------------------------------
+    def _announce_ready(self) -> None:
+        self.parts.reconciler.request("startup")
+        _freeze_startup_objects()
+        queues = len(self.parts.codes.queue_ids)
+        self.notifier.ready()
+        self.notifier.status(f"watching {queues} queues")
+        log.info("ready", queues=queues, pending=self.parts.applier.pending_count)
+        self.ready.set()
 
-    def _on_event(self, event: ConversationEvent, epoch: int) -> None:
-        conversation = event.conversation
-        self._remember(conversation.id, epoch)
-        decisions = decide(conversation, self._watched)
-        if decisions and self.applier is not None:
-            self.applier.submit(decisions, epoch=epoch)
+    async def _shutdown(self, jobs: Sequence[asyncio.Task[None]]) -> None:
+        self._stopping = True
+        self.notifier.stopping()
+        self.notifier.status("draining")
+        applier = self.parts.applier
+        log.info("stopping", pending=applier.pending_count)
+        applier.stop_intake()
+        self.parts.subscriber.stop()
+        self._drained = await applier.drain(self.options.drain_seconds)
+        for job in jobs:
+            job.cancel()
 
-    def _on_rest_snapshot(self, snapshot: ConversationSnapshot) -> None:
-        assert self.subscriber is not None and self.applier is not None
-        decisions = decide(snapshot, self._watched)
-        if decisions:
-            before = self.applier.pending_count
-            self.applier.submit(
-                decisions, epoch=self.subscriber.epoch if self.subscriber.connected else None
-            )
-            self.metrics.reconcile_found(max(0, self.applier.pending_count - before))
+    async def _close(self) -> None:
+        if self.status_page is not None:
+            await self.status_page.stop()
+        await self.parts.client.close()
+        pending = self.parts.applier.pending_count
+        self.parts.ledger.close()
+        log.info("stopped", drained=self._drained, pending_kept=pending)
 
-    def _on_gap(self, reason: str) -> None:
-        self._known.clear()
-        if self.reconciler is not None:
-            self.reconciler.request(reason)
-
-    def _remember(self, conversation_id: str, epoch: int) -> None:
-        self._known[conversation_id] = epoch
-        self._known.move_to_end(conversation_id)
-        if len(self._known) > KNOWN_CONVERSATIONS_CAP:
-            self._known.popitem(last=False)
-
-    def _known_since_gap(self, conversation_id: str) -> bool:
-        return (
-            self.subscriber is not None
-            and self._known.get(conversation_id) == self.subscriber.epoch
-        )
-
-    # --- background jobs ---------------------------------------------------------------------
+    # --- jobs of the service itself ---------------------------------------------------------------
 
     async def _keep_token_fresh(self) -> None:
         """Renew before expiry even when no API call is due: the channel dies with its token."""
+        client, margin = self.parts.client, self.options.token_renew_margin
         while True:
-            expires = self.client.token_expires_at
+            expires = client.token_expires_at
             if expires is None:
-                await self.clock.sleep(5)
+                await self.clock.sleep(TOKEN_RETRY_SECONDS)
                 continue
             lifetime_left = (expires - self.clock.now()).total_seconds()
-            wait = max(0.0, lifetime_left - min(self.options.token_renew_margin, lifetime_left / 2))
-            await self.clock.sleep(wait)
+            await self.clock.sleep(max(0.0, lifetime_left - min(margin, lifetime_left / 2)))
             try:
-                await self.client.renew_token()
-                log.info("token_renewed", expires_at=_iso(self.client.token_expires_at))
+                await client.renew_token()
+                renewed = client.token_expires_at
+                log.info("token_renewed", expires_at=renewed.isoformat() if renewed else None)
             except PlatformError as exc:
                 log.warning("token_renew_failed", error=str(exc))
-                await self.clock.sleep(5)
+                await self.clock.sleep(TOKEN_RETRY_SECONDS)
 
     async def _purge_forever(self) -> None:
         while True:
-            await self.clock.sleep(3600)
-            if self.ledger is not None:
-                self.ledger.purge(self.clock.now() - timedelta(days=self.options.retention_days))
+            await self.clock.sleep(PURGE_INTERVAL_SECONDS)
+            self.parts.ledger.purge(self.clock.now() - timedelta(days=self.options.retention_days))
 
-    # --- health ------------------------------------------------------------------------------
+    # --- what others ask --------------------------------------------------------------------------
 
-    def readiness(self) -> Mapping[str, tuple[bool, str]]:
-        sub = self.subscriber
-        expires = self.client.token_expires_at
-        token_ok = expires is not None and expires > self.clock.now()
-        age = sub.heartbeat_age() if sub else None
-        fresh_limit = (
-            self.options.subscriber.heartbeat_timeout + self.options.subscriber.ping_timeout
+    def readiness(self) -> Checks:
+        """The named checks of ``/readyz``."""
+        sub = self.options.subscriber
+        p = self.parts
+        fresh = sub.heartbeat_timeout + sub.ping_timeout
+        return readiness(p.client, p.subscriber, p.codes, self.clock, fresh)
+
+    def healthy(self) -> bool:
+        """What the watchdog pings on: frames still arrive."""
+        return watchdog_healthy(
+            self.parts.subscriber, 3 * self.options.subscriber.heartbeat_timeout
         )
-        rejected = sub.rejected_topics if sub else []
-        return {
-            "token": (token_ok, f"expires {_iso(expires)}" if expires else "no token"),
-            "socket": (
-                bool(sub and sub.connected),
-                "connected" if sub and sub.connected else "disconnected",
-            ),
-            "heartbeat": self._heartbeat_check(age, fresh_limit),
-            "codes": (self.codes.loaded, self._codes_detail()),
-            "subscriptions": (
-                not rejected,
-                "all permitted" if not rejected else ", ".join(r.topic for r in rejected),
-            ),
-        }
-
-    def _codes_detail(self) -> str:
-        if not self.codes.loaded:
-            return "not loaded"
-        verified = "verified" if self.codes.verified else "assignments being verified"
-        problems = (
-            f"; {len(self.codes.problems)} dropped (code_not_assigned)"
-            if self.codes.problems
-            else ""
-        )
-        return f"{len(self.codes.queue_ids)} queues, {verified}{problems}"
-
-    def _heartbeat_check(self, age: float | None, limit: float) -> tuple[bool, str]:
-        """Fresh when a frame arrived within the limit; a socket just opened counts as fresh."""
-        sub = self.subscriber
-        if age is None:
-            connected = bool(sub and sub.connected)
-            return connected, "connected, no frame yet" if connected else "never"
-        return age <= limit, f"last frame {age:.1f}s ago"
-
-    def _healthy(self) -> bool:
-        sub = self.subscriber
-        if sub is None or sub.last_frame_at is None:
-            return True  # still starting: systemd's start timeout covers this phase
-        age = sub.heartbeat_age() or 0.0
-        return age <= 3 * self.options.subscriber.heartbeat_timeout
-
-    # --- reload and shutdown -----------------------------------------------------------------
 
     async def reload(self, policies: Sequence[QueuePolicy]) -> None:
         """Re-resolve queues and codes; on any problem the old table stays and the error is raised."""
         self.notifier.reloading()
         try:
-            await self.codes.reload(policies)
+            await self.parts.codes.reload(policies)
         finally:
             self.notifier.ready()
 
-    async def stop(self) -> None:
-        self.notifier.stopping()
-        self.notifier.status("draining")
-        log.info("stopping", pending=self.applier.pending_count if self.applier else 0)
-        if self.applier is not None:
-            self.applier.stop_intake()
-        if self.subscriber is not None:
-            self.subscriber.stop()
-        drained = True
-        if self.applier is not None:
-            drained = await self.applier.drain(self.options.drain_seconds)
-        for task in self._tasks + self._oneshots:
-            task.cancel()
-        for task in self._tasks + self._oneshots:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if self.health is not None:
-            await self.health.stop()
-        await self.client.close()
-        pending = self.applier.pending_count if self.applier else 0
-        if self.ledger is not None:
-            self.ledger.close()
-        log.info("stopped", drained=drained, pending_kept=pending)
 
-    async def wait_failed(self) -> str:
-        """Returns the name of the first background job that ended (which must not happen)."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        return next(iter(done)).get_name()
+async def _unless(stop: asyncio.Future[Any], work: Awaitable[Any]) -> bool:
+    """Run ``work`` unless ``stop`` finishes first (then ``work`` is cancelled); True when it ran."""
+    task = asyncio.ensure_future(work)
+    await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
+
+
+def _describe_failure(failure: BaseExceptionGroup[BaseException]) -> str:
+    return "; ".join(f"{type(e).__name__}: {e}" for e in failure.exceptions)
 
 
 def _freeze_startup_objects() -> None:
@@ -386,176 +406,3 @@ def _freeze_startup_objects() -> None:
     collector's reach, so that a full collection during a burst of events does not stall writes."""
     gc.collect()
     gc.freeze()
-
-
-async def _supervised(name: str, job: Awaitable[None]) -> None:
-    try:
-        await job
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("background_job_crashed", job=name)
-        raise
-
-
-def _iso(value: object) -> str | None:
-    return value.isoformat() if value is not None and hasattr(value, "isoformat") else None
-
-
-# --- from settings to plain values ---------------------------------------------------------------
-
-
-def rules_from_settings(settings: Settings) -> tuple[QueuePolicy, ...]:
-    return tuple(settings.queue_policies())
-
-
-def options_from_settings(settings: Settings) -> DaemonOptions:
-    g, d = settings.genesys, settings.daemon
-    return DaemonOptions(
-        api_host=settings.api_host,
-        client_id=g.client_id,
-        client_secret=g.client_secret.get_secret_value(),
-        rules=rules_from_settings(settings),
-        state_dir=d.state_dir,
-        listen=(settings.http.host, settings.http.port),
-        dry_run=d.dry_run,
-        connect_timeout=g.connect_timeout_seconds,
-        read_timeout=g.read_timeout_seconds,
-        budget_per_minute=g.rate_budget_per_minute,
-        rate_limit_per_minute=g.rate_limit_per_minute,
-        token_renew_margin=g.token_renew_margin_seconds,
-        code_refresh_seconds=d.code_refresh_seconds,
-        drain_seconds=d.drain_seconds,
-        retention_days=d.retention_days,
-        subscriber=SubscriberConfig(
-            heartbeat_timeout=d.heartbeat_timeout_seconds, renew_interval=d.channel_renew_seconds
-        ),
-        applier=ApplierConfig(dry_run=d.dry_run, workers=d.workers, max_attempts=d.max_attempts),
-        reconciler=ReconcilerConfig(interval=d.reconcile_interval_seconds),
-    )
-
-
-def client_for(
-    options: DaemonOptions, *, on_new_token: Callable[[str], None] | None = None
-) -> GenesysClient:
-    return GenesysClient(
-        api_host=options.api_host,
-        client_id=options.client_id,
-        client_secret=options.client_secret,
-        timeouts=Timeouts(connect=options.connect_timeout, read=options.read_timeout),
-        renew_margin_seconds=options.token_renew_margin,
-        on_new_token=on_new_token,
-    )
-
-
-# --- `wrapupd check` -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CheckRow:
-    queue: str
-    code: str
-    status: str
-    ok: bool
-    queue_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckReport:
-    rows: tuple[CheckRow, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(r.ok for r in self.rows)
-
-    def table(self) -> str:
-        headers = ("queue", "default code", "status")
-        cells = [headers, *((r.queue, r.code, r.status) for r in self.rows)]
-        widths = [max(len(row[i]) for row in cells) for i in range(3)]
-        lines = [
-            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            for row in cells
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        lines.append("")
-        lines.append("all good" if self.ok else "problems found: see the status column")
-        return "\n".join(lines)
-
-
-async def check_deployment(
-    settings: Settings, *, on_new_token: Callable[[str], None] | None = None
-) -> CheckReport:
-    """Authenticate, resolve every queue and verify its code, and try the topic subscriptions."""
-    options = options_from_settings(settings)
-    client = client_for(options, on_new_token=on_new_token)
-    directory = Directory(client, RateLimiter(options.budget_per_minute, clock=SystemClock()))
-    try:
-        await client.start()
-        queues = await directory.queues()
-        rows = [await _check_rule(directory, queues, rule) for rule in options.rules]
-        resolved = {r.queue_id: r.queue for r in rows if r.ok and r.queue_id}  # id -> label
-        return CheckReport(tuple(await _check_topics(client, resolved, rows)))
-    finally:
-        await client.close()
-
-
-async def _check_rule(directory: Directory, queues: Sequence[Queue], rule: QueuePolicy) -> CheckRow:
-    try:
-        queue = find_queue(queues, rule.queue)
-        code = pick_code(queue, await directory.queue_codes(queue.id), rule.default_code)
-    except ResolutionError as exc:
-        return CheckRow(rule.queue, rule.default_code, str(exc), False)
-    return CheckRow(f"{queue.name} ({queue.id})", f"{code.name} ({code.id})", "ok", True, queue.id)
-
-
-async def _check_topics(
-    client: GenesysClient, resolved: dict[str, str], rows: list[CheckRow]
-) -> list[CheckRow]:
-    """Subscribe a throw-away channel (ignoreErrors) to learn which topics the role may not see."""
-    if not resolved:
-        return rows
-    from wrapupd.genesys.notifications import queue_id_from_topic, queue_topic
-
-    channel = await client.create_channel()
-    results = await client.subscribe(channel.id, [queue_topic(q) for q in resolved])
-    await client.subscribe(channel.id, [])  # leave nothing subscribed behind
-    rejected = {queue_id_from_topic(r.topic): r for r in results if not r.permitted}
-    return [_with_topic(row, rejected.get(row.queue_id or "")) for row in rows]
-
-
-def _with_topic(row: CheckRow, rejection: TopicResult | None) -> CheckRow:
-    if rejection is None:
-        return row
-    missing = ", ".join(rejection.missing_permissions) or "unknown"
-    status = f"topic rejected ({rejection.rejection_reason}); missing permissions: {missing}"
-    return replace(row, status=status, ok=False)
-
-
-# --- `wrapupd apply` -----------------------------------------------------------------------------
-
-
-async def apply_one(
-    settings: Settings,
-    *,
-    conversation_id: str,
-    participant_id: str,
-    code_ref: str,
-    notes: str | None,
-    dry_run: bool,
-    clock: Clock,
-) -> OneShotResult:
-    options = options_from_settings(settings)
-    client = client_for(options)
-    try:
-        await client.start()
-        return await apply_once(
-            client,
-            conversation_id=conversation_id,
-            participant_id=participant_id,
-            code_ref=code_ref,
-            notes=notes if notes is not None else settings.defaults.notes,
-            clock=clock,
-            dry_run=dry_run or settings.daemon.dry_run,
-        )
-    finally:
-        await client.close()

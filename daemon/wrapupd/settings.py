@@ -45,8 +45,12 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from wrapupd.applier import ApplierConfig
 from wrapupd.errors import ConfigError
 from wrapupd.events import QueuePolicy
+from wrapupd.options import DaemonOptions
+from wrapupd.reconciler import ReconcilerConfig
+from wrapupd.subscriber import SubscriberConfig
 
 __all__ = [
     "ENV_CONFIG_FILE",
@@ -365,6 +369,34 @@ class Settings(BaseSettings):
     def api_host(self) -> str:
         """The REST base URL: ``https://api.<region>``, or ``genesys.api_host`` when given."""
         return self.genesys.base_url
+
+    def daemon_options(self) -> DaemonOptions:
+        """The daemon's plain options: every part gets its values from here, never the settings."""
+        g, d = self.genesys, self.daemon
+        return DaemonOptions(
+            api_host=self.api_host,
+            client_id=g.client_id,
+            client_secret=g.client_secret.get_secret_value(),
+            policies=tuple(self.queue_policies()),
+            state_dir=d.state_dir,
+            listen=(self.http.host, self.http.port),
+            connect_timeout=g.connect_timeout_seconds,
+            read_timeout=g.read_timeout_seconds,
+            budget_per_minute=g.rate_budget_per_minute,
+            rate_limit_per_minute=g.rate_limit_per_minute,
+            token_renew_margin=g.token_renew_margin_seconds,
+            code_refresh_seconds=d.code_refresh_seconds,
+            drain_seconds=d.drain_seconds,
+            retention_days=d.retention_days,
+            subscriber=SubscriberConfig(
+                heartbeat_timeout=d.heartbeat_timeout_seconds,
+                renew_interval=d.channel_renew_seconds,
+            ),
+            applier=ApplierConfig(
+                dry_run=d.dry_run, workers=d.workers, max_attempts=d.max_attempts
+            ),
+            reconciler=ReconcilerConfig(interval=d.reconcile_interval_seconds),
+        )
 
     def queue_policies(self) -> list[QueuePolicy]:
         """Each queue's effective policy, ``[defaults]`` merged in, in file order."""

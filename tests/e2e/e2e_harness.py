@@ -7,9 +7,9 @@ play out in milliseconds; tests wait on observable facts (ground truth, the ledg
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from genesys_emulator.testing import RunningEmulator
-from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
+from wrapupd.options import DaemonOptions, local_options
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.sdnotify import Notifier
-from wrapupd.service import Daemon, DaemonOptions
-from wrapupd.subscriber import SubscriberConfig
+from wrapupd.service import Daemon
 
 UNIT = 0.05  # seconds: every interval in these tests is a small multiple of it
 
@@ -50,31 +49,20 @@ def rule(
 def options_for(
     emulator: RunningEmulator, state_dir: Path, rules: tuple[QueuePolicy, ...], **changes: Any
 ) -> DaemonOptions:
-    base = DaemonOptions(
-        api_host=emulator.base_url,
-        client_id=emulator.client_id,
-        client_secret=emulator.client_secret,
-        rules=rules,
-        state_dir=state_dir,
-        listen=None,
-        connect_timeout=2.0,
-        read_timeout=2.0,
-        budget_per_minute=6000.0,
-        drain_seconds=20 * UNIT,
-        subscriber=SubscriberConfig(
-            heartbeat_timeout=20 * UNIT,
-            ping_timeout=10 * UNIT,
-            min_session=UNIT,
-            backoff_initial=UNIT / 5,
-            backoff_max=2 * UNIT,
-            open_timeout=2.0,
-        ),
-        applier=ApplierConfig(
-            workers=4, retry_initial_seconds=UNIT / 5, retry_max_seconds=2 * UNIT
-        ),
-        reconciler=ReconcilerConfig(interval=3600.0, end_lag=0.0, retry_delay=UNIT),
+    """The one options builder, at this suite's time unit; sweeps only on start-up and gaps."""
+    changes.setdefault("budget_per_minute", 6000.0)
+    changes.setdefault(
+        "reconciler", ReconcilerConfig(interval=3600.0, end_lag=0.0, retry_delay=UNIT)
     )
-    return replace(base, **changes)
+    return local_options(
+        api_host=emulator.base_url,
+        client_id=changes.pop("client_id", emulator.client_id),
+        client_secret=changes.pop("client_secret", emulator.client_secret),
+        policies=rules,
+        state_dir=state_dir,
+        unit=UNIT,
+        **changes,
+    )
 
 
 DEFAULT_RULES = (
@@ -85,30 +73,48 @@ DEFAULT_RULES = (
     rule(CALLBACKS, code="No answer"),
 )
 
-DaemonFactory = Callable[..., Awaitable[Daemon]]
 
+class Daemons:
+    """Starts daemons against the emulator (serving until stopped); the fixture stops the rest."""
 
-@pytest.fixture
-async def start_daemon(emulator: RunningEmulator, tmp_path: Path) -> AsyncIterator[DaemonFactory]:
-    """Start daemons against the emulator; every one still running is stopped after the test."""
-    running: list[Daemon] = []
+    def __init__(self, emulator: RunningEmulator, tmp_path: Path) -> None:
+        self.emulator = emulator
+        self.tmp_path = tmp_path
+        self.running: dict[Daemon, contextlib.AsyncExitStack] = {}
 
-    async def start(rules: tuple[QueuePolicy, ...] = DEFAULT_RULES, **changes: Any) -> Daemon:
-        changes.setdefault("state_dir", tmp_path / "state")
+    async def __call__(
+        self, rules: tuple[QueuePolicy, ...] = DEFAULT_RULES, **changes: Any
+    ) -> Daemon:
+        changes.setdefault("state_dir", self.tmp_path / "state")
         notifier = changes.pop("notifier", None) or Notifier({})
         daemon = Daemon(
-            options_for(emulator, rules=rules, **changes),
+            options_for(self.emulator, rules=rules, **changes),
             registry=CollectorRegistry(),
             notifier=notifier,
         )
-        running.append(daemon)
-        await asyncio.wait_for(daemon.start(), timeout=10)
+        stack = contextlib.AsyncExitStack()
+        await asyncio.wait_for(stack.enter_async_context(daemon.running()), timeout=10)
+        self.running[daemon] = stack
         return daemon
 
-    yield start
-    for daemon in running:
-        if not getattr(daemon, "stopped", False):
-            await daemon.stop()
+    async def stop(self, daemon: Daemon) -> None:
+        """Shut one daemon down (drain, close) as SIGTERM would."""
+        await self.running.pop(daemon).aclose()
+
+    async def stop_all(self) -> None:
+        for daemon in list(self.running):
+            await self.stop(daemon)
+
+
+DaemonFactory = Daemons
+
+
+@pytest.fixture
+async def start_daemon(emulator: RunningEmulator, tmp_path: Path) -> AsyncIterator[Daemons]:
+    """Start daemons against the emulator; every one still running is stopped after the test."""
+    daemons = Daemons(emulator, tmp_path)
+    yield daemons
+    await daemons.stop_all()
 
 
 async def eventually(
@@ -142,3 +148,9 @@ def final_wrapup(emulator: RunningEmulator, conversation_id: str) -> dict[str, A
     if entries and (entries[0].get("wrapup") or {}).get("by"):
         return entries[0]
     return None
+
+
+def sweeps(daemon: Daemon) -> float:
+    """Reconciliation sweeps the daemon finished, from its own metric."""
+    registry = daemon.parts.metrics.registry
+    return registry.get_sample_value("wrapupd_reconcile_runs_total") or 0.0

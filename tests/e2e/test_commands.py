@@ -16,8 +16,8 @@ from e2e_harness import SUPPORT, UNIT, eventually, final_wrapup
 
 from genesys_emulator.testing import RunningEmulator
 from wrapupd.clock import SystemClock
+from wrapupd.commands.apply import apply_one
 from wrapupd.events import Outcome
-from wrapupd.service import apply_one
 from wrapupd.settings import load_settings
 
 

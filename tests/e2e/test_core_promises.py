@@ -20,6 +20,7 @@ from e2e_harness import (
     eventually,
     final_wrapup,
     rule,
+    sweeps,
     truth_for,
 )
 
@@ -30,8 +31,7 @@ from wrapupd.service import Daemon
 
 
 def outcome_of(daemon: Daemon, conversation_id: str, participant_id: str) -> Outcome | None:
-    assert daemon.ledger is not None
-    item = daemon.ledger.get((conversation_id, participant_id))
+    item = daemon.parts.ledger.get((conversation_id, participant_id))
     return item.outcome if item else None
 
 
@@ -132,15 +132,10 @@ async def test_time_boxed_queue_gets_the_default_before_the_platform_timeout(
 async def test_dry_run_writes_nothing(
     emulator: RunningEmulator, start_daemon: DaemonFactory
 ) -> None:
-    from dataclasses import replace
-
-    from e2e_harness import options_for  # noqa: F401  (documents where the defaults come from)
-
     from wrapupd.applier import ApplierConfig
 
-    daemon = await start_daemon(
-        dry_run=True, applier=replace(ApplierConfig(workers=2), dry_run=True)
-    )
+    daemon = await start_daemon(applier=ApplierConfig(workers=2, dry_run=True))
+    assert daemon.options.dry_run  # one setting: the applier's
     conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
     cid, pid = conv["conversationId"], conv["participantId"]
     await eventually(
@@ -159,14 +154,12 @@ async def test_restart_mid_grace_resumes_without_loss_or_double_write(
     first = await start_daemon((rule(SUPPORT, grace=20 * UNIT),), state_dir=state)
     conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
     cid, pid = conv["conversationId"], conv["participantId"]
-    assert first.ledger is not None
     await eventually(
-        lambda: first.ledger.get((cid, pid)) is not None or None,
+        lambda: first.parts.ledger.get((cid, pid)) is not None or None,
         what="a pending item",
         blocking=False,
     )  # type: ignore[union-attr]
-    await first.stop()
-    first.stopped = True  # type: ignore[attr-defined]
+    await start_daemon.stop(first)
     assert truth_for(emulator, cid)[0]["apiWrapupCalls"] == 0, "the grace period had not passed"
 
     second = await start_daemon((rule(SUPPORT, grace=20 * UNIT),), state_dir=state)
@@ -187,8 +180,7 @@ async def test_write_that_landed_before_a_crash_is_not_repeated(
         what="applied",
         blocking=False,
     )
-    await first.stop()
-    first.stopped = True  # type: ignore[attr-defined]
+    await start_daemon.stop(first)
     # Make the ledger look as if the process died between the PATCH landing and recording it.
     with sqlite3.connect(state / "wrapupd.sqlite3") as db:
         db.execute(
@@ -214,7 +206,7 @@ async def test_missed_event_is_found_by_the_reconciler(
         lambda: final_wrapup(emulator, conv["conversationId"]), what="a reconciled wrap-up"
     )
     assert entry["wrapup"]["by"] == "api" and entry["apiWrapupCalls"] == 1
-    assert daemon.reconciler is not None and daemon.reconciler.runs >= 1
+    assert sweeps(daemon) >= 1
 
 
 async def test_dropped_socket_loses_nothing(
@@ -230,7 +222,7 @@ async def test_dropped_socket_loses_nothing(
             lambda c=conv: final_wrapup(emulator, c["conversationId"]), what="a wrap-up"
         )
         assert entry["wrapup"]["by"] == "api" and entry["apiWrapupCalls"] == 1
-    assert daemon.subscriber is not None and daemon.subscriber.epoch >= 1
+    assert daemon.parts.subscriber.epoch >= 1
 
 
 async def test_missing_read_permission_is_reported_not_retried_and_nothing_is_written_blind(
@@ -245,15 +237,16 @@ async def test_missing_read_permission_is_reported_not_retried_and_nothing_is_wr
     )
     conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
     cid, pid = conv["conversationId"], conv["participantId"]
-    assert daemon.ledger is not None
     await eventually(
-        lambda: daemon.ledger.get((cid, pid)) is not None or None, what="pending", blocking=False
+        lambda: daemon.parts.ledger.get((cid, pid)) is not None or None,
+        what="pending",
+        blocking=False,
     )  # type: ignore[union-attr]
     emulator.fault(kind="drop_sockets")
     await eventually(
         lambda: outcome_of(daemon, cid, pid) is not None or None, what="an outcome", blocking=False
     )
-    item = daemon.ledger.get((cid, pid))
+    item = daemon.parts.ledger.get((cid, pid))
     assert item is not None and item.outcome is Outcome.FORBIDDEN
     assert "conversation:communication:view" in (item.detail or "")
     assert truth_for(emulator, cid)[0]["apiWrapupCalls"] == 0
@@ -284,4 +277,4 @@ async def test_a_burst_above_the_platform_window_is_paced_without_a_single_429(
 
     await eventually(all_coded, timeout=20, what="every participant coded")
     assert not [c for c in emulator.calls() if c["status"] == 429]
-    assert daemon.metrics.registry.get_sample_value("wrapupd_rate_limited_total") == 0
+    assert daemon.parts.metrics.registry.get_sample_value("wrapupd_rate_limited_total") == 0

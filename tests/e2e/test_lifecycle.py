@@ -53,8 +53,7 @@ async def test_systemd_hears_ready_status_and_stopping_in_order(
 ) -> None:
     notifier = Notifier({"NOTIFY_SOCKET": str(notify_socket.path)})
     daemon = await start_daemon(notifier=notifier)
-    await daemon.stop()
-    daemon.stopped = True  # type: ignore[attr-defined]
+    await start_daemon.stop(daemon)
     messages = notify_socket.drain()
     ready = notify_socket.first_index("READY=1")
     stopping = notify_socket.first_index("STOPPING=1")
@@ -73,13 +72,12 @@ async def test_no_watchdog_ping_while_heartbeats_are_stale(
     await eventually(
         lambda: "WATCHDOG=1" in notify_socket.drain() or None, what="watchdog pings while healthy"
     )
-    assert daemon.subscriber is not None
     # A wedged socket: nothing has arrived for far longer than the heartbeat timeout allows.
-    daemon.subscriber.stop()
-    daemon.subscriber.last_frame_at = (
+    daemon.parts.subscriber.stop()
+    daemon.parts.subscriber.last_frame_at = (
         daemon.clock.monotonic() - 10 * daemon.options.subscriber.heartbeat_timeout
     )
-    pinger = WatchdogPinger(daemon.notifier, clock=daemon.clock, is_healthy=daemon._healthy)
+    pinger = WatchdogPinger(daemon.notifier, clock=daemon.clock, is_healthy=daemon.healthy)
     notify_socket.messages.clear()
     notify_socket.drain()
     notify_socket.messages.clear()
@@ -99,8 +97,8 @@ async def test_readyz_flips_to_503_while_the_socket_is_down_and_back(
     emulator: RunningEmulator, start_daemon: DaemonFactory
 ) -> None:
     daemon = await start_daemon(listen=("127.0.0.1", 0))
-    assert daemon.health_address is not None
-    port = daemon.health_address[1]
+    assert daemon.status_address is not None
+    port = daemon.status_address[1]
     status, body = await asyncio.to_thread(readyz, port)
     assert status == 200 and body["ready"] is True
     # The channel disappears and creating a new one fails for a while: the socket stays down.
@@ -135,14 +133,14 @@ async def test_metrics_match_the_ground_truth_after_a_run(
         timeout=15,
         what="traffic done",
     )
-    watched = set(daemon.codes.queue_ids)
+    watched = set(daemon.parts.codes.queue_ids)
 
     def settled() -> list[dict[str, object]] | None:
         truth = [e for e in emulator.ground_truth() if e["queueId"] in watched]
         return truth if truth and all((e["wrapup"] or {}).get("by") for e in truth) else None
 
     truth = await eventually(settled, timeout=10, what="every watched participant coded")
-    registry = daemon.metrics.registry
+    registry = daemon.parts.metrics.registry
     applied_truth = sum(1 for e in truth if e["wrapup"]["by"] == "api")  # type: ignore[index]
     patch_route = {
         "endpoint": "/api/v2/conversations/{conversationId}/participants/{participantId}",

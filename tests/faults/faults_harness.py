@@ -2,25 +2,15 @@
 ground truth alone (never from what the daemon says about itself).
 
 Every interval is a small multiple of ``UNIT``; the traffic size is multiplied by ``--scale``.
-Scoring rules (also in docs/RELIABILITY.md):
-
-- *watched entry*: an agent participant on a watched queue that entered ACW.
-- *missed*: a watched entry that ended the scenario with no code (``by`` null: still in ACW, or
-  ACW ended without one). Skips by the agent are the agent's choice, not misses.
-- *late*: a watched entry on a time-boxed queue that ended on ``ININ-WRAP-UP-TIMEOUT`` although
-  the daemon could have acted: it was not down for the whole window from ACW start to the timeout
-  less the margin, and the rate budget could fit it (see ``budget_excused``). The others are
-  reported as *excused*.
-- *doubled*: an entry whose ``apiWrapupWrites`` > 1 (a second write reached the platform's rules).
-- *overwritten*: an ``api`` code in ``history`` after an ``agent`` one.
-- *stray*: any wrap-up call on an unwatched queue's participant, or on a non-agent participant
-  (wrap-up calls in the call log that no agent entry accounts for).
-- *latency*: ACW start to the daemon's code landing (grace period included).
+Scoring is :func:`groundtruth.score.score`, the one scorer the demo and the benchmarks use too
+(its docstring defines missed, late, doubled, overwritten and stray); this harness only says which
+timeout stamps are excused (the daemon was down, or the rate budget could not fit them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -31,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,11 +30,14 @@ import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 
 from genesys_emulator.testing import RunningEmulator
+from groundtruth.score import Excuses, Score, unresolved
+from groundtruth.score import score as score_truth
 from wrapupd import logs
 from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
+from wrapupd.options import DaemonOptions, local_options
 from wrapupd.reconciler import ReconcilerConfig
-from wrapupd.service import Daemon, DaemonOptions
+from wrapupd.service import Daemon
 from wrapupd.subscriber import SubscriberConfig
 
 UNIT = 0.05  # seconds
@@ -88,18 +81,11 @@ def rules(grace: float = GRACE, margin: float = MARGIN) -> tuple[QueuePolicy, ..
 
 
 def daemon_options(emu: RunningEmulator, state_dir: Path, **changes: Any) -> DaemonOptions:
-    base = DaemonOptions(
-        api_host=emu.base_url,
-        client_id=emu.client_id,
-        client_secret=emu.client_secret,
-        rules=rules(),
-        state_dir=state_dir,
-        listen=None,
-        connect_timeout=2.0,
-        read_timeout=2.0,
-        budget_per_minute=12_000.0,
-        drain_seconds=40 * UNIT,
-        subscriber=SubscriberConfig(
+    """The one options builder at this matrix's time unit, with its own budget and proportions."""
+    base: dict[str, Any] = {
+        "budget_per_minute": 12_000.0,
+        "drain_seconds": 40 * UNIT,
+        "subscriber": SubscriberConfig(
             heartbeat_timeout=10 * UNIT,
             ping_timeout=6 * UNIT,
             min_session=UNIT,
@@ -107,13 +93,19 @@ def daemon_options(emu: RunningEmulator, state_dir: Path, **changes: Any) -> Dae
             backoff_max=2 * UNIT,
             open_timeout=2.0,
         ),
-        applier=ApplierConfig(
-            workers=4, retry_initial_seconds=UNIT / 5, retry_max_seconds=4 * UNIT
-        ),
+        "applier": ApplierConfig(retry_initial_seconds=UNIT / 5, retry_max_seconds=4 * UNIT),
         # Production proportions (300 s sweeps, 60 s analytics lag) shrunk to the test's time.
-        reconciler=ReconcilerConfig(interval=60 * UNIT, end_lag=10 * UNIT, retry_delay=UNIT),
+        "reconciler": ReconcilerConfig(interval=60 * UNIT, end_lag=10 * UNIT, retry_delay=UNIT),
+    }
+    return local_options(
+        api_host=emu.base_url,
+        client_id=changes.pop("client_id", emu.client_id),
+        client_secret=changes.pop("client_secret", emu.client_secret),
+        policies=rules(),
+        state_dir=state_dir,
+        unit=UNIT,
+        **{**base, **changes},
     )
-    return replace(base, **changes)
 
 
 def traffic_spec(count: int, rate: float, seed: int, **changes: Any) -> dict[str, Any]:
@@ -131,64 +123,8 @@ def traffic_spec(count: int, rate: float, seed: int, **changes: Any) -> dict[str
 
 # --- scoring ---------------------------------------------------------------------------------
 
-_WRITE_PATH = re.compile(
-    r"^/api/v2/conversations/(?:\w+/)?\{id\}/participants/\{pid\}"
-    r"(?:/communications/\{commId\}/wrapup)?$"
-)
-
-
-@dataclass
-class Score:
-    scenario: str
-    conversations: int = 0
-    watched: int = 0
-    missed: int = 0
-    doubled: int = 0
-    overwritten: int = 0
-    late: int = 0
-    excused: int = 0
-    stray: int = 0
-    applied: int = 0
-    agent: int = 0
-    skipped: int = 0
-    writes_after_acw: int = 0  # refused writes on participants someone else finished (diagnostic)
-    max_latency_s: float | None = None
-    offenders: dict[str, list[str]] = field(default_factory=dict)
-
-    def note(self, kind: str, entry: dict[str, Any]) -> None:
-        self.offenders.setdefault(kind, []).append(
-            f"{entry['conversationId']}/{entry['participantId']} queue={entry['queueId']} "
-            f"wrapup={entry['wrapup']} writes={entry['apiWrapupWrites']} "
-            f"calls={entry['apiWrapupCalls']} acw={entry['acwStartedAt']}"
-        )
-
-    def broken(self) -> dict[str, int]:
-        keys = ("missed", "doubled", "overwritten", "late", "stray")
-        return {k: getattr(self, k) for k in keys if getattr(self, k)}
-
-    def row(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("offenders")
-        return data
-
-
-def _at(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _covered(start: float, end: float, windows: list[tuple[float, float]]) -> bool:
-    """Is ``[start, end]`` inside the union of ``windows``?"""
-    for a, b in sorted(windows):
-        if a > start:
-            return False
-        start = max(start, b)
-        if start >= end:
-            return True
-    return start >= end
-
 
 def score(
-    name: str,
     emu: RunningEmulator,
     *,
     down: Iterable[tuple[datetime, datetime]] = (),
@@ -196,81 +132,47 @@ def score(
     margin: float = MARGIN,
     grace: float = GRACE,
 ) -> Score:
-    org = emu.control("GET", "/_emulator/org")
-    queues = {q["id"]: q for q in org["queues"]}
-    watched = {q["id"] for q in org["queues"] if q["name"] in WATCHED_CODES}
-    truth = emu.ground_truth()
-    calls = emu.calls()
-    result = Score(name, conversations=len({e["conversationId"] for e in truth}))
-    timeouts: list[dict[str, Any]] = []
-    downtime = [(a.timestamp(), b.timestamp()) for a, b in down]
-    for e in truth:
-        by = e["wrapup"]["by"]
-        if e["queueId"] not in watched:
-            if e["apiWrapupCalls"]:
-                result.stray += 1
-                result.note("stray", e)
-            continue
-        result.watched += 1
-        if e["apiWrapupWrites"] > 1:
-            result.doubled += 1
-            result.note("doubled", e)
-        history = [h["by"] for h in e["history"]]
-        if "agent" in history and "api" in history[history.index("agent") :]:
-            result.overwritten += 1
-            result.note("overwritten", e)
-        if by in ("agent", "timeout", "skipped") and e["apiWrapupWrites"]:
-            result.writes_after_acw += 1
-        if by is None:
-            result.missed += 1
-            result.note("missed", e)
-        elif by == "api":
-            result.applied += 1
-            latency = (_at(e["wrapup"]["at"]) - _at(e["acwStartedAt"])).total_seconds()  # type: ignore[operator]
-            result.max_latency_s = max(result.max_latency_s or 0.0, latency)
-        elif by == "agent":
-            result.agent += 1
-        elif by == "skipped":
-            result.skipped += 1
-        elif by == "timeout":
-            timeout_s = (queues[e["queueId"]]["timeoutMs"] or 0) / 1000
-            start = _at(e["acwStartedAt"])
-            assert start is not None
-            deadline = start.timestamp() + max(0.0, timeout_s - margin)
-            due = start.timestamp() + min(grace, max(0.0, timeout_s - margin))
-            if _covered(due, deadline, downtime):
-                result.excused += 1
-            else:
-                timeouts.append(e)
-    excused_by_budget = min(budget_excused, len(timeouts))
-    result.excused += excused_by_budget
-    result.late = len(timeouts) - excused_by_budget
-    for e in timeouts[excused_by_budget:] if result.late else []:
-        result.note("late", e)
-    write_calls = sum(
-        c["count"]
-        for c in calls
-        if _WRITE_PATH.match(c["path"])
-        and (c["method"] == "PATCH" or c["path"].endswith("/wrapup"))
+    """The scenario's score from the emulator's ground truth and call log."""
+    queues = emu.control("GET", "/_emulator/org")["queues"]
+    excuses = Excuses(
+        down=[(a.timestamp(), b.timestamp()) for a, b in down],
+        budget=budget_excused,
+        acw_timeout_s={q["id"]: (q["timeoutMs"] or 0) / 1000 for q in queues},
+        grace=grace,
+        margin=margin,
     )
-    non_agent = write_calls - sum(e["apiWrapupCalls"] for e in truth)
-    if non_agent > 0:
-        result.stray += non_agent
-        result.offenders.setdefault("stray", []).append(
-            f"{non_agent} writes on non-agent participants"
-        )
-    if result.max_latency_s is not None:
-        result.max_latency_s = round(result.max_latency_s, 3)
-    return result
+    return score_truth(emu.ground_truth(), emu.calls(), watched_ids(emu), excuses=excuses)
+
+
+def watched_ids(emu: RunningEmulator) -> set[str]:
+    org = emu.control("GET", "/_emulator/org")
+    return {q["id"] for q in org["queues"] if q["name"] in WATCHED_CODES}
 
 
 def watched_unresolved(emu: RunningEmulator) -> int:
     """Watched entries still without any outcome (the daemon still owes them a code)."""
-    org = emu.control("GET", "/_emulator/org")
-    watched = {q["id"] for q in org["queues"] if q["name"] in WATCHED_CODES}
-    return sum(
-        1 for e in emu.ground_truth() if e["queueId"] in watched and e["wrapup"]["by"] is None
-    )
+    return unresolved(emu.ground_truth(), watched_ids(emu))
+
+
+def row(name: str, result: Score) -> dict[str, Any]:
+    """One row of docs/RELIABILITY.md's table."""
+    latency = max(result.latencies_ms, default=None)
+    return {
+        "scenario": name,
+        "conversations": result.conversations,
+        "watched": result.watched,
+        "missed": result.missed,
+        "doubled": result.doubled,
+        "overwritten": result.overwritten,
+        "late": result.late,
+        "excused": result.excused,
+        "stray": result.stray,
+        "applied": result.applied,
+        "agent": result.agent,
+        "skipped": result.skipped,
+        "writes_after_acw": result.writes_after_acw,
+        "max_latency_s": None if latency is None else round(latency / 1000, 3),
+    }
 
 
 # --- waiting ---------------------------------------------------------------------------------
@@ -343,26 +245,27 @@ class InProcess:
         self.emu = emu
         self.state_dir = state_dir
         self.transcript = transcript
-        self.running: list[tuple[Daemon, CollectorRegistry]] = []
+        self.running: list[tuple[Daemon, CollectorRegistry, contextlib.AsyncExitStack]] = []
 
     async def start(self, **changes: Any) -> Daemon:
         registry = CollectorRegistry()
         options = daemon_options(self.emu, self.state_dir, **changes)
         daemon = Daemon(options, registry=registry, on_new_token=logs.add_secret)
-        self.running.append((daemon, registry))
-        await asyncio.wait_for(daemon.start(), timeout=20)
+        stack = contextlib.AsyncExitStack()
+        await asyncio.wait_for(stack.enter_async_context(daemon.running()), timeout=20)
+        self.running.append((daemon, registry, stack))
         return daemon
 
     async def stop(self, daemon: Daemon) -> None:
-        for i, (d, registry) in enumerate(self.running):
+        for i, (d, registry, stack) in enumerate(self.running):
             if d is daemon:
-                await daemon.stop()
-                self.transcript.add(generate_latest(registry).decode())
                 del self.running[i]
+                await stack.aclose()
+                self.transcript.add(generate_latest(registry).decode())
                 return
 
     async def stop_all(self) -> None:
-        for daemon, _ in list(self.running):
+        for daemon, _, _ in list(self.running):
             await self.stop(daemon)
 
 
@@ -567,9 +470,7 @@ class Scenario:
             pass  # scored below: what is still unresolved counts as missed
 
     def finish(self, *, budget_excused: int = 0, grace: float = GRACE, **extra: Any) -> Score:
-        result = score(
-            self.name, self.emu, down=self.down, budget_excused=budget_excused, grace=grace
-        )
+        result = score(self.emu, down=self.down, budget_excused=budget_excused, grace=grace)
         self.secrets.update(issued_tokens(self.emu))
         self.secrets.add(self.emu.client_secret)
         text = self.transcript.everything()
@@ -580,8 +481,8 @@ class Scenario:
             (Path(dump) / f"{safe}.log").write_text(text)
             (Path(dump) / f"{safe}.truth.json").write_text(json.dumps(self.emu.ground_truth()))
         leaks = leaked(text, self.secrets)
-        row = {
-            **result.row(),
+        record = {
+            **row(self.name, result),
             "command": self.command,
             "scale": self.scale,
             "secrets_checked": len(self.secrets),
@@ -589,13 +490,11 @@ class Scenario:
             "leaks": len(leaks),
             **extra,
         }
-        self.results.append(row)
+        self.results.append(record)
         assert not leaks, f"{self.name}: secrets in the daemon's output: {leaks}"
         return result
 
 
 def assert_promises(result: Score) -> None:
     broken = result.broken()
-    assert not broken, (
-        f"{result.scenario}: {broken}\n" + json.dumps(result.offenders, indent=1)[:4000]
-    )
+    assert not broken, f"{broken}\n" + json.dumps(result.offenders, indent=1)[:4000]

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from genesys_emulator.testing import RunningEmulator
 from wrapupd.clock import SystemClock
-from wrapupd.events import Channel, TopicResult
+from wrapupd.events import Channel, ConversationEvent, TopicResult
 from wrapupd.genesys.notifications import queue_topic
 from wrapupd.metrics import Metrics
 from wrapupd.subscriber import Subscriber, SubscriberConfig
@@ -118,6 +118,19 @@ class FramesSocket:
         return None
 
 
+class Received:
+    """A sink that keeps the id of every conversation event delivered."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+
+    def on_event(self, event: ConversationEvent, epoch: int) -> None:
+        self.ids.append(event.conversation.id)
+
+    def on_gap(self, reason: str) -> None:
+        """Gaps do not matter here: the frames come from one socket."""
+
+
 class OneChannel:
     token_generation = 0
 
@@ -152,15 +165,13 @@ def test_fuzzed_frames_are_counted_and_every_valid_one_still_arrives(data: st.Da
 
         subscriber = Subscriber(
             api=OneChannel(),
-            queue_ids=[queue_id],
-            on_event=lambda e, epoch: received.append(e.conversation.id),
-            on_gap=lambda reason: None,
+            queue_ids=lambda: [queue_id],
             metrics=Metrics(registry, version="test"),
             clock=SystemClock(),
             config=SubscriberConfig(heartbeat_timeout=30, ping_timeout=30),
             connector=connect,  # type: ignore[arg-type]
         )
-        task = asyncio.create_task(subscriber.run())
+        task = asyncio.create_task(subscriber.run(Received(received)))
         await asyncio.wait_for(socket.done.wait(), timeout=10)
         assert not task.done(), "the subscriber stopped on bad input"
         subscriber.stop()
@@ -212,14 +223,13 @@ async def test_fuzzed_frames_on_the_live_socket_lose_nothing(
     sent = await s.while_traffic(
         6 * UNIT, lambda: asyncio.to_thread(s.emu.fault, kind="raw_frames", frames=frames)
     )
-    assert daemon.applier is not None
-    applier = daemon.applier
+    applier = daemon.parts.applier
     await s.settle(pending=lambda: applier.pending_count)
     bad = sum(
         registry.get_sample_value("wrapupd_events_total", {"kind": k}) or 0
         for k in ("malformed", "unknown")
     )
-    assert daemon.subscriber is not None and daemon.subscriber.connected
+    assert daemon.parts.subscriber.connected
     await runner.stop_all()
     result = s.finish(bad_frames=int(bad))
     assert_promises(result)
@@ -335,8 +345,7 @@ async def test_client_without_wrapup_permission_reports_it_and_keeps_running(
     conv = await asyncio.to_thread(
         faults_emulator.start_conversation, queue="Support", talk_s=UNIT, outcome="nothing"
     )
-    assert daemon.ledger is not None
-    ledger = daemon.ledger
+    ledger = daemon.parts.ledger
     key = (conv["conversationId"], conv["participantId"])
     item = await eventually(
         lambda: (i := ledger.get(key)) is not None and i.outcome is not None and i,
@@ -348,7 +357,7 @@ async def test_client_without_wrapup_permission_reports_it_and_keeps_running(
     assert "conversation:participant:wrapup" in (item.detail or "")
     calls = [c for c in faults_emulator.calls() if c["method"] == "PATCH"]
     assert sum(c["count"] for c in calls) == 1, "one refused write, not a retry loop"
-    assert daemon.subscriber is not None and daemon.subscriber.connected
+    assert daemon.parts.subscriber.connected
     await runner.stop_all()
     s.secrets.add("no-wrapup-secret")
     s.finish(matrix=False)

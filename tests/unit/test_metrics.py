@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -281,3 +283,28 @@ def test_process_collectors_are_optional() -> None:
     Metrics(registry, process_metrics=False)
     names = {family.name for family in registry.collect()}
     assert all(name.startswith("wrapupd_") for name in names)
+
+
+async def test_the_shared_rate_limiter_is_exported_at_scrape_time() -> None:
+    from wrapupd.clock import ManualClock
+    from wrapupd.ratelimit import Priority, RateLimiter
+
+    clock = ManualClock()
+    metrics = Metrics(process_metrics=False)
+    limiter = RateLimiter(60, burst=1, clock=clock)
+    metrics.watch_rate_limiter(limiter)
+    await limiter.acquire(Priority.LIVE)
+    waiter = asyncio.ensure_future(limiter.acquire(Priority.BACKGROUND))
+    await asyncio.sleep(0)
+    registry = metrics.registry
+    assert registry.get_sample_value("wrapupd_ratelimit_acquired_total") == 1
+    assert registry.get_sample_value("wrapupd_ratelimit_waiting", {"priority": "background"}) == 1
+    limiter.pause_for(5)
+    await clock.advance(5)
+    await waiter
+    assert registry.get_sample_value("wrapupd_ratelimit_pauses_total") == 1
+    assert (
+        registry.get_sample_value("wrapupd_ratelimit_waits_total", {"priority": "background"}) == 1
+    )
+    assert registry.get_sample_value("wrapupd_ratelimit_wait_seconds_total") == 5
+    assert registry.get_sample_value("wrapupd_ratelimit_waiting", {"priority": "background"}) == 0

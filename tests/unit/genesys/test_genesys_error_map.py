@@ -25,6 +25,7 @@ from wrapupd.genesys.error_map import (
     retry_after_seconds,
 )
 from wrapupd.genesys.http import HttpResponse
+from wrapupd.retry import Retry, classify
 
 PATCH = "/api/v2/conversations/{conversationId}/participants/{participantId}"
 
@@ -66,9 +67,9 @@ def test_status_decides_the_type(status: int, kind: type[ApiError]) -> None:
 
 
 def test_retryable_flags() -> None:
-    assert map_api_exception(api_exception(503)).retryable
-    assert map_api_exception(api_exception(429)).retryable
-    assert not map_api_exception(api_exception(400)).retryable
+    assert isinstance(classify(map_api_exception(api_exception(503))), Retry)
+    assert isinstance(classify(map_api_exception(api_exception(429))), Retry)
+    assert not isinstance(classify(map_api_exception(api_exception(400))), Retry)
 
 
 def test_forbidden_missing_permissions_from_message_params() -> None:

@@ -19,6 +19,7 @@ from wrapupd.genesys.http import (
     endpoint,
     pin_sdk_configuration,
 )
+from wrapupd.retry import Retry, classify
 
 Seen = list[tuple[str, str, int, float, Mapping[str, str]]]
 
@@ -96,7 +97,7 @@ def test_connection_refused_is_transport_error() -> None:
     with pytest.raises(TransportError) as info:
         make_client().request(options(f"http://127.0.0.1:{port}/x"))
     assert not isinstance(info.value, RequestTimeout)
-    assert info.value.retryable
+    assert isinstance(classify(info.value), Retry)
 
 
 def test_on_response_gets_the_template(stub: StubServer) -> None:

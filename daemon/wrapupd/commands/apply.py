@@ -7,15 +7,18 @@ write carries only ``wrapup``, and a 429 waits as long as the platform says.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import Protocol
 
-from wrapupd.clock import Clock
+from wrapupd.clock import Clock, SystemClock
 from wrapupd.code_cache import pick_code
 from wrapupd.errors import PlatformError, RateLimited, ResolutionError
 from wrapupd.events import ConversationSnapshot, Outcome, Participant, Queue, WrapupCode
 from wrapupd.retry import Call, Final, Retry, classify, sane_wait
 from wrapupd.rules import StateCheck, after_refusal, check_participant, find_participant
+from wrapupd.service import build_client
+from wrapupd.settings import Settings
 
 EXIT_CODES: dict[Outcome, int] = {
     Outcome.APPLIED: 0,
@@ -29,6 +32,8 @@ EXIT_CODES: dict[Outcome, int] = {
 
 
 class OneShotClient(Protocol):
+    """The platform calls of one apply: read the conversation, its queue's codes, write."""
+
     async def get_conversation(self, conversation_id: str) -> ConversationSnapshot: ...
     async def get_queue(self, queue_id: str) -> Queue: ...
     async def list_queue_wrapup_codes(self, queue_id: str) -> list[WrapupCode]: ...
@@ -45,13 +50,59 @@ class OneShotClient(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class OneShotResult:
+    """How one apply ended, why, and with which code."""
+
     outcome: Outcome
     detail: str
     code: WrapupCode | None = None
 
     @property
     def exit_code(self) -> int:
+        """The process exit code of this outcome (0 applied, 10 already coded, ...)."""
         return EXIT_CODES[self.outcome]
+
+
+async def command(args: argparse.Namespace, settings: Settings) -> int:
+    """``wrapupd apply``: apply one code, print one line (outcome and why), exit with its code."""
+    result = await apply_one(
+        settings,
+        conversation_id=args.conversation,
+        participant_id=args.participant,
+        code_ref=args.code,
+        notes=args.notes,
+        dry_run=args.dry_run,
+        clock=SystemClock(),
+    )
+    print(f"{result.outcome.value}: {result.detail}")
+    return result.exit_code
+
+
+async def apply_one(
+    settings: Settings,
+    *,
+    conversation_id: str,
+    participant_id: str,
+    code_ref: str,
+    notes: str | None,
+    dry_run: bool,
+    clock: Clock,
+) -> OneShotResult:
+    """Authenticate with the settings' client, apply once, close."""
+    options = settings.daemon_options()
+    client = build_client(options, clock=clock)
+    try:
+        await client.start()
+        return await apply_once(
+            client,
+            conversation_id=conversation_id,
+            participant_id=participant_id,
+            code_ref=code_ref,
+            notes=notes if notes is not None else settings.defaults.notes,
+            clock=clock,
+            dry_run=dry_run or options.dry_run,
+        )
+    finally:
+        await client.close()
 
 
 async def apply_once(

@@ -1,0 +1,239 @@
+"""One shard's notification channel: create and subscribe it, connect to it, renew it, replace its
+socket or the whole channel, and say why a connection ended.
+
+A channel carries at most 1,000 topics (one per watched queue), so the subscriber splits the watched
+queues into shards of one channel each. The websockets library's own keepalive is off: the
+platform's heartbeat and our text ping do that job (see :mod:`wrapupd.subscriber`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+import websockets
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from wrapupd.clock import Clock
+from wrapupd.errors import ChannelGone, NotFound, PlatformError
+from wrapupd.events import Channel, TopicResult
+from wrapupd.genesys.notifications import queue_topic
+from wrapupd.metrics import Metrics
+
+log = structlog.get_logger("wrapupd.subscriber")
+
+MAX_TOPICS_PER_CHANNEL = 1000
+
+# The failures a new connection (after backoff) can cure, on every path: opening a channel, replacing
+# a socket, rolling over to a new channel. Anything else is a bug: it ends the task, logged.
+RECONNECTABLE: tuple[type[BaseException], ...] = (
+    PlatformError,
+    ChannelGone,
+    OSError,
+    WebSocketException,
+    TimeoutError,
+)
+
+
+class ChannelApi(Protocol):
+    """The platform's notification-channel calls (``GenesysClient`` in production)."""
+
+    async def create_channel(self) -> Channel: ...
+    async def subscribe(self, channel_id: str, topics: Sequence[str]) -> list[TopicResult]: ...
+    async def channel_exists(self, channel_id: str) -> bool: ...
+
+    @property
+    def token_generation(self) -> int: ...
+
+
+class Socket(Protocol):
+    """One WebSocket connection to a channel, as far as the subscriber uses it."""
+
+    async def recv(self) -> str | bytes: ...
+    async def send(self, message: str) -> None: ...
+    async def close(self) -> None: ...
+
+
+Connector = Callable[[str], Awaitable[Socket]]
+
+
+def websocket_connector(*, max_message_bytes: int, open_timeout: float) -> Connector:
+    """Connect with the websockets library; snapshots of large conferences need a large ``max_size``."""
+
+    async def connect(uri: str) -> Socket:
+        return await websockets.connect(
+            uri,
+            max_size=max_message_bytes,
+            ping_interval=None,  # the platform's own heartbeat and our text ping do this job
+            open_timeout=open_timeout,
+            close_timeout=2,
+        )
+
+    return connect
+
+
+def shard_topics(queue_ids: Iterable[str], per_channel: int) -> list[list[str]]:
+    """The queues' topics, sorted, in groups of at most ``per_channel`` (at least one group)."""
+    topics = [queue_topic(q) for q in sorted(set(queue_ids))]
+    return [topics[i : i + per_channel] for i in range(0, len(topics), per_channel)] or [[]]
+
+
+def describe(error: BaseException) -> str:
+    """An exception as ``Type: message`` for a log line (just the type when it has no message)."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+class EndReason(enum.StrEnum):
+    """Why one connection's read loop stopped."""
+
+    STOPPING = "stopping"  # shutdown
+    HEARTBEAT_TIMEOUT = "heartbeat_timeout"  # no frame, then no pong
+    CLOSED = "closed"  # the server or the network closed the socket
+    CHANNEL_ENDED = "channel_ended"  # v2.system.no_longer_subscribed / token_revoked
+    CHANNEL_GONE = "channel_gone"  # the renewal found the channel deleted
+    SOCKET_CLOSING = "socket_closing"  # the platform announced maintenance
+    ROLLOVER = "rollover"  # a new token: a new channel replaces this one
+
+    @property
+    def channel_lost(self) -> bool:
+        """The channel itself is done: the next connection needs a new one."""
+        return self in (EndReason.CHANNEL_ENDED, EndReason.CHANNEL_GONE)
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """Why a connection ended, and the replacement it may already have opened (make-before-break)."""
+
+    reason: EndReason
+    close_code: int | None = None
+    channel: Channel | None = None
+    replacement: Socket | None = None
+
+    @property
+    def label(self) -> str:
+        """The reconnect reason as counted in metrics and logs (``closed_1001`` keeps the code)."""
+        if self.reason is EndReason.CLOSED:
+            return f"closed_{self.close_code or 'abnormal'}"
+        return self.reason.value
+
+
+@dataclass(frozen=True, slots=True)
+class ShardTools:
+    """What every shard uses: the platform's channel calls, the connector, the clock, the metrics."""
+
+    api: ChannelApi
+    connect: Connector
+    clock: Clock
+    metrics: Metrics
+    on_state: Callable[[str], None]
+
+
+class Shard:
+    """One channel's worth of topics, and the channel that carries them."""
+
+    def __init__(self, index: int, topics: list[str], tools: ShardTools) -> None:
+        self.index = index
+        self.topics = topics
+        self._tools = tools
+        self.connected = False
+        self.had_session = False  # a later connection is a reconnect (events may have been lost)
+        self.channel: Channel | None = None
+        self.rejected: list[TopicResult] = []
+        self._renewed_at = 0.0
+        self._token_generation = 0
+
+    async def open(self) -> Socket:
+        """Connect to the shard's channel, creating (and subscribing) a new one when it is gone."""
+        api = self._tools.api
+        if self.channel is not None and not await api.channel_exists(self.channel.id):
+            log.info("channel_gone", shard=self.index, channel=self.channel.id)
+            self.channel = None
+        if self.channel is None:
+            self.channel = await self._new_channel()
+        try:
+            return await self._tools.connect(self.channel.connect_uri)
+        except InvalidStatus as exc:
+            if exc.response.status_code == 404:
+                self.channel = None
+                raise ChannelGone("the channel no longer exists") from exc
+            raise
+
+    async def _new_channel(self) -> Channel:
+        channel = await self._tools.api.create_channel()
+        results = await self._tools.api.subscribe(channel.id, self.topics)
+        self._note_subscription(channel, results)
+        self._renewed_at = self._tools.clock.monotonic()
+        self._token_generation = self._tools.api.token_generation
+        return channel
+
+    def _note_subscription(self, channel: Channel, results: list[TopicResult]) -> None:
+        self.rejected = [r for r in results if not r.permitted]
+        for r in self.rejected:
+            log.error(
+                "topic_rejected",
+                topic=r.topic,
+                reason=r.rejection_reason,
+                missing_permissions=list(r.missing_permissions),
+                hint="grant the OAuth client's role these permissions, or remove the queue from the config",
+            )
+        log.info(
+            "channel_subscribed",
+            shard=self.index,
+            channel=channel.id,
+            topics=len(results) - len(self.rejected),
+            rejected=len(self.rejected),
+            expires=channel.expires.isoformat() if channel.expires else None,
+        )
+
+    async def maintain(self, renew_interval: float) -> End | None:
+        """Renew the subscription before the channel expires; roll over to a new channel after a new token."""
+        if self._tools.api.token_generation != self._token_generation:
+            return await self._roll_over()
+        due = self._tools.clock.monotonic() - self._renewed_at >= renew_interval
+        if not (due and self.channel):
+            return None
+        try:
+            results = await self._tools.api.subscribe(self.channel.id, self.topics)
+        except NotFound:
+            return End(EndReason.CHANNEL_GONE)
+        except PlatformError as exc:
+            log.warning("subscription_renew_failed", shard=self.index, error=str(exc))
+            return None
+        self._renewed_at = self._tools.clock.monotonic()
+        self._note_subscription(self.channel, results)
+        return None
+
+    async def _roll_over(self) -> End | None:
+        """The channel dies with the token that created it: make the new one before breaking the old."""
+        self._tools.on_state("rolling channel")
+        try:
+            channel = await self._new_channel()
+            replacement = await self._tools.connect(channel.connect_uri)
+        except RECONNECTABLE as exc:
+            log.warning("channel_rollover_failed", shard=self.index, error=describe(exc))
+            self._token_generation = (
+                self._tools.api.token_generation
+            )  # again on the next renewal only
+            return None
+        self._tools.metrics.channel_rollover()
+        log.info("channel_rolled_over", shard=self.index, channel=channel.id)
+        return End(EndReason.ROLLOVER, channel=channel, replacement=replacement)
+
+    async def replace_socket(self, reason: EndReason) -> End:
+        """Open the new socket on the same channel before the old one is closed."""
+        channel = self.channel
+        try:
+            if channel is None:
+                raise ChannelGone("no channel to reconnect to")
+            replacement = await self._tools.connect(channel.connect_uri)
+        except RECONNECTABLE as exc:
+            log.warning(
+                "socket_replace_failed", shard=self.index, reason=reason, error=describe(exc)
+            )
+            return End(reason)
+        log.info("socket_replaced", shard=self.index, reason=reason)
+        self._tools.metrics.reconnect(reason)
+        return End(reason, channel=channel, replacement=replacement)
