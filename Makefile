@@ -51,7 +51,7 @@ bench-full: $(STAMP)
 reliability: $(STAMP)
 	$(PY) tests/faults/report.py --scale $(or $(SCALE),1) --write
 
-# Regenerates the settings table of docs/CONFIGURATION.md from settings.py.
+# Regenerates the settings table of docs/CONFIGURATION.md from the settings schema.
 docs: $(STAMP)
 	$(PY) -m wrapupd.settings docs/CONFIGURATION.md
 

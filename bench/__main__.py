@@ -157,6 +157,7 @@ async def run_all(plan: Plan, tmp: Path) -> dict[str, Any]:
         frames = await asyncio.to_thread(micro.capture_frames, emu)
         watched = frozenset(emu.queue_ids().values())
     results["parse_detect"] = micro.parse_detect_rate(frames, watched, plan.micro_seconds)
+    results["known_conversations"] = micro.known_conversations_memory()
     say(f"[{plan.mode}] micro: memory ({plan.rss_events:,} events, {plan.rss_pending:,} pending)")
     results["rss"] = await asyncio.to_thread(
         micro.rss_in_subprocess, plan.rss_events, plan.rss_pending, max(1, plan.rss_events // 40)

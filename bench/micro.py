@@ -220,6 +220,40 @@ async def _feed(
     return out
 
 
+def known_conversations_memory() -> dict[str, Any]:
+    """Bytes the intake's "known since the last gap" memory holds at its cap, from tracemalloc
+    (conversation ids as the parser makes them: fresh 36-character strings)."""
+    import gc
+    import tracemalloc
+    import uuid
+
+    from wrapupd.intake import KNOWN_CONVERSATIONS_CAP, Intake
+
+    class Nothing:
+        epoch, connected, pending_count = 0, True, 0
+
+        def submit(self, *_: object, **__: object) -> None: ...
+        def request(self, reason: str) -> None: ...
+
+    intake = Intake(
+        watched=frozenset,
+        applier=Nothing(),
+        socket=Nothing(),
+        sweeps=Nothing(),
+        metrics=None,  # type: ignore[arg-type]
+    )
+    ids = [str(uuid.uuid4()) for _ in range(KNOWN_CONVERSATIONS_CAP * 2)]
+    gc.collect()
+    tracemalloc.start()
+    for conversation_id in ids:
+        intake._remember(conversation_id, 0)  # the intake's own bookkeeping, nothing else
+    del ids
+    gc.collect()
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"cap": KNOWN_CONVERSATIONS_CAP, "mb_at_cap": round(held / 1e6, 2)}
+
+
 def _per_million(a: tuple[int, float], b: tuple[int, float]) -> float:
     return round((b[1] - a[1]) / max(1, b[0] - a[0]) * 1e6, 2)
 

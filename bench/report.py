@@ -159,6 +159,7 @@ def micro_tables(results: dict[str, Any]) -> list[str]:
     mix = ", ".join(f"{int(share * 100)} % {size}-agent" for size, share in pd["mix"].items())
     lines.append(f"| blend ({mix}) | | **{_fmt(pd['mixed_per_s'])}** |")
     rss = results.get("rss", {})
+    known = results.get("known_conversations", {})
     if "error" not in rss:
         pend = rss["pending"]
         lines += [
@@ -170,6 +171,7 @@ def micro_tables(results: dict[str, Any]) -> list[str]:
             f"| RSS after {_fmt(rss['events'])} events | {_fmt(rss['rss_after_events_mb'])} MB |",
             f"| growth per million events, second half of the run (steady state) | {_fmt(rss['growth_mb_per_million'])} MB |",
             f"| growth per million events, from the {_fmt(rss['known_conversations_cap'])}-entry known-conversation cache full to the end | {_fmt(rss.get('growth_mb_per_million_after_cache_full'))} MB |",
+            f"| known-conversation memory at its {_fmt(known.get('cap'))}-entry cap (tracemalloc) | {_fmt(known.get('mb_at_cap'))} MB |",
             f"| per pending work item ({_fmt(pend['items'])} items) | {_fmt(pend['kb_per_item'])} KB |",
             f"| pending items accepted per second (ledger insert, `synchronous=FULL`) | {_fmt(pend['submitted_per_s'])} |",
             f"| events fed per second in that run (JSON encode + parse + detect + intake) | {_fmt(rss['events_per_s_fed'])} |",

@@ -47,7 +47,11 @@ class SystemClock:
         await asyncio.sleep(max(0.0, seconds))
 
     async def wait_for(self, awaitable: Awaitable[T], seconds: float) -> T:
-        return await asyncio.wait_for(awaitable, timeout=max(0.0, seconds))
+        # asyncio.timeout, not asyncio.wait_for: on 3.11 wait_for swallows a cancellation that
+        # arrives as the awaitable completes, and a part that ignores its cancellation hangs the
+        # TaskGroup that is shutting the daemon down.
+        async with asyncio.timeout(max(0.0, seconds)):
+            return await awaitable
 
 
 class ManualClock:

@@ -300,9 +300,9 @@ class Daemon:
             await job
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             log.exception("background_job_crashed", job=name)
-            raise
+            raise BackgroundJobFailed(f"{name} crashed: {type(exc).__name__}: {exc}") from exc
         if not self._stopping:
             raise BackgroundJobFailed(f"{name} stopped")
 
@@ -398,7 +398,7 @@ async def _unless(stop: asyncio.Future[Any], work: Awaitable[Any]) -> bool:
 
 
 def _describe_failure(failure: BaseExceptionGroup[BaseException]) -> str:
-    return "; ".join(f"{type(e).__name__}: {e}" for e in failure.exceptions)
+    return "; ".join(str(e) for e in failure.exceptions)
 
 
 def _freeze_startup_objects() -> None:

@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_harness import SUPPORT, UNIT, DaemonFactory, eventually, final_wrapup
+from e2e_harness import SUPPORT, UNIT, DaemonFactory, eventually, final_wrapup, options_for, rule
+from structlog.testing import capture_logs
 
 from genesys_emulator.testing import RunningEmulator
+from wrapupd.errors import BackgroundJobFailed
 from wrapupd.sdnotify import Notifier, WatchdogPinger
+from wrapupd.service import Daemon
 
 
 class NotifySocket:
@@ -303,3 +306,74 @@ async def test_sigterm_during_in_flight_writes_loses_nothing_and_exits_0(
     finally:
         if process.poll() is None:
             process.kill()
+
+
+# --- the service's own lifecycle: startup -> serve -> shutdown -------------------------------
+
+
+def lifecycle_events(captured: list[dict[str, object]]) -> list[object]:
+    phases = {"starting", "authenticated", "ledger_opened", "ready", "stopping", "stopped"}
+    return [e["event"] for e in captured if e["event"] in phases]
+
+
+async def test_startup_serve_shutdown_say_one_line_per_phase_in_order(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    daemon = Daemon(options_for(emulator, tmp_path / "state", (rule(SUPPORT),)))
+    trigger = asyncio.Event()
+    with capture_logs() as captured:
+        serving = asyncio.create_task(daemon.serve(trigger.wait))
+        await asyncio.wait_for(daemon.ready.wait(), 10)
+        trigger.set()  # the injected shutdown trigger: no signal involved
+        await asyncio.wait_for(serving, 10)
+    assert lifecycle_events(captured) == [
+        "starting",
+        "authenticated",
+        "ledger_opened",
+        "ready",
+        "stopping",
+        "stopped",
+    ]
+
+
+async def test_a_part_that_crashes_ends_serve_with_its_name(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    daemon = Daemon(options_for(emulator, tmp_path / "state", (rule(SUPPORT),)))
+    serving = asyncio.create_task(daemon.serve(asyncio.Event().wait))
+    await asyncio.wait_for(daemon.ready.wait(), 10)
+
+    def broken() -> list[str]:
+        raise RuntimeError("a bug in the reconciler")
+
+    daemon.parts.reconciler._queue_ids = broken  # type: ignore[assignment]
+    daemon.parts.reconciler.request("test")
+    with pytest.raises(BackgroundJobFailed, match="reconciler crashed: RuntimeError"):
+        await asyncio.wait_for(serving, 10)
+
+
+async def test_a_shutdown_before_the_socket_comes_up_closes_cleanly(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    emulator.fault(
+        kind="http", method="POST", path="/api/v2/notifications/channels", status=503, count=1000
+    )
+    daemon = Daemon(options_for(emulator, tmp_path / "state", (rule(SUPPORT),)))
+    trigger = asyncio.Event()
+    with capture_logs() as captured:
+        serving = asyncio.create_task(daemon.serve(trigger.wait))
+        await eventually(
+            lambda: any(e["event"] == "channel_connect_failed" for e in captured) or None,
+            what="the socket failing to come up",
+            blocking=False,
+        )
+        trigger.set()
+        await asyncio.wait_for(serving, 10)
+    assert lifecycle_events(captured) == [
+        "starting",
+        "authenticated",
+        "ledger_opened",
+        "stopping",
+        "stopped",
+    ]
+    assert not daemon.ready.is_set()

@@ -1,0 +1,191 @@
+"""Where settings come from, read up front: the TOML file, the environment, the secret file.
+
+Each source becomes a pydantic-settings source so that validation sees one merged document and
+unknown keys still reach ``extra="forbid"``; every I/O problem is collected, not raised one by one.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource
+from pydantic_settings.sources.utils import parse_env_vars
+
+from wrapupd.errors import ConfigError
+from wrapupd.settings.sections import CREDENTIAL_NAME, ENV_CONFIG_FILE, ENV_PREFIX, ENV_SECRET_FILE
+
+
+class DictSource(PydanticBaseSettingsSource):
+    """Already-read data, passed on untouched (so unknown keys still reach ``extra="forbid"``)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._data
+
+
+class MappingEnvSource(EnvSettingsSource):
+    """The stock environment source, reading a given mapping instead of ``os.environ``.
+
+    ``_load_env_vars`` is the hook pydantic-settings' own dotenv source overrides.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._mapping = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._mapping, self.case_sensitive, self.env_ignore_empty)
+
+
+@dataclass(frozen=True)
+class Layers:
+    """What each source contributes, read up front so every I/O problem is reported together."""
+
+    file: dict[str, Any]
+    env: Mapping[str, str]
+    secret: dict[str, Any]
+    origin: str
+
+    stray_env: tuple[str, ...] = ()
+
+    @classmethod
+    def gather(cls, config_file: Path | None, env: Mapping[str, str], sections: set[str]) -> Layers:
+        """Read the file and the secret; a problem there stops loading before validation.
+
+        Without the file, validation would only add noise ("genesys: required"). Stray
+        environment variables are kept and reported together with the validation problems.
+        """
+        problems: list[str] = []
+        path = Path(config_file) if config_file is not None else _env_path(env, ENV_CONFIG_FILE)
+        data = _read_toml(path, problems) if path is not None else {}
+        secret = _read_secret(data, env, problems)
+        stray = tuple(_stray_env_vars(env, sections))
+        if problems:
+            raise ConfigError(report([*problems, *stray], _origin(path)))
+        return cls(file=data, env=env, secret=secret, origin=_origin(path), stray_env=stray)
+
+
+CURRENT_LAYERS: contextvars.ContextVar[Layers | None] = contextvars.ContextVar(
+    "wrapupd_settings_layers", default=None
+)
+
+
+def _origin(path: Path | None) -> str:
+    return f"file {path}, then {ENV_PREFIX}* environment" if path else f"{ENV_PREFIX}* environment"
+
+
+def _env_lookup(env: Mapping[str, str], name: str) -> str | None:
+    """Environment lookup ignoring case, as pydantic-settings does for the other variables."""
+    upper = name.upper()
+    for key, value in env.items():
+        if key.upper() == upper:
+            return value
+    return None
+
+
+def _env_path(env: Mapping[str, str], name: str) -> Path | None:
+    value = _env_lookup(env, name)
+    return Path(value) if value else None
+
+
+def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
+    """The parsed file, or {} with a problem line (not found, unreadable, bad TOML + line)."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        problems.append(f"config file {path}: not found")
+    except IsADirectoryError:
+        problems.append(f"config file {path}: is a directory, expected a TOML file")
+    except OSError as exc:
+        problems.append(f"config file {path}: cannot read it ({exc.strerror})")
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"config file {path}: invalid TOML: {exc}")
+    except UnicodeDecodeError:
+        problems.append(f"config file {path}: not UTF-8 text")
+    return {}
+
+
+def _stray_env_vars(env: Mapping[str, str], sections: set[str]) -> list[str]:
+    """``WRAPUPD_*`` variables that set nothing: a typo would otherwise be silently ignored."""
+    problems = []
+    for key in sorted(env):
+        upper = key.upper()
+        if not upper.startswith(ENV_PREFIX) or upper == ENV_CONFIG_FILE:
+            continue
+        head = upper[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+        if head not in sections:
+            problems.append(
+                f"environment {key}: not a wrapupd setting; {_env_hint(head, sections)}"
+            )
+    return problems
+
+
+def _env_hint(head: str, sections: set[str]) -> str:
+    for section in sorted(sections):
+        if head.startswith(section + "_"):
+            rest = head[len(section) + 1 :].upper()
+            return f"nested keys use a double underscore: {ENV_PREFIX}{section.upper()}__{rest}"
+    known = ", ".join(
+        f"{ENV_PREFIX}{s.upper()}" + ("" if s == "queues" else "__*") for s in sorted(sections)
+    )
+    return f"expected {ENV_CONFIG_FILE} or one of {known}"
+
+
+def _read_secret(
+    file_data: dict[str, Any], env: Mapping[str, str], problems: list[str]
+) -> dict[str, Any]:
+    """The client secret from a file, as a source layer above the environment.
+
+    An explicit ``client_secret_file`` (environment, else TOML) wins over systemd's
+    ``$CREDENTIALS_DIRECTORY/client_secret``; a missing credentials file there is not an error,
+    the directory may hold other credentials.
+    """
+    explicit = _env_path(env, ENV_SECRET_FILE) or _toml_secret_file(file_data)
+    if explicit is not None:
+        return _secret_layer(explicit, "genesys.client_secret_file", problems)
+    directory = _env_lookup(env, "CREDENTIALS_DIRECTORY")
+    if directory and (Path(directory) / CREDENTIAL_NAME).exists():
+        return _secret_layer(Path(directory) / CREDENTIAL_NAME, "$CREDENTIALS_DIRECTORY", problems)
+    return {}
+
+
+def _toml_secret_file(file_data: dict[str, Any]) -> Path | None:
+    genesys = file_data.get("genesys")
+    value = genesys.get("client_secret_file") if isinstance(genesys, dict) else None
+    return Path(value) if isinstance(value, str) and value else None
+
+
+def _secret_layer(path: Path, setting: str, problems: list[str]) -> dict[str, Any]:
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        problems.append(f"{setting}: cannot read {path} ({exc.strerror})")
+        return {}
+    except UnicodeDecodeError:
+        problems.append(f"{setting}: {path} is not UTF-8 text")
+        return {}
+    if not secret:
+        problems.append(f"{setting}: {path} is empty; it must hold the OAuth client secret")
+        return {}
+    return {"genesys": {"client_secret": secret}}
+
+
+def report(problems: Sequence[str], origin: str) -> str:
+    """Every problem on its own line under one heading that says where settings came from."""
+    noun = "problem" if len(problems) == 1 else "problems"
+    lines = [f"invalid wrapupd configuration ({origin}): {len(problems)} {noun}"]
+    lines += [f"  {problem}" for problem in problems]
+    return "\n".join(lines)
