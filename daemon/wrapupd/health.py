@@ -23,6 +23,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from wrapupd.metrics import Metrics
+from wrapupd.status_page import CONTENT_SECURITY_POLICY, render_page
+from wrapupd.status_report import StatusSource, report_to_json
 
 log = structlog.get_logger(__name__)
 
@@ -34,9 +36,11 @@ Page = Callable[[], Awaitable[web.Response]]
 MAX_REQUEST_BYTES = 8192
 REQUEST_TIMEOUT_S = 5.0
 SHUTDOWN_TIMEOUT_S = 1.0  # a probe never needs a long goodbye
+REFRESH_SECONDS = 10
 
 _TEXT = "text/plain; charset=utf-8"
 _JSON = "application/json"
+_HTML = "text/html; charset=utf-8"
 _READ_ONLY = ("GET", "HEAD")
 
 
@@ -84,7 +88,11 @@ def _check_entry(ok: bool, detail: str) -> dict[str, object]:
 
 
 class HealthServer:
-    """Serves the probes on ``host:port`` (port 0 picks a free port; :meth:`start` returns it)."""
+    """Serves the probes on ``host:port`` (port 0 picks a free port; :meth:`start` returns it).
+
+    With a ``status`` source it also serves the status page at ``/`` (reloading itself every
+    ``refresh_seconds``) and the same facts at ``/status.json``; without one those paths are 404.
+    """
 
     def __init__(
         self,
@@ -93,12 +101,16 @@ class HealthServer:
         *,
         readiness: Readiness,
         metrics: Metrics,
+        status: StatusSource | None = None,
+        refresh_seconds: int = REFRESH_SECONDS,
         max_request_bytes: int = MAX_REQUEST_BYTES,
         request_timeout: float = REQUEST_TIMEOUT_S,
     ) -> None:
         self._host, self._port = host, port
         self._readiness = readiness
         self._metrics = metrics
+        self._status = status
+        self._refresh_seconds = refresh_seconds
         self._max_request_bytes = max_request_bytes
         self._request_timeout = request_timeout
         self._runner: web.ServerRunner | None = None
@@ -107,6 +119,8 @@ class HealthServer:
             "/readyz": self._readyz,
             "/metrics": self._metrics_page,
         }
+        if status is not None:
+            self._pages.update({"/": self._status_page, "/status.json": self._status_json})
 
     async def start(self) -> tuple[str, int]:
         """Bind and listen; returns the bound ``(host, port)``."""
@@ -168,3 +182,16 @@ class HealthServer:
         except Exception as exc:
             log.warning("metrics rendering failed", error=repr(exc))
             return _text(500, "metrics unavailable")
+
+    async def _status_page(self) -> web.Response:
+        assert self._status is not None
+        report = await self._status.status_report()
+        page = render_page(report, refresh_seconds=self._refresh_seconds)
+        return _response(
+            200, page.encode(), _HTML, {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
+        )
+
+    async def _status_json(self) -> web.Response:
+        assert self._status is not None
+        report = await self._status.status_report()
+        return _response(200, json.dumps(report_to_json(report)).encode(), _JSON)

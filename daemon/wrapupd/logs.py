@@ -16,6 +16,7 @@ processors), and a cached logger would keep writing to the old configuration.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sys
@@ -32,6 +33,7 @@ __all__ = [
     "Redactor",
     "add_secret",
     "adopt_library_logger",
+    "channel_tag",
     "configure_logging",
     "resolve_format",
 ]
@@ -74,6 +76,16 @@ _ACCESS_TOKEN = re.compile(
     [^"'&\s,;}\]]+               # the value, up to a delimiter
     """
 )
+
+
+def channel_tag(channel_id: str) -> str:
+    """``channel#1a2b3c``: a short, stable, one-way name for a notification channel.
+
+    The channel id is a credential (its connectUri lets anyone read the watched queues'
+    conversations), so logs, the status page and errors name a channel by this tag instead. Three
+    bytes of a hash tell a handful of live channels apart and reveal nothing usable of the id.
+    """
+    return "channel#" + hashlib.blake2b(channel_id.encode(), digest_size=3).hexdigest()
 
 
 class Redactor:
