@@ -102,3 +102,47 @@ class FixedStatus:
     async def status_report(self) -> StatusReport:
         self.asked += 1
         return self.report
+
+
+def docs_report() -> StatusReport:
+    """The report behind docs/img/status-page.png: a site at work, with one thing to fix."""
+    base = sample_report()
+    return replace(
+        base,
+        checks=(
+            *base.checks[:3],
+            Check("codes", True, "4 queues, verified; 1 dropped (code_not_assigned)"),
+            base.checks[4],
+        ),
+        queues=(
+            QueueStatus("Support", "No code selected", 30, 3, 128, ago(12)),
+            QueueStatus("Sales", "No code selected", 30, 1, 64, ago(95)),
+            QueueStatus("Billing", "Billing - other", 20, 0, 41, ago(400)),
+            QueueStatus("Callbacks", "No answer", 0, 0, 7, ago(2 * 3600)),
+        ),
+        recent=(
+            RecentOutcome(ago(12), "Support", "5b0c8e2a-41f7-4e4a-9d0b-2f6c1d9e7a31", "applied"),
+            RecentOutcome(
+                ago(40),
+                "Sales",
+                "0e7d4b19-8c2f-4a55-b1e3-7f9a6c2d4e80",
+                "already_coded",
+                "agent chose a code",
+            ),
+            RecentOutcome(ago(95), "Sales", "c3a1f6d2-5e84-4b07-a9c6-1d2e3f4a5b6c", "applied"),
+            RecentOutcome(
+                ago(400),
+                "Billing",
+                "9f2e8d7c-6b5a-4c3d-8e1f-0a9b8c7d6e5f",
+                "too_late",
+                "ACW ended before the grace period",
+            ),
+        ),
+        problems=(
+            Problem(
+                ProblemKind.CODE_NOT_ASSIGNED,
+                "Retention",
+                "'Retained' is not one of the queue's wrap-up codes",
+            ),
+        ),
+    )
