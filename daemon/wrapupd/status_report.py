@@ -11,6 +11,7 @@ Times are timezone-aware UTC datetimes. ``applied_today`` counts since 00:00 UTC
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -140,6 +141,11 @@ class StatusSource(Protocol):
     async def status_report(self) -> StatusReport:
         """A fresh report; may read the ledger (off the event loop) but never calls the platform."""
         ...
+
+
+def checks_from_readiness(readiness: Mapping[str, tuple[bool, str]]) -> tuple[Check, ...]:
+    """The readiness checks as ``/readyz`` reports them, so the page and the probe always agree."""
+    return tuple(Check(name, bool(ok), detail) for name, (ok, detail) in readiness.items())
 
 
 def age_text(moment: datetime | None, now: datetime) -> str:

@@ -25,7 +25,15 @@ from status_samples import (
 from wrapupd.health import HealthServer
 from wrapupd.metrics import Metrics
 from wrapupd.status_page import CONTENT_SECURITY_POLICY, render_page
-from wrapupd.status_report import Problem, ProblemKind, RateBudget, report_from_json, report_to_json
+from wrapupd.status_report import (
+    Check,
+    Problem,
+    ProblemKind,
+    RateBudget,
+    checks_from_readiness,
+    report_from_json,
+    report_to_json,
+)
 from wrapupd.status_terminal import (
     EX_NOT_READY,
     EX_OK,
@@ -295,3 +303,10 @@ def test_the_report_is_ready_exactly_when_every_check_passes() -> None:
     report = sample_report()
     assert report.ready
     assert not replace(report, checks=(*report.checks, replace(report.checks[0], ok=False))).ready
+
+
+def test_checks_come_from_the_same_readiness_as_readyz() -> None:
+    readiness = {"token": (True, ""), "socket": (False, "disconnected")}
+    checks = checks_from_readiness(readiness)
+    assert checks == (Check("token", True, ""), Check("socket", False, "disconnected"))
+    assert not sample_report(checks=checks).ready
