@@ -110,7 +110,7 @@ class HealthServer:
         self._readiness = readiness
         self._metrics = metrics
         self._status = status
-        self._refresh_seconds = refresh_seconds
+        self._refresh_seconds = max(1, refresh_seconds)  # 0 would reload the page in a loop
         self._max_request_bytes = max_request_bytes
         self._request_timeout = request_timeout
         self._runner: web.ServerRunner | None = None
@@ -158,6 +158,7 @@ class HealthServer:
             log.exception("health request failed")
             response = _text(500, "internal error")
         response.headers["Cache-Control"] = "no-store"
+        response.headers["Server"] = "wrapupd"  # not aiohttp's version, for whoever scans the port
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.force_close()  # one request per connection: nothing idles on the listener
         return response

@@ -234,3 +234,8 @@ async def test_metrics_failure_is_500_not_a_crash(checks: Checks) -> None:
         assert (await get(address, "/livez")).status == 200
     finally:
         await health.stop()
+
+
+async def test_the_server_header_names_no_library_version(server: tuple[str, int]) -> None:
+    reply = await get(server, "/livez")
+    assert reply.headers["Server"] == "wrapupd"

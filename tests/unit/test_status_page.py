@@ -310,3 +310,20 @@ def test_checks_come_from_the_same_readiness_as_readyz() -> None:
     checks = checks_from_readiness(readiness)
     assert checks == (Check("token", True, ""), Check("socket", False, "disconnected"))
     assert not sample_report(checks=checks).ready
+
+
+async def test_a_zero_refresh_does_not_reload_the_page_in_a_loop() -> None:
+    health = HealthServer(
+        "127.0.0.1",
+        0,
+        readiness=dict,
+        metrics=Metrics(CollectorRegistry()),
+        status=FixedStatus(sample_report()),
+        refresh_seconds=0,
+    )
+    host, port = await health.start()
+    try:
+        _, _, body = await asyncio.to_thread(_get, f"http://{host}:{port}/")
+        assert b'<meta http-equiv="refresh" content="1">' in body
+    finally:
+        await health.stop()
