@@ -150,7 +150,7 @@ def _migrate(backend: Backend, now: datetime) -> None:
 
 def _prepare(
     location: Path | str, password: str | None, now: datetime
-) -> tuple[Backend, dict[bytes | str, Known]]:
+) -> tuple[Backend, dict[str, Known]]:
     backend = _backend(location, password, single_writer=True)
     try:
         _migrate(backend, now)
@@ -160,9 +160,9 @@ def _prepare(
         raise
 
 
-def _load_index(backend: Backend) -> dict[bytes | str, Known]:
+def _load_index(backend: Backend) -> dict[str, Known]:
     """Every participant the ledger knows, and whether it is open, done, or reopenable."""
-    index: dict[bytes | str, Known] = {}
+    index: dict[str, Known] = {}
     sql = "SELECT conversation_id, participant_id, state, outcome FROM work_items"
     with backend.reading() as session, backend.errors("load"):
         for conversation, participant, state, outcome in session.stream(sql):

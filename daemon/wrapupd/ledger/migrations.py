@@ -30,6 +30,7 @@ def _v2(ts: str, event_id: str) -> tuple[str, ...]:
         "user_id TEXT",
         "code_name TEXT",
         f"created_at {ts}",
+        "created_by TEXT",
         f"finished_at {ts}",
         "latency_ms INTEGER",
         "lease_owner TEXT",

@@ -100,6 +100,7 @@ class LedgerRow:
     latency_ms: int | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    created_by: str | None = None
 
     @property
     def status(self) -> str:
@@ -160,6 +161,8 @@ class LedgerHealth:
 
 def iso(moment: datetime) -> str:
     """Fixed-width ISO UTC text, so that string comparison orders by time (SQLite, exports)."""
+    if moment.tzinfo is UTC:
+        return moment.isoformat(timespec="microseconds")
     if moment.tzinfo is None:
         raise ValueError(
             f"naive datetime {moment!r}: the ledger stores UTC, pass an aware datetime"

@@ -21,7 +21,7 @@ from wrapupd.ledger.writer import Op
 INSERT_ITEM = (
     "INSERT INTO work_items (conversation_id, participant_id, queue_id, queue_name, user_id,"
     " acw_started_at, due_at, deadline, state, attempts, code_id, detail, media_type, created_at,"
-    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)"
+    " created_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (conversation_id, participant_id) DO NOTHING"
 )
 INSERT_EVENT = (
@@ -48,30 +48,31 @@ def event_row(
 
 
 def _add_many(s: Session, batch: list[tuple[Any, ...]]) -> None:
-    items, events = [], []
+    """New items; their first history line is read from ``created_at``/``created_by``."""
+    rows = []
+    ts = s.ts
     for item, queue_name, user_id, now, owner in batch:
-        items.append(
+        stamp = ts(now)
+        rows.append(
             (
                 item.conversation_id,
                 item.participant_id,
                 item.queue_id,
                 queue_name,
                 user_id,
-                s.ts(item.acw_started_at),
-                s.ts(item.due_at),
-                None if item.deadline is None else s.ts(item.deadline),
+                ts(item.acw_started_at),
+                ts(item.due_at),
+                None if item.deadline is None else ts(item.deadline),
                 item.attempts,
                 item.code_id,
                 item.detail,
                 item.media_type,
-                s.ts(now),
-                s.ts(now),
+                stamp,
+                owner,
+                stamp,
             )
         )
-        detail = f"in ACW without a code on {queue_name or item.queue_id}"
-        events.append(event_row(s, item.key, now, HistoryKind.SEEN, detail=detail, owner=owner))
-    s.run_many(INSERT_ITEM, items)
-    s.run_many(INSERT_EVENT, events)
+    s.run_many(INSERT_ITEM, rows)
 
 
 def _note_many(s: Session, batch: list[tuple[Any, ...]]) -> None:

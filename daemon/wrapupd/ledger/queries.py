@@ -19,6 +19,7 @@ from wrapupd.ledger.model import (
     EXPORTED,
     REDRIVABLE,
     ExportRecord,
+    HistoryEntry,
     HistoryKind,
     ItemHistory,
     LedgerRow,
@@ -125,7 +126,7 @@ class LedgerQueries:
                     f"SELECT {EVENT_COLUMNS} FROM item_events WHERE {KEY_WHERE} ORDER BY id",
                     row.item.key,
                 )
-                found.append(ItemHistory(row, tuple(map(event_from, events))))
+                found.append(ItemHistory(row, (_seen(row), *map(event_from, events))))
         return found
 
     def redrive(
@@ -202,6 +203,17 @@ def _where(
         clauses.append("updated_at >= ?")
         params.append(s.ts(since))
     return " AND ".join(clauses), tuple(params)
+
+
+def _seen(row: LedgerRow) -> HistoryEntry:
+    """The first line of every history: when and by whom the item was taken on."""
+    item = row.item
+    return HistoryEntry(
+        at=row.created_at or item.acw_started_at,
+        kind=HistoryKind.SEEN,
+        detail=f"in ACW without a code on {row.queue_name or item.queue_id}",
+        owner=row.created_by,
+    )
 
 
 def _export_record(row: LedgerRow) -> ExportRecord:

@@ -11,7 +11,7 @@ from wrapupd.ledger.model import HistoryEntry, HistoryKind, LedgerRow, Replica, 
 ITEM_COLUMNS = (
     "conversation_id, participant_id, queue_id, acw_started_at, due_at, deadline, state,"
     " attempts, outcome, code_id, detail, media_type, updated_at, queue_name, user_id, code_name,"
-    " created_at, finished_at, latency_ms, lease_owner, lease_expires_at"
+    " created_at, finished_at, latency_ms, lease_owner, lease_expires_at, created_by"
 )
 EVENT_COLUMNS = "at, kind, detail, attempt, code_id, owner"
 REPLICA_COLUMNS = "owner, started_at, last_seen, detail"
@@ -63,6 +63,7 @@ def ledger_row_from(row: Row) -> LedgerRow:
         latency_ms=_int(row[18]),
         lease_owner=_text(row[19]),
         lease_expires_at=as_datetime(row[20]),
+        created_by=_text(row[21]),
     )
 
 

@@ -83,6 +83,7 @@ def check_directory(directory: Path) -> None:
 class SqliteSession(Session):
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
+        self._last: tuple[datetime | None, str] = (None, "")
 
     def run(self, sql: str, params: Params = ()) -> int:
         return self._db.execute(sql, params).rowcount
@@ -101,7 +102,11 @@ class SqliteSession(Session):
         yield from self._db.execute(sql, params)
 
     def ts(self, moment: datetime) -> object:
-        return iso(moment)
+        last, text = self._last  # many writes of one batch share their "now"
+        if moment is not last:
+            text = iso(moment)
+            self._last = (moment, text)
+        return text
 
 
 class SqliteBackend(Backend):
