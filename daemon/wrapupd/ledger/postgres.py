@@ -5,9 +5,10 @@ file, a systemd credential) and never appears in a message: :attr:`PostgresBacke
 URL without it, and every driver error is scrubbed of it before it becomes a
 :class:`~wrapupd.errors.LedgerUnavailable` or :class:`~wrapupd.errors.LedgerError`.
 
-The pool checks a connection before lending it, so after the server restarts the next batch gets a
-fresh connection; while the server is away every batch fails as unavailable and the writer retries
-with backoff, holding what is queued in memory.
+The writer thread has its own connection, dropped after any failure and made again for the next
+batch; while the server is away every batch fails as unavailable and the writer retries with
+backoff, holding what is queued in memory. Reads (the operator's tools) borrow from a pool that
+checks a connection before lending it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ from wrapupd.ledger.backend import Backend, Params, Row, Session
 from wrapupd.ledger.model import iso
 
 SCHEMES = ("postgresql", "postgres")
+# What the server says when it refuses us for good: wrong password, no such database or role, or
+# not allowed from here. At start that is a setup error (exit 78), not an outage to wait out.
+_REFUSALS = (
+    "password authentication failed",
+    "no password supplied",
+    "does not exist",
+    "no pg_hba.conf entry",
+)
 _SECRET_PARAMS = frozenset({"password", "passfile"})
 
 
@@ -83,7 +92,7 @@ class PostgresSession(Session):
 
 
 class PostgresBackend(Backend):
-    """A pool of connections to one database; the writer borrows one per batch."""
+    """The writer thread's own connection (reconnected after a failure) and a pool for reads."""
 
     kind = "postgres"
     keep_cause = False
@@ -99,52 +108,87 @@ class PostgresBackend(Backend):
         if not is_postgres_url(url):
             raise LedgerError(f"not a PostgreSQL URL: {redact_url(url)}")
         self.location = redact_url(url)
-        parts = urlsplit(url)
-        self._secrets = tuple(s for s in (password, parts.password) if s)
+        self._url = url
+        self._secrets = tuple(s for s in (password, urlsplit(url).password) if s)
         self._timeout = connect_timeout
-        kwargs: dict[str, Any] = {
+        self._pool_size = max(1, pool_size)
+        self._kwargs: dict[str, Any] = {
             "autocommit": True,
             "connect_timeout": max(1, round(connect_timeout)),
             "application_name": "wrapupd",
             "options": "-c TimeZone=UTC",
         }
         if password:
-            kwargs["password"] = password
-        self._pool = ConnectionPool(
-            url,
-            kwargs=kwargs,
-            min_size=1,
-            max_size=max(2, pool_size),
-            open=True,
-            check=ConnectionPool.check_connection,
-            name="wrapupd-ledger",
-            timeout=connect_timeout,
-        )
+            self._kwargs["password"] = password
+        self._writer: psycopg.Connection[Any] | None = None
+        self._pool: ConnectionPool | None = None
+        self._ever_connected = False
+        self._closed = False
 
-    @contextmanager
-    def _borrowed(self, doing: str) -> Iterator[psycopg.Connection[Any]]:
-        with self.errors(doing), self._pool.connection(timeout=self._timeout) as db:
-            yield db
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A new connection; at first, a refusal (password, database, role) is a setup error."""
+        if self._closed:
+            raise LedgerError(f"ledger {self.location} is closed")
+        try:
+            db = psycopg.connect(self._url, **self._kwargs)
+        except psycopg.OperationalError as exc:
+            refused = any(marker in str(exc) for marker in _REFUSALS)
+            if refused and not self._ever_connected:
+                raise LedgerError(self._scrub(self.describe(exc, "connect"))) from None
+            raise LedgerUnavailable(self._scrub(self.describe(exc, "connect"))) from None
+        self._ever_connected = True
+        return db
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self._borrowed("write") as db, db.transaction():
-            yield PostgresSession(db)
+        if self._writer is None or self._writer.closed:
+            self._writer = self._connect()
+        db = self._writer
+        try:
+            with self.errors("write"), db.transaction():
+                yield PostgresSession(db)
+        except LedgerUnavailable:
+            self._drop_writer()  # a broken connection is not reused: the next batch reconnects
+            raise
+
+    def _drop_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with self._borrowed("read") as db:
+        if self._pool is None:
+            self._connect().close()  # a clear error now rather than a pool timeout
+            self._pool = ConnectionPool(
+                self._url,
+                kwargs=self._kwargs,
+                min_size=1,
+                max_size=self._pool_size,
+                check=ConnectionPool.check_connection,
+                name="wrapupd-ledger",
+                timeout=self._timeout,
+                open=True,
+            )
+        with self.errors("read"), self._pool.connection(timeout=self._timeout) as db:
             yield PostgresSession(db)
+
+    def _scrub(self, message: str) -> str:
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        return message
 
     def classify(self, exc: Exception, doing: str) -> LedgerError | LedgerUnavailable | None:
         if not isinstance(exc, psycopg.Error):
             return None
-        message = self.describe(exc, doing)
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
+        message = self._scrub(self.describe(exc, doing))
         if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
             return LedgerUnavailable(message)
         return LedgerError(message)
 
     def close(self) -> None:
-        self._pool.close()
+        self._closed = True
+        self._drop_writer()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
