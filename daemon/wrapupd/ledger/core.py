@@ -243,10 +243,21 @@ class Ledger:
     # --- leases and replicas -------------------------------------------------------------------
 
     async def claim(self, key: Key, lease_seconds: float) -> Claim:
-        """Take (or renew) the item's lease for this replica; see :class:`Claim`."""
+        """Take (or renew) the item's lease for this replica; see :class:`Claim`.
+
+        FINISHED also tells this process's index how the item ended, so that a sighting of a
+        participant another replica gave up on can reopen it here.
+        """
         now = self._clock.now()
         until = now + timedelta(seconds=lease_seconds)
-        claim: Claim = await self._ask("claim", (key, self.owner, until, now))
+        answer: tuple[Claim, Outcome | None] = await self._ask(
+            "claim", (key, self.owner, until, now)
+        )
+        claim, outcome = answer
+        if claim is Claim.FINISHED:  # perhaps by another replica: a later sighting may reopen it
+            self._index[index_token(key)] = (
+                Known.SUCCEEDED if outcome is None else Known.after(outcome)
+            )
         return claim
 
     async def renew(self, key: Key, lease_seconds: float) -> bool:

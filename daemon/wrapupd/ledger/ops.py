@@ -167,19 +167,23 @@ def _purge(s: Session, older_than: datetime) -> list[Key]:
     return keys
 
 
-def _claim(s: Session, key: Key, owner: str, expires: datetime, now: datetime) -> Claim:
+def _claim(
+    s: Session, key: Key, owner: str, expires: datetime, now: datetime
+) -> tuple[Claim, Outcome | None]:
+    """The answer, and the outcome when the item is finished (the caller's index learns it)."""
     row = s.one(
-        f"SELECT state, lease_owner, lease_expires_at FROM work_items WHERE {KEY_WHERE}{s.for_update}",
+        f"SELECT state, outcome, lease_owner, lease_expires_at FROM work_items"
+        f" WHERE {KEY_WHERE}{s.for_update}",
         key,
     )
     if row is None:
-        return Claim.UNKNOWN
-    state, holder, until = row
+        return Claim.UNKNOWN, None
+    state, outcome, holder, until = row
     if state == "done":
-        return Claim.FINISHED
+        return Claim.FINISHED, None if outcome is None else Outcome(str(outcome))
     other = holder is not None and holder != owner
     if other and (as_datetime(until) or now) > now:
-        return Claim.HELD
+        return Claim.HELD, None
     s.run(
         f"UPDATE work_items SET lease_owner = ?, lease_expires_at = ? WHERE {KEY_WHERE}",
         (owner, s.ts(expires), *key),
@@ -187,7 +191,7 @@ def _claim(s: Session, key: Key, owner: str, expires: datetime, now: datetime) -
     if holder != owner:
         detail = f"taken over from {holder} (lease expired)" if other else "taken"
         s.run(INSERT_EVENT, event_row(s, key, now, HistoryKind.LEASE, detail=detail, owner=owner))
-    return Claim.TAKEN_OVER if other else Claim.MINE
+    return (Claim.TAKEN_OVER if other else Claim.MINE), None
 
 
 def _renew(s: Session, key: Key, owner: str, expires: datetime) -> bool:
