@@ -137,7 +137,9 @@ class PostgresServer:
 
     def _ensure_database(self) -> None:
         with self._connect("postgres") as db:  # type: ignore[attr-defined]
-            if not db.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
+            if not db.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+            ).fetchone():
                 db.execute(f"CREATE DATABASE {DATABASE}")
 
     def reset(self) -> None:

@@ -346,7 +346,11 @@ async def test_outcome_counts_cover_every_outcome(ledger: Ledger) -> None:
     await ledger.flush()
     counts = ledger.outcome_counts()
     assert set(counts) == set(Outcome)
-    assert (counts[Outcome.APPLIED], counts[Outcome.TOO_LATE], counts[Outcome.FORBIDDEN]) == (2, 1, 1)
+    assert (counts[Outcome.APPLIED], counts[Outcome.TOO_LATE], counts[Outcome.FORBIDDEN]) == (
+        2,
+        1,
+        1,
+    )
     assert counts[Outcome.DRY_RUN] == 0
 
 
