@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger_places import KEY, T0, Place, item, place, sqlite_at  # noqa: F401  (fixture)
+from ledger_places import KEY, T0, Place, item, sqlite_at
 from wrapupd.clock import ManualClock
 from wrapupd.events import ItemState, Outcome
 from wrapupd.ledger import HistoryKind, Known, Ledger
 
 
 @pytest.fixture
-async def ledger(place: Place, clock: ManualClock) -> AsyncIterator[Ledger]:  # noqa: F811
+async def ledger(place: Place, clock: ManualClock) -> AsyncIterator[Ledger]:
     opened = await place.open(clock)
     yield opened
     await opened.close()
@@ -267,7 +267,7 @@ async def test_the_history_tells_the_whole_story_in_order(
 # --- restart ----------------------------------------------------------------------------------
 
 
-async def test_a_restart_keeps_everything(place: Place, clock: ManualClock) -> None:  # noqa: F811
+async def test_a_restart_keeps_everything(place: Place, clock: ManualClock) -> None:
     first = await place.open(clock)
     first.add_pending(item("pending"))
     first.add_pending(item("writing"))
@@ -296,7 +296,7 @@ async def test_a_restart_keeps_everything(place: Place, clock: ManualClock) -> N
         await second.close()
 
 
-async def test_close_writes_what_is_queued(place: Place) -> None:  # noqa: F811
+async def test_close_writes_what_is_queued(place: Place) -> None:
     first = await place.open()
     for n in range(50):
         first.add_pending(item(f"c{n}"))

@@ -21,14 +21,12 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from ledger_places import (  # noqa: F401  (fixtures)
+from ledger_places import (
     KEY,
     Place,
     eventually,
     item,
-    postgres_place,
     sqlite_at,
-    sqlite_place,
 )
 from wrapupd.errors import LedgerError, LedgerUnavailable
 from wrapupd.events import ItemState, Outcome
@@ -105,7 +103,7 @@ class HeldCommits:
 
 
 async def test_the_event_loop_never_waits_on_a_commit_and_many_items_share_one(
-    sqlite_place: Place,  # noqa: F811
+    sqlite_place: Place,
 ) -> None:
     ledger = await sqlite_place.open()
     held = HeldCommits(ledger)
@@ -175,7 +173,7 @@ async def test_closing_on_a_full_disk_gives_up_after_its_deadline_and_says_what_
 
 
 async def test_a_write_refused_for_good_fails_alone_and_the_rest_is_written(
-    sqlite_place: Place,  # noqa: F811
+    sqlite_place: Place,
 ) -> None:
     ledger = await sqlite_place.open()
     try:
@@ -199,7 +197,7 @@ async def test_a_write_refused_for_good_fails_alone_and_the_rest_is_written(
 
 
 async def test_a_database_that_goes_away_loses_nothing_and_is_rejoined(
-    postgres_place: Place,  # noqa: F811
+    postgres_place: Place,
 ) -> None:
     server = postgres_place.server
     assert server is not None
@@ -225,7 +223,7 @@ async def test_a_database_that_goes_away_loses_nothing_and_is_rejoined(
         await ledger.close()
 
 
-async def test_no_password_reaches_an_error_message(postgres_place: Place) -> None:  # noqa: F811
+async def test_no_password_reaches_an_error_message(postgres_place: Place) -> None:
     wrong = "not-the-password-0123456789"
     with pytest.raises(LedgerError) as refused:
         await Place("postgres", postgres_place.location, wrong).open()

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ledger_places import KEY, T0, Place, item, place, postgres_place  # noqa: F401  (fixtures)
+from ledger_places import KEY, T0, Place, item
 from wrapupd.clock import ManualClock
 from wrapupd.events import Outcome
 from wrapupd.ledger import Claim, HistoryKind, Ledger
@@ -25,7 +25,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def pair(
-    postgres_place: Place,  # noqa: F811
+    postgres_place: Place,
     clock: ManualClock,
 ) -> AsyncIterator[tuple[Ledger, Ledger]]:
     a = await postgres_place.open(clock, owner="replica-a")
@@ -45,7 +45,7 @@ async def both_know(a: Ledger, b: Ledger) -> None:
 # --- one owner (both backends) ----------------------------------------------------------------
 
 
-async def test_a_single_owner_claims_renews_and_releases(place: Place, clock: ManualClock) -> None:  # noqa: F811
+async def test_a_single_owner_claims_renews_and_releases(place: Place, clock: ManualClock) -> None:
     ledger = await place.open(clock, owner="only")
     try:
         assert await ledger.claim(KEY, LEASE) is Claim.UNKNOWN
@@ -66,7 +66,7 @@ async def test_a_single_owner_claims_renews_and_releases(place: Place, clock: Ma
 
 
 async def test_a_lapsed_lease_of_ones_own_is_no_ground_for_a_write(
-    place: Place,  # noqa: F811
+    place: Place,
     clock: ManualClock,
 ) -> None:
     ledger = await place.open(clock)
@@ -81,7 +81,7 @@ async def test_a_lapsed_lease_of_ones_own_is_no_ground_for_a_write(
         await ledger.close()
 
 
-async def test_roles_and_heartbeats_work_with_one_owner(place: Place, clock: ManualClock) -> None:  # noqa: F811
+async def test_roles_and_heartbeats_work_with_one_owner(place: Place, clock: ManualClock) -> None:
     ledger = await place.open(clock, owner="only")
     try:
         assert await ledger.claim_role("reconciler", 60)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from ledger_places import T0, Place, item, place, sqlite_place  # noqa: F401  (fixtures)
+from ledger_places import T0, Place, item
 from wrapupd.clock import ManualClock
 from wrapupd.events import ItemState, Outcome
 from wrapupd.ledger import EXPORT_COLUMNS, Claim, HistoryKind, Ledger, state_choices
@@ -23,7 +23,7 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def filled(place: Place, clock: ManualClock) -> AsyncIterator[Ledger]:  # noqa: F811
+async def filled(place: Place, clock: ManualClock) -> AsyncIterator[Ledger]:
     """Support: c-applied (applied at +10 s), c-failed, c-pending; Sales: s-coded, s-dry (at +20 s)."""
     ledger = await place.open(clock, owner="replica-a")
     ledger.add_pending(item("c-applied"), queue_name="Support", user_id="user-1")
@@ -138,7 +138,7 @@ async def test_show_prints_every_participant_of_a_conversation_with_its_history(
 async def test_redrive_puts_failed_items_back_for_the_daemon_once(
     filled: Ledger,
     place: Place,
-    clock: ManualClock,  # noqa: F811
+    clock: ManualClock,
 ) -> None:
     tools = place.tools(clock)  # the operator's own connection, beside the running daemon
     try:
@@ -209,7 +209,7 @@ async def test_export_writes_csv_and_json_lines_with_the_documented_columns(
 
 
 async def test_the_tools_read_beside_a_running_daemon(
-    sqlite_place: Place,  # noqa: F811
+    sqlite_place: Place,
 ) -> None:
     daemon = await sqlite_place.open()
     tools = sqlite_place.tools()

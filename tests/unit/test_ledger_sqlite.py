@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger_places import KEY, T0, Place, item, sqlite_place  # noqa: F401  (fixture)
+from ledger_places import KEY, T0, Place, item
 from wrapupd.errors import LedgerError, LedgerInUse
 from wrapupd.events import Outcome
 from wrapupd.ledger import LEDGER_FILENAME, SCHEMA_VERSION, ledger_path
@@ -40,7 +40,7 @@ def raw(path: Path) -> sqlite3.Connection:
 
 
 async def test_the_file_uses_wal_and_full_sync_and_records_its_migrations(
-    sqlite_place: Place,  # noqa: F811
+    sqlite_place: Place,
 ) -> None:
     ledger = await sqlite_place.open()
     try:
@@ -58,7 +58,7 @@ async def test_the_file_uses_wal_and_full_sync_and_records_its_migrations(
         db.close()
 
 
-async def test_reopening_runs_no_migration_twice(sqlite_place: Place) -> None:  # noqa: F811
+async def test_reopening_runs_no_migration_twice(sqlite_place: Place) -> None:
     for _ in range(3):
         await (await sqlite_place.open()).close()
     db = raw(Path(sqlite_place.location))
@@ -89,7 +89,7 @@ async def test_a_ledger_from_wrapupd_0_1_is_upgraded_in_place(tmp_path: Path) ->
         await ledger.close()
 
 
-async def test_a_ledger_from_a_newer_wrapupd_is_refused(sqlite_place: Place) -> None:  # noqa: F811
+async def test_a_ledger_from_a_newer_wrapupd_is_refused(sqlite_place: Place) -> None:
     await (await sqlite_place.open()).close()
     db = raw(Path(sqlite_place.location))
     db.execute("INSERT INTO schema_migrations VALUES (?, 'future', 'x')", (SCHEMA_VERSION + 1,))
@@ -100,7 +100,7 @@ async def test_a_ledger_from_a_newer_wrapupd_is_refused(sqlite_place: Place) -> 
 
 
 async def test_a_second_writer_on_one_file_is_refused_until_the_first_closes(
-    sqlite_place: Place,  # noqa: F811
+    sqlite_place: Place,
 ) -> None:
     first = await sqlite_place.open()
     with pytest.raises(LedgerInUse, match="two replicas on one SQLite ledger"):
@@ -112,7 +112,7 @@ async def test_a_second_writer_on_one_file_is_refused_until_the_first_closes(
 
 
 async def test_another_process_on_the_same_file_is_told_who_holds_it(
-    sqlite_place: Place,  # noqa: F811
+    sqlite_place: Place,
 ) -> None:
     ledger = await sqlite_place.open()
     try:
@@ -167,7 +167,7 @@ async def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) ->
         await Place("sqlite", path).open()
 
 
-async def test_using_a_closed_ledger_raises_ledger_error(sqlite_place: Place) -> None:  # noqa: F811
+async def test_using_a_closed_ledger_raises_ledger_error(sqlite_place: Place) -> None:
     closed = await sqlite_place.open()
     await closed.close()
     with pytest.raises(LedgerError, match="closed"):
@@ -182,7 +182,7 @@ async def test_the_tools_refuse_a_ledger_that_does_not_exist(tmp_path: Path) -> 
     assert not ledger_path(tmp_path).exists()
 
 
-async def test_times_are_fixed_width_utc_text(sqlite_place: Place) -> None:  # noqa: F811
+async def test_times_are_fixed_width_utc_text(sqlite_place: Place) -> None:
     ledger = await sqlite_place.open()
     ledger.add_pending(item())
     await ledger.close()
