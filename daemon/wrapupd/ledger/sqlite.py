@@ -30,6 +30,7 @@ from wrapupd.ledger.model import iso
 
 LEDGER_FILENAME = "wrapupd.sqlite3"
 BUSY_TIMEOUT_MS = 5000
+CACHE_KIB = 16_384  # the index pages of a few hundred thousand items stay in memory
 
 # Primary result codes of a storage that fails for now: busy, locked, out of memory, read-only
 # (remounted), I/O error, full, cannot open, lock protocol. Anything else is a bug or a bad file.
@@ -136,6 +137,7 @@ class SqliteBackend(Backend):
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             except BaseException:
                 db.close()
                 raise
