@@ -43,6 +43,14 @@ async def test_a_new_item_is_stored_as_pending_and_read_back_equal(ledger: Ledge
     assert stored.updated_at == T0
 
 
+async def test_reads_include_this_processs_queued_writes(ledger: Ledger) -> None:
+    ledger.add_pending(item())
+    ledger.record_outcome(KEY, Outcome.TOO_LATE, "ended")
+    stored = ledger.get(KEY)  # no flush: get waits for what this process queued
+    assert stored is not None and stored.outcome is Outcome.TOO_LATE
+    assert ledger.outcome_counts()[Outcome.TOO_LATE] == 1
+
+
 async def test_the_same_participant_is_taken_on_only_once(ledger: Ledger) -> None:
     assert ledger.add_pending(item())
     assert not ledger.add_pending(item(queue_id="another", due_at=T0))

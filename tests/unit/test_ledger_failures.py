@@ -113,7 +113,7 @@ async def test_the_event_loop_never_waits_on_a_commit_and_many_items_share_one(
         for _ in range(20):
             await asyncio.sleep(0)  # the loop keeps running while the writer is stuck on the disk
         assert not mark.done(), "the writing mark was acknowledged before it was on disk"
-        assert ledger.get(("c7", "agent-1")) is None
+        assert ledger.queries.get(("c7", "agent-1")) is None  # not on disk, so not visible
         held.gate.set()
         assert await mark
         stored = ledger.get(("c7", "agent-1"))

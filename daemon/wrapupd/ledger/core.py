@@ -7,7 +7,9 @@ too and return a :class:`~wrapupd.ledger.writer.Receipt` to await when it matter
 always matters is :meth:`Ledger.mark_writing`, awaited before every PATCH, which returns only once
 the mark (and everything queued before it) is on disk, and raises
 :class:`~wrapupd.errors.LedgerUnavailable` while the storage fails, so no write leaves without its
-durable mark. Reads (:meth:`get`, :meth:`unfinished`, the operator's queries) see what is committed.
+durable mark. Reads see what is committed: :meth:`get`, :meth:`unfinished` and
+:meth:`outcome_counts` first let this process's queued writes reach the disk; the operator's
+queries (:attr:`queries`) do not wait.
 
 Leases (PostgreSQL, active-active): only the holder of an item's lease may mark and write it
 (``mark_writing(..., leased=True)`` checks the lease in the same statement); an expired lease is
@@ -46,6 +48,9 @@ from wrapupd.ledger.writer import Op, Receipt, Writer
 def index_token(key: Key) -> str:
     """A participant's key in the in-memory index (one string: cheaper than a tuple of two)."""
     return f"{key[0]}\x00{key[1]}"
+
+
+READ_OWN_WRITES_TIMEOUT_S = 2.0
 
 
 class Ledger:
@@ -296,16 +301,26 @@ class Ledger:
         """Leave the replicas table and every role (clean shutdown): the others re-share at once."""
         return self._queue("retire", (self.owner,))
 
-    # --- reads (committed state) ---------------------------------------------------------------
+    # --- reads (this process's writes included) -----------------------------------------------
+
+    def _read_own_writes(self) -> None:
+        """Let the writer commit what this process queued (a commit's time; not while unavailable).
+
+        The reads below block for that long: for tests, the demo and tools, not for a hot path.
+        """
+        self._writer.wait_written(READ_OWN_WRITES_TIMEOUT_S)
 
     def get(self, key: Key) -> WorkItem | None:
-        """The item as on disk (``await flush()`` first to read this process's own writes)."""
+        """The item as on disk, including this process's queued writes (unless unavailable)."""
+        self._read_own_writes()
         return self.queries.get(key)
 
     def unfinished(self) -> list[WorkItem]:
-        """PENDING and WRITING items as on disk, soonest due first: what a restart resumes."""
+        """PENDING and WRITING items, soonest due first: what a restart resumes."""
+        self._read_own_writes()
         return self.queries.unfinished()
 
     def outcome_counts(self) -> dict[Outcome, int]:
         """How many finished items ended each way (every outcome present, zero when none)."""
+        self._read_own_writes()
         return self.queries.outcome_counts()

@@ -120,6 +120,8 @@ class Writer:
         self._stopping = False
         self._give_up_at = float("inf")
         self._in_batch = 0
+        self._queued_total = 0  # writes ever queued…
+        self._settled_total = 0  # …and ever committed (or refused for good), in queue order
         self.unavailable: LedgerUnavailable | None = None
         self.unavailable_since: float | None = None
         self._thread = threading.Thread(target=self._run, name="wrapupd-ledger", daemon=True)
@@ -139,14 +141,23 @@ class Writer:
             if self._stopping:
                 raise LedgerError(f"ledger {self._backend.location} is closed")
             self._queue.append(op)
-            self._ready.notify()
+            self._queued_total += 1
+            self._ready.notify_all()
+
+    def wait_written(self, timeout: float) -> bool:
+        """Block until everything queued so far is committed; False on timeout or while unavailable."""
+        with self._ready:
+            target = self._queued_total
+            return self._ready.wait_for(
+                lambda: self._settled_total >= target or self.unavailable is not None, timeout
+            ) and (self._settled_total >= target)
 
     def stop(self, give_up_after: float) -> None:
         """Write what is queued, retrying for at most ``give_up_after`` seconds, then end."""
         with self._ready:
             self._stopping = True
             self._give_up_at = time.monotonic() + give_up_after
-            self._ready.notify()
+            self._ready.notify_all()
         self._wake.set()
 
     def join(self) -> None:
@@ -244,7 +255,9 @@ class Writer:
         if self.unavailable is None:
             self.unavailable_since = time.monotonic()
             log.error("ledger_unavailable", error=str(exc), queued=self.queued)
-        self.unavailable = exc
+        with self._ready:
+            self.unavailable = exc
+            self._ready.notify_all()
         self._call_on_loop(_fail_all, ops, exc)
 
     def _came_back(self) -> None:
@@ -256,6 +269,9 @@ class Writer:
             self.unavailable_since = None
 
     def _settle(self, ops: list[Op], results: list[object]) -> None:
+        with self._ready:
+            self._settled_total += len(ops)
+            self._ready.notify_all()
         if any(op.receipt is not None for op in ops):
             self._call_on_loop(_deliver, ops, results)
 
