@@ -270,7 +270,6 @@ _SINGLE: dict[str, Callable[..., object]] = {
     "release_role": _release_role,
     "take_redriven": _take_redriven,
 }
-KINDS = frozenset(_BULK) | frozenset(_SINGLE)
 
 
 def execute(s: Session, ops: list[Op]) -> list[object]:

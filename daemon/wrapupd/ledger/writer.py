@@ -47,18 +47,6 @@ class Receipt(Generic[T]):
         self._error: BaseException | None = None
         self._future: asyncio.Future[None] | None = None
 
-    @classmethod
-    def settled(cls, value: T) -> Receipt[T]:
-        """A receipt for a write that had nothing to do (already answered in memory)."""
-        receipt: Receipt[T] = cls()
-        receipt._state, receipt._value = _DONE, value
-        return receipt
-
-    @property
-    def done(self) -> bool:
-        """True once the write is on disk or its attempt failed."""
-        return self._state != _PENDING
-
     def resolve(self, value: object) -> None:
         """On disk (event loop thread only)."""
         if self._state == _PENDING:
