@@ -226,7 +226,7 @@ class Applier:
             deadline=deadline,
             media_type=decision.media_type,
         )
-        if not self._ledger.add_pending(item):
+        if not self._ledger.add_pending(item, queue_name=rule.queue.name, user_id=decision.user_id):
             return  # known already: finished, or resumed from the ledger
         self._metrics.acw_without_code()
         log.info(
@@ -379,7 +379,7 @@ class Applier:
     async def _write(self, live: _Live, rule: ResolvedQueue) -> None:
         key = live.item.key
         attempt = live.item.attempts + 1
-        self._ledger.mark_writing(key, attempt, rule.code.id)
+        await self._ledger.mark_writing(key, attempt, rule.code.id)
         live.item = _replace(
             live.item, attempts=attempt, state=ItemState.WRITING, code_id=rule.code.id
         )
@@ -409,6 +409,7 @@ class Applier:
                 Outcome.APPLIED,
                 f"applied {rule.code.name}",
                 code_id=rule.code.id,
+                code_name=rule.code.name,
                 latency_ms=round(latency * 1000),
                 call_ms=round((self._clock.monotonic() - started) * 1000),
             )
@@ -498,7 +499,14 @@ class Applier:
             live.cancelled = True
             if live.timer is not None and live.timer is not asyncio.current_task():
                 live.timer.cancel()
-        self._ledger.record_outcome(key, outcome, detail, code_id)
+        self._ledger.record_outcome(
+            key,
+            outcome,
+            detail,
+            code_id,
+            code_name=_text_or_none(extra.get("code_name")),
+            latency_ms=_int_or_none(extra.get("latency_ms")),
+        )
         self._metrics.outcome(outcome)
         self._metrics.set_pending(len(self._live))
         item = live.item if live else None
@@ -538,6 +546,14 @@ def _forbidden_detail(exc: Forbidden) -> str:
         )
     missing = ", ".join(exc.missing_permissions) or "conversation:participant:wrapup"
     return f"the OAuth client's role lacks {missing}: {exc}"
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def _replace(item: WorkItem, **changes: object) -> WorkItem:

@@ -19,7 +19,10 @@ where a decision is made (the applier, the subscriber, the CLI)::
     │       ├── RateLimited         429 with Retry-After seconds
     │       └── ServerError         5xx
     ├── ChannelGone                 the notification channel no longer exists (404, expired, evicted)
-    └── LedgerError                 the state database cannot be opened or written
+    ├── LedgerError                 the ledger cannot be used as configured: directory, file, schema (exit 78)
+    │   └── LedgerInUse             another process already writes this SQLite ledger (exit 78)
+    └── LedgerUnavailable           the ledger's storage fails for now (disk full, I/O error, database
+                                    down): what is queued stays in memory and is retried; not ready
 """
 
 from __future__ import annotations
@@ -143,4 +146,16 @@ class ChannelGone(WrapupdError):
 
 
 class LedgerError(WrapupdError):
-    """The ledger's sqlite database cannot be opened or written."""
+    """The ledger cannot be used as configured: its directory, its file, its schema or a bug in a write."""
+
+
+class LedgerInUse(LedgerError):
+    """A second process on one SQLite ledger: two replicas would both write (refused, exit 78)."""
+
+
+class LedgerUnavailable(WrapupdError):
+    """The ledger's storage fails for now; queued writes wait in memory and are retried with backoff.
+
+    Raised by the calls that must not go on without the disk (``mark_writing``: no PATCH leaves
+    without its durable mark) while the ledger is in this state.
+    """

@@ -35,7 +35,7 @@ from wrapupd.errors import PlatformError, ResolutionError
 from wrapupd.events import ConversationEvent, ConversationSnapshot, Queue, TopicResult
 from wrapupd.genesys.client import GenesysClient, Timeouts
 from wrapupd.health import HealthServer
-from wrapupd.ledger import Ledger
+from wrapupd.ledger import Ledger, open_ledger
 from wrapupd.metrics import Metrics
 from wrapupd.oneshot import OneShotResult, apply_once
 from wrapupd.ratelimit import Priority, RateLimiter
@@ -145,7 +145,7 @@ class Daemon:
                 grace_s=entry.grace_seconds,
                 acw=entry.queue.wrapup_prompt,
             )
-        self._open_ledger()
+        await self._open_ledger()
         self._build_parts()
         assert self.applier is not None and self.subscriber is not None
         self.applier.resume()
@@ -159,12 +159,14 @@ class Daemon:
         self.notifier.status(f"watching {len(self._watched)} queues")
         log.info("ready", queues=len(self._watched), pending=self.applier.pending_count)
 
-    def _open_ledger(self) -> None:
+    async def _open_ledger(self) -> None:
         path = self.options.state_dir / LEDGER_FILE
         with contextlib.suppress(OSError):  # the ledger explains a directory it cannot use
             self.options.state_dir.mkdir(parents=True, exist_ok=True)
-        self.ledger = Ledger.open(path)
-        purged = self.ledger.purge(self.clock.now() - timedelta(days=self.options.retention_days))
+        self.ledger = await open_ledger(path, clock=self.clock)
+        purged = await self.ledger.purge(
+            self.clock.now() - timedelta(days=self.options.retention_days)
+        )
         log.info("ledger_opened", path=str(path), purged=purged)
 
     def _build_parts(self) -> None:
@@ -310,7 +312,9 @@ class Daemon:
         while True:
             await self.clock.sleep(3600)
             if self.ledger is not None:
-                self.ledger.purge(self.clock.now() - timedelta(days=self.options.retention_days))
+                await self.ledger.purge(
+                    self.clock.now() - timedelta(days=self.options.retention_days)
+                )
 
     # --- health ------------------------------------------------------------------------------
 
@@ -404,7 +408,7 @@ class Daemon:
         await self.client.close()
         pending = self.applier.pending_count if self.applier else 0
         if self.ledger is not None:
-            self.ledger.close()
+            await self.ledger.close()
         log.info("stopped", drained=drained, pending_kept=pending)
 
     async def wait_failed(self) -> str:
