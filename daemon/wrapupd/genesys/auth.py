@@ -21,13 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from PureCloudPlatformClientV2.http_request_options import HttpRequestOptions
-from PureCloudPlatformClientV2.rest import ApiException
-
 from wrapupd.clock import Clock
 from wrapupd.errors import AuthenticationFailed, PlatformError, TransportError
 from wrapupd.genesys.error_map import map_api_exception, parse_error_body
 from wrapupd.genesys.http import PinnedHttpClient, endpoint
+from wrapupd.genesys.sdk import ApiException, HttpRequestOptions
 
 __all__ = [
     "DEFAULT_LIFETIME_SECONDS",

@@ -27,17 +27,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from PureCloudPlatformClientV2 import (
-    AnalyticsApi,
-    ApiClient,
-    ConversationsApi,
-    MediaParticipantRequest,
-    NotificationsApi,
-    RoutingApi,
-    WrapupInput,
-)
-from PureCloudPlatformClientV2.rest import ApiException
-
 from wrapupd.clock import Clock, SystemClock
 from wrapupd.errors import NotFound, PlatformError, TransportError, Unauthorized, WrapupdError
 from wrapupd.events import Channel, ConversationSnapshot, Queue, TopicResult, WrapupCode
@@ -45,6 +34,15 @@ from wrapupd.genesys import convert
 from wrapupd.genesys.auth import ClientCredentials, TokenManager
 from wrapupd.genesys.error_map import platform_errors
 from wrapupd.genesys.http import PinnedHttpClient, endpoint, pin_sdk_configuration
+from wrapupd.genesys.sdk import (
+    AnalyticsApi,
+    ApiClient,
+    ApiException,
+    ConversationsApi,
+    NotificationsApi,
+    RoutingApi,
+    model,
+)
 
 __all__ = ["ANALYTICS_RESULT_CAP", "PAGE_SIZE", "GenesysClient", "Timeouts"]
 
@@ -361,11 +359,11 @@ def _api_client(api_host: str, http_client: PinnedHttpClient) -> Any:
 
 
 def _wrapup_request(code_id: str, code_name: str | None, notes: str | None) -> Any:
-    wrapup = WrapupInput()
+    wrapup = model("WrapupInput")()
     wrapup.code = code_id
     wrapup.name = code_name
     wrapup.notes = notes
-    request = MediaParticipantRequest()
+    request = model("MediaParticipantRequest")()
     request.wrapup = wrapup
     return request
 

@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from PureCloudPlatformClientV2.rest import ApiException
-
 from wrapupd.errors import (
     ApiError,
     BadRequest,
@@ -29,6 +27,7 @@ from wrapupd.errors import (
     TransportError,
     Unauthorized,
 )
+from wrapupd.genesys.sdk import ApiException
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",
