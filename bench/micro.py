@@ -111,25 +111,38 @@ def _all_agents_in_acw(body: dict[str, Any]) -> bool:
 def parse_detect_rate(
     frames: dict[int, str], watched: frozenset[str], seconds: float
 ) -> dict[str, Any]:
-    """Snapshots per second through ``parse_frame`` + ``decide`` on one core, per size and mixed."""
+    """Snapshots per second through ``parse_frame`` + ``decide`` on one core, per size and mixed.
+
+    Two readings of the blend: ``mixed_per_s`` over the whole window (as before), and
+    ``mixed_best_round_per_s``, the fastest pass over the blend's 100 frames: other processes on a
+    shared machine only ever slow a round down, so the best round is the figure least moved by them.
+    """
     from wrapupd.detector import decide
     from wrapupd.genesys.notifications import parse_frame
 
-    def rate(raws: list[str]) -> float:
-        done, started = 0, time.perf_counter()
+    def rounds(raws: list[str]) -> tuple[float, float]:
+        done, best, started = 0, 0.0, time.perf_counter()
         while time.perf_counter() - started < seconds:
+            round_started = time.perf_counter()
             for raw in raws:
                 frame = parse_frame(raw)
                 decide(frame.conversation, watched)  # type: ignore[union-attr]
+            best = max(best, len(raws) / (time.perf_counter() - round_started))
             done += len(raws)
-        return done / (time.perf_counter() - started)
+        return done / (time.perf_counter() - started), best
 
     per_size = {
-        str(size): {"bytes": len(raw), "per_s": round(rate([raw] * 50))}
+        str(size): {"bytes": len(raw), "per_s": round(rounds([raw] * 50)[0])}
         for size, raw in frames.items()
     }
     blend = [frames[s] for s, share in MIX.items() for _ in range(round(share * 100))]
-    return {"per_size": per_size, "mix": MIX, "mixed_per_s": round(rate(blend))}
+    mixed, best = rounds(blend)
+    return {
+        "per_size": per_size,
+        "mix": MIX,
+        "mixed_per_s": round(mixed),
+        "mixed_best_round_per_s": round(best),
+    }
 
 
 # --- memory ----------------------------------------------------------------------------------
