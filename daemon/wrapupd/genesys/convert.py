@@ -49,6 +49,7 @@ __all__ = [
     "channel_from_model",
     "event_body_decoder",
     "queue_from_model",
+    "required_id",
     "snapshot_from_event",
     "snapshot_from_event_body",
     "snapshot_from_model",
@@ -192,7 +193,8 @@ _MEDIA_TYPES = tuple(
 )
 
 
-def _required_id(value: object, name: str) -> str:
+def required_id(value: object, name: str) -> str:
+    """``value`` if it is a non-empty string, else :class:`BadConversation` naming ``name``."""
     if not isinstance(value, str) or not value:
         raise BadConversation(f"{name} missing or not a string")
     return value
@@ -234,7 +236,7 @@ def _datetime(value: object, name: str) -> datetime | None:
 
 def snapshot_from_model(conversation: Any) -> ConversationSnapshot:
     """An SDK ``Conversation`` (``GET /api/v2/conversations/{id}``) as a REST snapshot."""
-    conversation_id = _required_id(getattr(conversation, "id", None), "conversation id")
+    conversation_id = required_id(getattr(conversation, "id", None), "conversation id")
     participants = tuple(
         _model_participant(p) for p in getattr(conversation, "participants", None) or ()
     )
@@ -247,7 +249,7 @@ def _model_participant(p: Any) -> Participant:
         for c in getattr(p, attr, None) or ():
             communications.append(_model_communication(c, media_type))
     return Participant(
-        id=_required_id(p.id, "participant id"),
+        id=required_id(p.id, "participant id"),
         purpose=_str(p.purpose, "purpose"),
         user_id=_str(p.user_id, "userId"),
         queue_id=_str(p.queue_id, "queueId"),
@@ -278,7 +280,7 @@ def _model_wrapup_code(wrapup: Any) -> str | None:
 def queue_from_model(queue: Any) -> Queue:
     acw = getattr(queue, "acw_settings", None)
     return Queue(
-        id=_required_id(queue.id, "queue id"),
+        id=required_id(queue.id, "queue id"),
         name=queue.name or "",
         wrapup_prompt=_str(getattr(acw, "wrapup_prompt", None), "acwSettings.wrapupPrompt"),
         acw_timeout_ms=_int(getattr(acw, "timeout_ms", None), "acwSettings.timeoutMs"),
@@ -286,13 +288,13 @@ def queue_from_model(queue: Any) -> Queue:
 
 
 def wrapup_code_from_model(code: Any) -> WrapupCode:
-    return WrapupCode(id=_required_id(code.id, "wrap-up code id"), name=code.name or "")
+    return WrapupCode(id=required_id(code.id, "wrap-up code id"), name=code.name or "")
 
 
 def channel_from_model(channel: Any) -> Channel:
     return Channel(
-        id=_required_id(channel.id, "channel id"),
-        connect_uri=_required_id(channel.connect_uri, "channel connectUri"),
+        id=required_id(channel.id, "channel id"),
+        connect_uri=required_id(channel.connect_uri, "channel connectUri"),
         expires=_datetime(channel.expires, "channel expires"),
     )
 
