@@ -207,23 +207,25 @@ def _forget_sdk() -> None:
 
 
 def load_sdk(requested: str) -> str:
-    """Load the SDK ``lean`` or ``full``; returns how it was loaded (with the reason for a fallback)."""
+    """Load the SDK ``lean`` or ``full``; returns how it was loaded (with the reason for a fallback).
+
+    ``preloaded`` when other code imported the SDK first (then it is used as it is).
+    """
     if SDK_PACKAGE in sys.modules:
         return "preloaded"
-    if requested != "full":
-        try:
-            _load_lean()
-        except (LeanImportUnavailable, OSError, ImportError) as exc:
-            _forget_sdk()
-            log.warning("the SDK is imported in full (~200 MB): lean import unavailable: %s", exc)
-            importlib.import_module(SDK_PACKAGE)
-            return f"full (fallback: {exc})"
-        if requested == "lean":
-            return "lean"
-        log.warning("%s=%r is neither 'lean' nor 'full': using lean", MODE_ENV, requested)
-        return "lean"
-    importlib.import_module(SDK_PACKAGE)
-    return "full"
+    if requested == "full":
+        importlib.import_module(SDK_PACKAGE)
+        return "full"
+    if requested != "lean":
+        log.warning("%s=%r is neither 'lean' nor 'full': loading lean", MODE_ENV, requested)
+    try:
+        _load_lean()
+    except (LeanImportUnavailable, OSError, ImportError) as exc:
+        _forget_sdk()
+        log.warning("the SDK is imported in full (~200 MB): lean import unavailable: %s", exc)
+        importlib.import_module(SDK_PACKAGE)
+        return f"full (fallback: {exc})"
+    return "lean"
 
 
 def _api_class(module: str, name: str) -> Any:
