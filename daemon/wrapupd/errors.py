@@ -10,10 +10,12 @@ where a decision is made (the applier, the subscriber, the CLI)::
     │   ├── TransportError          no HTTP answer: connect refused, reset, DNS (retryable)
     │   │   └── RequestTimeout      no answer within the read timeout (retryable; a write may have landed)
     │   ├── AuthenticationFailed    the OAuth token endpoint refused the client credentials
+    │   │   └── LoginRequired       the refresh token is missing, expired or revoked: run `wrapupd login`
     │   └── ApiError                an HTTP error answer with the platform's error body
     │       ├── BadRequest          400 (code e.g. "bad.request")
     │       ├── Unauthorized        401: token expired or revoked
     │       ├── Forbidden           403: missing permission, or client credentials refused (user context)
+    │       │   └── UserContextRequired  400 or 403 (any 4xx): the resource refuses client-credentials tokens
     │       ├── NotFound            404
     │       ├── Conflict            409
     │       ├── RateLimited         429 with Retry-After seconds
@@ -62,6 +64,10 @@ class AuthenticationFailed(PlatformError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class LoginRequired(AuthenticationFailed):
+    """No usable refresh token (missing, expired or revoked): run ``wrapupd login`` again."""
 
 
 class ApiError(PlatformError):
@@ -115,6 +121,17 @@ class Forbidden(ApiError):
     def user_context_required(self) -> bool:
         """True when the platform refuses client credentials for this resource (a deployment problem)."""
         return self.USER_CONTEXT_MARKER in self.message
+
+
+class UserContextRequired(Forbidden):
+    """Any 4xx (400 seen, 403 documented) refusing client-credentials tokens: a user's are needed.
+
+    A deployment problem, not a transient one: the remedy is the ``authorization_code`` grant.
+    """
+
+    @property
+    def user_context_required(self) -> bool:
+        return True
 
 
 class NotFound(ApiError):
