@@ -30,6 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--require-user-context", action="store_true", default=None, dest="require_user_context"
     )
+    p.add_argument("--idle-close", type=float, dest="idle_close_s")
     p.add_argument(
         "--traffic-rate", type=float, help="start continuous traffic at R conversations/s"
     )
@@ -48,6 +49,7 @@ def options_from(args: argparse.Namespace) -> Options:
         "rate_limit_per_window",
         "rate_window_s",
         "require_user_context",
+        "idle_close_s",
     ):
         value = getattr(args, name)
         if value is not None:

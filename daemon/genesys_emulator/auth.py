@@ -1,4 +1,4 @@
-"""Client-credentials tokens: issue, look up, expire, revoke."""
+"""Access tokens: issue, look up, expire, revoke; and the caller a token acts as."""
 
 from __future__ import annotations
 
@@ -10,6 +10,28 @@ from dataclasses import dataclass
 from .org import OAuthClient, OrgDefinition
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who a token acts as: the OAuth client alone (client credentials)."""
+
+    client: OAuthClient
+
+    @property
+    def owner(self) -> str:
+        """The key channels are counted and owned by (per user and app on the platform)."""
+        return self.client.id
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return self.client.permissions
+
+    def can_see_queue(self, queue_id: str) -> bool:
+        return self.client.can_see_queue(queue_id)
+
+    def may_subscribe(self, queue_id: str) -> bool:
+        return self.client.may_subscribe(queue_id)
+
+
 @dataclass
 class Token:
     value: str
@@ -17,6 +39,10 @@ class Token:
     issued_at: float
     expires_at: float
     revoked: bool = False
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(self.client)
 
     def valid(self, now: float) -> bool:
         return not self.revoked and now < self.expires_at

@@ -444,6 +444,8 @@ def _socket_fault(emu: Emulator, kind: str, spec: dict[str, Any]) -> dict[str, A
         return {"sockets": emu.channels.send_raw(frames)}
     if kind == "drop_sockets":
         return {"dropped": emu.channels.drop_sockets()}
+    if kind == "idle_close":
+        return {"closed": emu.channels.close_idle(emu.channels.connected())}
     if kind == "expire_channels":
         return {"expired": emu.channels.expire_all()}
     if kind == "expire_tokens":

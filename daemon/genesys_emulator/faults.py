@@ -20,6 +20,7 @@ SOCKET_KINDS = (
     "revoke_tokens",
     "event_chaos",
     "raw_frames",
+    "idle_close",
 )
 REQUEST_KINDS = ("http", "latency")
 

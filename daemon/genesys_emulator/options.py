@@ -20,6 +20,8 @@ class Options:
     max_channels_per_client: int = 20
     max_topics_per_channel: int = 1000
     require_user_context: bool = False
+    channel_gone_frames: bool = True
+    idle_close_s: float = 0.0
     sweep_interval_s: float = 0.02
 
     def with_changes(self, changes: dict[str, Any]) -> Options:
@@ -27,6 +29,7 @@ class Options:
 
 
 _NAMES = {f.name: f for f in fields(Options)}
+ZERO_MEANS_OFF = frozenset({"idle_close_s"})
 
 
 def validated(changes: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +53,8 @@ def _coerce(name: str, kind: object, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ControlError(f"option {name} must be true or false")
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ControlError(f"option {name} must be a number")
+    if value < 0 or (value == 0 and name not in ZERO_MEANS_OFF):
         raise ControlError(f"option {name} must be a positive number")
     return int(value) if kind in ("int", int) else float(value)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .auth import Token, TokenStore
 from .calllog import CallLog
-from .channels import ChannelRegistry
+from .channels import ChannelRegistry, SocketPolicy
 from .clock import Clock, SystemClock
 from .conversation import Conversation, Participant
 from .faults import FaultQueue
@@ -39,7 +39,10 @@ class Emulator:
 
     def _build_parts(self) -> None:
         opts = self.options
-        self.channels = ChannelRegistry(opts.channel_lifetime_s, opts.max_channels_per_client)
+        policy = SocketPolicy(opts.channel_gone_frames, opts.idle_close_s)
+        self.channels = ChannelRegistry(
+            opts.channel_lifetime_s, opts.max_channels_per_client, policy
+        )
         self.channels.now = self.now
         self.limiter = RateLimiter(opts.rate_limit_per_window, opts.rate_window_s)
         self.engine = Engine(self.org, self.clock, self.conversations, self.changed)
