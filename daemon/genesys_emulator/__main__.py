@@ -81,7 +81,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def _start_traffic(emu: Emulator, rate: float, seed: int | None) -> None:
-    from .control import traffic_plan
+    from .control_traffic import traffic_plan
 
     run, make, rng, interval = traffic_plan(emu, {"rate_per_s": rate, "seed": seed})
     emu.engine.start_traffic(run, make, rng, interval)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from aiohttp import web
 
 from . import socket_protocol
 from .auth import Caller
+from .delivery import DeliveryFaults
 
 log = logging.getLogger("genesys_emulator.channels")
 
@@ -110,17 +110,6 @@ class ChannelSocket:
 
 
 @dataclass
-class EventChaos:
-    """Delivery faults: each event may be duplicated and is delayed by a random amount (so events
-    of one conversation can arrive out of order). Active until ``until`` (emulator clock)."""
-
-    until: float
-    duplicate: float
-    max_delay_s: float
-    rng: random.Random
-
-
-@dataclass
 class Channel:
     id: str
     caller: Caller
@@ -166,7 +155,7 @@ class ChannelRegistry:
         self.policy = policy or SocketPolicy()
         self.channels: dict[str, Channel] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        self.chaos: EventChaos | None = None
+        self.delivery = DeliveryFaults()
         self.now = lambda: 0.0  # set by the emulator (its clock)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -230,23 +219,15 @@ class ChannelRegistry:
     # --- fan-out -----------------------------------------------------------------------------
 
     def publish(self, topic: str, body: dict[str, Any]) -> int:
-        delivered = 0
-        for channel in list(self.channels.values()):
-            if channel.socket is not None and channel.subscribed(topic):
-                self._deliver(channel.socket, envelope(topic, body))
-                delivered += 1
-        return delivered
-
-    def _deliver(self, socket: ChannelSocket, text: str) -> None:
-        chaos = self.chaos
-        if chaos is None or self.now() >= chaos.until:
-            self.chaos = None
-            socket.send(text)
-            return
-        copies = 2 if chaos.rng.random() < chaos.duplicate else 1
-        loop = asyncio.get_running_loop()
-        for _ in range(copies):
-            loop.call_later(chaos.rng.uniform(0.0, chaos.max_delay_s), socket.send, text)
+        """Send one event to every connected socket subscribed to ``topic``; how many got it."""
+        sockets = [
+            c.socket for c in self.channels.values() if c.socket is not None and c.subscribed(topic)
+        ]
+        if not sockets or self.delivery.lose(topic):
+            return 0
+        for socket in sockets:
+            self.delivery.deliver(socket, envelope(topic, body), self.now())
+        return len(sockets)
 
     def send_raw(self, frames: list[str]) -> int:
         """Send text frames as they are (fuzzing) to every connected socket, in order."""

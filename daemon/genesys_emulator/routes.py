@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import control
+from . import control, control_faults, control_traffic
 from .handlers import analytics, conversations, notifications, oauth, routing, socket
 
 WRAPUP_WRITE_ROUTES: set[str] = set()
@@ -78,11 +78,11 @@ def setup_control(app: web.Application) -> None:
     r.add_get(c + "/calls", control.calls, allow_head=False)
     r.add_get(c + "/tokens", control.tokens, allow_head=False)
     r.add_get(c + "/ground-truth", control.ground_truth, allow_head=False)
-    r.add_post(c + "/conversations", control.start_conversation)
-    r.add_get(c + "/conversations/{id}", control.get_conversation, allow_head=False)
-    r.add_post(c + "/conversations/{id}/actions", control.conversation_action)
-    r.add_post(c + "/traffic", control.start_traffic)
-    r.add_get(c + "/traffic/{id}", control.traffic_progress, allow_head=False)
-    r.add_post(c + "/faults", control.add_faults)
-    r.add_get(c + "/faults", control.list_faults, allow_head=False)
-    r.add_delete(c + "/faults", control.clear_faults)
+    r.add_post(c + "/conversations", control_traffic.start_conversation)
+    r.add_get(c + "/conversations/{id}", control_traffic.get_conversation, allow_head=False)
+    r.add_post(c + "/conversations/{id}/actions", control_traffic.conversation_action)
+    r.add_post(c + "/traffic", control_traffic.start_traffic)
+    r.add_get(c + "/traffic/{id}", control_traffic.traffic_progress, allow_head=False)
+    r.add_post(c + "/faults", control_faults.add_faults)
+    r.add_get(c + "/faults", control_faults.list_faults, allow_head=False)
+    r.add_delete(c + "/faults", control_faults.clear_faults)
