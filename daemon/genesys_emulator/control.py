@@ -98,6 +98,8 @@ def _truth(conv: Conversation, p: Participant) -> dict[str, Any]:
 
     w = p.wrapup if p.wrapup is not None and not p.wrapup.provisional else None
     at = p.acw_end if p.outcome_by is not None else None
+    if w is not None and p.history:
+        at = p.history[-1][2]  # the last write (later than ACW's end after an overwrite)
     return {
         "conversationId": conv.id,
         "participantId": p.id,

@@ -160,6 +160,20 @@ def apply_code(
     _end_acw(p, now, "complete")
 
 
+def overwrite_code(p: Participant, code: WrapupCode, now: float, notes: str | None) -> None:
+    """``overwrite_allowed``: an API code after ACW ended replaces the last one (last write wins).
+
+    ACW's end stays where it was; the write is recorded in ``history`` like any other.
+    """
+    ended_at = p.acw_end or now
+    duration = round(ended_at - (p.acw_start or ended_at))
+    p.wrapup = AppliedWrapup(code.id, code.name, notes, [], duration, ended_at, "api")
+    p.skipped = False
+    p.history.append(("api", code.id, now))
+    if p.comm.acw_state == "skipped":
+        p.comm.acw_state = "complete"
+
+
 def store_provisional(p: Participant, code: WrapupCode, notes: str | None) -> None:
     p.wrapup = AppliedWrapup(code.id, code.name, notes, [], 0, None, "api", provisional=True)
 
@@ -190,13 +204,16 @@ def can_skip(p: Participant) -> bool:
     return p.wrapup_prompt in SKIPPABLE_PROMPTS
 
 
-def check_wrapup_target(p: Participant) -> None:
-    """Only an agent participant, in ACW, not yet coded, can be wrapped up."""
+def check_wrapup_target(p: Participant, overwrite_allowed: bool = False) -> None:
+    """Only an agent participant, in ACW, not yet coded, can be wrapped up.
+
+    With ``overwrite_allowed`` any agent participant whose ACW started may be (re)coded.
+    """
     if p.purpose != "agent" or p.user_id is None:
         raise bad_request(f"Participant {p.id} is not a user participant and cannot be wrapped up.")
     if p.acw_start is None:
         raise bad_request(f"Participant {p.id} is not in after-call work.")
-    if not p.in_acw:
+    if not p.in_acw and not overwrite_allowed:
         raise bad_request(
             f"Participant {p.id} has already completed after-call work; wrap-up can no longer "
             "be changed."

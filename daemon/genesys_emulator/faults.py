@@ -21,6 +21,7 @@ SOCKET_KINDS = (
     "event_chaos",
     "raw_frames",
     "idle_close",
+    "lose_events",
 )
 REQUEST_KINDS = ("http", "latency")
 

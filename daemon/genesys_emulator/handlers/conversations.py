@@ -127,10 +127,12 @@ def _apply(
     notes = wrapup.get("notes")
     if notes is not None and not isinstance(notes, str):
         raise bad_request("wrapup.notes must be a string.")
-    cv.check_wrapup_target(p)
+    cv.check_wrapup_target(p, emu.options.overwrite_allowed)
     queue = emu.org.queues[p.queue_id or ""]
     code = cv.resolve_code(queue, emu.org.queue_codes(queue), code_ref)
-    if wrapup.get("provisional") is True:
+    if not p.in_acw:
+        cv.overwrite_code(p, code, emu.now(), notes)
+    elif wrapup.get("provisional") is True:
         cv.store_provisional(p, code, notes)
     else:
         cv.apply_code(p, code, emu.now(), by="api", notes=notes)
