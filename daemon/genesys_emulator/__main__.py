@@ -16,7 +16,6 @@ from .options import Options
 from .server import start_server
 from .state import Emulator
 
-
 # (flag, option name, type): a value flag per option; type bool makes a switch that turns it on.
 OPTION_FLAGS: tuple[tuple[str, str, type], ...] = (
     ("--token-lifetime", "token_lifetime_s", float),
