@@ -15,7 +15,7 @@ from .control_input import as_object, read_body
 from .conversation import Conversation, Participant
 from .errors import json_response
 from .handlers.common import emulator
-from .org import OrgDefinition
+from .org import OAuthClient, OrgDefinition
 
 # --- reset and inspection -------------------------------------------------------------------
 
@@ -46,17 +46,25 @@ def _org_json(org: OrgDefinition) -> dict[str, Any]:
             for q in org.queues.values()
         ],
         "agents": [{"id": a.id, "name": a.name} for a in org.agents.values()],
-        "clients": [
-            {
-                "id": c.id,
-                "secret": c.secret,
-                "name": c.name,
-                "permissions": sorted(c.permissions),
-                "visibleQueues": sorted(c.visible_queues) if c.visible_queues is not None else None,
-                "main": c.id == org.main_client_id,
-            }
-            for c in org.clients.values()
+        "users": [
+            {"id": u.id, "name": u.name, "permissions": sorted(u.permissions)}
+            for u in org.users.values()
         ],
+        "loginUserId": org.login_user_id,
+        "clients": [_client_json(c, org) for c in org.clients.values()],
+    }
+
+
+def _client_json(c: OAuthClient, org: OrgDefinition) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "secret": c.secret,
+        "name": c.name,
+        "grant": c.grant,
+        "redirectUris": list(c.redirect_uris),
+        "permissions": sorted(c.permissions),
+        "visibleQueues": sorted(c.visible_queues) if c.visible_queues is not None else None,
+        "main": c.id == org.main_client_id,
     }
 
 
@@ -146,13 +154,20 @@ def _summary(entries: list[dict[str, Any]]) -> dict[str, int]:
 
 
 async def tokens(request: web.Request) -> web.Response:
-    """Every access token issued since the last reset (for secret-leak checks in tests)."""
+    """Every access and refresh token issued since the last reset (for secret-leak checks)."""
     emu = emulator(request)
-    return json_response(
+    now = emu.now()
+    access = [
         {
-            "tokens": [
-                {"clientId": t.client.id, "value": t.value, "valid": t.valid(emu.now())}
-                for t in emu.tokens.tokens.values()
-            ]
+            "clientId": t.client.id,
+            "userId": t.user.id if t.user else None,
+            "value": t.value,
+            "valid": t.valid(now),
         }
-    )
+        for t in emu.tokens.tokens.values()
+    ]
+    refresh = [
+        {"clientId": r.client_id, "userId": r.user.id, "value": r.value, "valid": r.valid(now)}
+        for r in emu.code_grant.refresh_tokens.values()
+    ]
+    return json_response({"tokens": access, "refreshTokens": refresh})

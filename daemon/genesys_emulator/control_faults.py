@@ -114,4 +114,10 @@ _SOCKET_FAULTS: dict[str, Callable[[Emulator, dict[str, Any]], dict[str, Any]]] 
     "revoke_tokens": lambda emu, _: {"revoked": emu.revoke_tokens()},
     "socket_closing": _socket_closing,
     "lose_events": _lose_events,
+    "expire_refresh_tokens": lambda emu, _: {
+        "expired": emu.code_grant.expire_refresh_tokens(emu.now())
+    },
+    "revoke_refresh_tokens": lambda emu, _: {
+        "revoked": emu.code_grant.revoke_refresh_tokens(emu.now())
+    },
 }

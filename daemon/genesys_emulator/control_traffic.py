@@ -84,7 +84,7 @@ def _agent_script(
         if code is None:
             raise ControlError(f"code {spec['code']!r} is not assigned to queue {queue.name}")
     agent_ref = spec.get("agent")
-    agent = emu.org.agents.get(agent_ref) if agent_ref else emu.engine.next_agent()
+    agent = emu.org.agent_or_user(agent_ref) if agent_ref else emu.engine.next_agent()
     if agent is None:
         raise ControlError(f"unknown agent {agent_ref!r}")
     delay = number(spec, "agent_delay_s", defaults.get("agent_delay_s", 0.5))

@@ -22,6 +22,8 @@ SOCKET_KINDS = (
     "raw_frames",
     "idle_close",
     "lose_events",
+    "expire_refresh_tokens",
+    "revoke_refresh_tokens",
 )
 REQUEST_KINDS = ("http", "latency")
 

@@ -28,6 +28,7 @@ class Options:
     sweep_interval_s: float = 0.02
     refresh_token_lifetime_s: float = 0.0
     keep_refresh_tokens: bool = False
+    login_user: str = ""  # who GET /oauth/authorize signs in: a user id or name ("" = the org's)
     extra_queues: int = 0
 
     def with_changes(self, changes: dict[str, Any]) -> Options:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import control, control_faults, control_traffic
-from .handlers import analytics, conversations, notifications, oauth, routing, socket
+from .handlers import analytics, conversations, notifications, oauth, routing, socket, users
 
 WRAPUP_WRITE_ROUTES: set[str] = set()
 # SDK 269 declares media-specific wrap-up writes for these arrays only (no chats twins).
@@ -15,6 +15,7 @@ WRITABLE_MEDIA_ARRAYS = ("calls", "callbacks", "emails", "messages")
 def setup_api(app: web.Application) -> None:
     r = app.router
     r.add_post("/oauth/token", oauth.token)
+    r.add_get("/oauth/authorize", oauth.authorize, allow_head=False)
     r.add_get("/api/v2/routing/queues", routing.list_queues, allow_head=False)
     r.add_get("/api/v2/routing/queues/{id}", routing.get_queue, allow_head=False)
     r.add_get(
@@ -22,6 +23,7 @@ def setup_api(app: web.Application) -> None:
     )
     r.add_get("/api/v2/routing/wrapupcodes", routing.list_wrapup_codes, allow_head=False)
     r.add_get("/api/v2/routing/wrapupcodes/{id}", routing.get_wrapup_code, allow_head=False)
+    r.add_get("/api/v2/users/me", users.users_me, allow_head=False)
     _notifications(r)
     _conversations(r)
     r.add_post("/api/v2/analytics/conversations/details/query", analytics.query)

@@ -103,7 +103,7 @@ async def _pipeline(
     latency = emu.faults.take("latency", request.method, request.path)
     if latency is not None:
         await asyncio.sleep(latency.seconds)
-    if request.path == "/oauth/token":
+    if request.path in ("/oauth/token", "/oauth/authorize"):
         return _fault(emu, request, context_id) or await handler(request)
     if request.match_info.http_exception is not None:
         raise generic(request.match_info.http_exception.status)

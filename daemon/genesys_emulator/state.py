@@ -14,6 +14,7 @@ from .clock import Clock, SystemClock
 from .conversation import Conversation, Participant
 from .faults import FaultQueue
 from .limits import RateLimiter
+from .oauth_code import CodeGrant
 from .options import Options
 from .org import OrgDefinition, load_org
 from .scenario import Engine
@@ -31,6 +32,7 @@ class Emulator:
         self.base_url = ""
         self.conversations: dict[str, Conversation] = {}
         self.tokens = TokenStore()
+        self.code_grant = CodeGrant()
         self.call_log = CallLog()
         self.faults = FaultQueue()
         self._build_parts()
@@ -129,6 +131,7 @@ class Emulator:
         self.options, self.org = new_options, new_org
         self.conversations.clear()
         self.tokens.clear()
+        self.code_grant = CodeGrant()
         self.call_log.clear()
         self.faults.clear()
         self._build_parts()

@@ -12,7 +12,7 @@ from typing import Any
 
 from .clock import iso
 from .conversation import MEDIA_ARRAY, Communication, Conversation, Participant
-from .org import EVENT_PROMPT, OrgDefinition, Queue, WrapupCode
+from .org import EVENT_PROMPT, OrgDefinition, Queue, User, WrapupCode
 
 ANALYTICS_MEDIA = {
     "call": "voice",
@@ -53,6 +53,23 @@ def queue_json(queue: Queue, org: OrgDefinition) -> dict[str, Any]:
         "acwSettings": acw,
         "selfUri": f"/api/v2/routing/queues/{queue.id}",
     }
+
+
+def user_me_json(user: User, org: OrgDefinition) -> dict[str, Any]:
+    """``GET /api/v2/users/me`` (SDK ``UserMe``)."""
+    return _compact(
+        {
+            "id": user.id,
+            "name": user.name,
+            "division": division_ref(org),
+            "email": user.email or None,
+            "state": "active",
+            "username": user.email or None,
+            "version": 1,
+            "acdAutoAnswer": False,
+            "selfUri": f"/api/v2/users/{user.id}",
+        }
+    )
 
 
 def code_json(code: WrapupCode, org: OrgDefinition) -> dict[str, Any]:

@@ -66,6 +66,7 @@ def patch_participant(media_array: str | None) -> Handler:
         _write_allowed(request)
         conv = _conversation(request, media_array)
         p = _participant(conv, request)
+        _own_participant(request, p)
         body = await json_body(request)
         if not isinstance(body, dict):
             raise bad_request("The request body must be a MediaParticipantRequest object.")
@@ -88,6 +89,7 @@ def post_communication_wrapup(media_array: str) -> Handler:
         p = _participant(conv, request)
         if p.comm.id != request.match_info["commId"]:
             raise not_found("Communication", request.match_info["commId"])
+        _own_participant(request, p)
         body = await json_body(request)
         if not isinstance(body, dict):
             raise bad_request("The request body must be a WrapupInput object.")
@@ -98,9 +100,28 @@ def post_communication_wrapup(media_array: str) -> Handler:
 
 
 def _write_allowed(request: web.Request) -> None:
-    require(request, WRAPUP_PERMISSION)
-    if emulator(request).options.require_user_context:
-        raise user_context_required()
+    """Permission first, then the user context: both before the conversation is even looked up."""
+    who = require(request, WRAPUP_PERMISSION)
+    options = emulator(request).options
+    if options.require_user_context and who.user is None:
+        raise user_context_required(options.user_context_status)
+
+
+def _own_participant(request: web.Request, p: Participant) -> None:
+    """``wrapup_own_participant_only``: a user token may code only the user's own participant."""
+    who = caller(request)
+    if (
+        emulator(request).options.wrapup_own_participant_only
+        and who.user is not None
+        and p.user_id != who.user.id
+    ):
+        raise ApiError(
+            403,
+            "not.authorized",
+            f"Access to Participant {p.id} is forbidden: a user may wrap up only their own "
+            "participant.",
+            {"participantId": p.id},
+        )
 
 
 def _only_wrapup(body: dict[str, Any]) -> None:
