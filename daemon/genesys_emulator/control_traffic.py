@@ -27,7 +27,7 @@ async def start_conversation(request: web.Request) -> web.Response:
     emu = emulator(request)
     script = conversation_script(emu, as_object(await read_body(request, {})))
     conv = emu.engine.start(script)
-    first = conv.agents[0]
+    first = conv.answering[0]
     return json_response(
         {
             "conversationId": conv.id,
@@ -41,8 +41,9 @@ async def start_conversation(request: web.Request) -> web.Response:
                     "queueId": p.queue_id,
                     "userId": p.user_id,
                     "communicationId": p.comm.id,
+                    "responding": p.answers,
                 }
-                for p in conv.agents
+                for p in conv.agents + conv.waiting
             ],
         }
     )
@@ -113,7 +114,8 @@ def conversation_script(emu: Emulator, spec: dict[str, Any]) -> ConversationScri
     for extra in extras:
         extra = as_object(extra, "extra_agents entry")
         agents.append(_agent_script(emu, extra, queue_ref(emu.org, extra.get("queue")), {}))
-    for key in ("hold", "silent"):
+    flags = ("hold", "silent", "same_user", "wrapup_required_while_connected", "connected_in_acw")
+    for key in flags:
         if not isinstance(spec.get(key, False), bool):
             raise ControlError(f"{key} must be true or false")
     return ConversationScript(
@@ -124,7 +126,26 @@ def conversation_script(emu: Emulator, spec: dict[str, Any]) -> ConversationScri
         hold=spec.get("hold", False),
         silent=spec.get("silent", False),
         alert_s=number(spec, "alert_s", 0.0),
+        not_responding=_not_responding(emu, spec, main),
+        wrapup_required_while_connected=spec.get("wrapup_required_while_connected", False),
+        connected_in_acw=spec.get("connected_in_acw", False),
     )
+
+
+def _not_responding(emu: Emulator, spec: dict[str, Any], main: AgentScript) -> list[AgentScript]:
+    """``not_responding: N`` legs alert first and ring out; ``same_user``: all are the main agent's."""
+    count = spec.get("not_responding", 0)
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 10:
+        raise ControlError("not_responding must be an integer between 0 and 10")
+    return [
+        AgentScript(
+            main.queue,
+            main.agent if spec.get("same_user") else emu.engine.next_agent(),
+            "nothing",
+            0.0,
+        )
+        for _ in range(count)
+    ]
 
 
 # --- traffic --------------------------------------------------------------------------------
@@ -171,6 +192,13 @@ def _mix(spec: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in mix.items()}
 
 
+def _probability(spec: dict[str, Any], key: str) -> float:
+    value = spec.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ControlError(f"{key} must be a probability between 0 and 1")
+    return float(value)
+
+
 def traffic_plan(
     emu: Emulator, spec: dict[str, Any]
 ) -> tuple[TrafficRun, Any, random.Random, float]:
@@ -200,6 +228,7 @@ def traffic_plan(
     )
     seed = spec.get("seed")
     rng = random.Random(seed)
+    unanswered = _probability(spec, "not_responding")
 
     def make(r: random.Random) -> ConversationScript:
         queue = r.choice(queues)
@@ -208,6 +237,12 @@ def traffic_plan(
             outcome = "nothing"
         code = r.choice(emu.org.queue_codes(queue))
         agent = AgentScript(queue, emu.engine.next_agent(), outcome, r.uniform(*delay), code)
-        return ConversationScript(queue, r.choice(media), r.uniform(*talk), [agent])
+        script = ConversationScript(queue, r.choice(media), r.uniform(*talk), [agent])
+        # Not drawn at all when off, so seeded traffic stays what it was. Half of the unanswered
+        # legs belong to the agent who answers later (two agent legs, one user).
+        if unanswered and r.random() < unanswered:
+            who = agent.agent if r.random() < 0.5 else emu.engine.next_agent()
+            script.not_responding = [AgentScript(queue, who, "nothing", 0.0)]
+        return script
 
     return TrafficRun(str(uuid.uuid4()), planned), make, rng, interval

@@ -78,6 +78,7 @@ class Participant:
     api_wrapup_calls: int = 0  # every wrap-up write that reached the server (faulted ones too)
     api_wrapup_writes: int = 0  # writes that got past auth, limits and faults to the wrap-up rules
     history: list[tuple[str, str, float]] = field(default_factory=list)  # (by, code id, at)
+    answers: bool = True  # False: a leg that alerts and rings out unanswered (not responding)
 
     @property
     def in_acw(self) -> bool:
@@ -104,6 +105,7 @@ class Conversation:
     end: float | None = None
     silent: bool = False
     talk_over: bool = False
+    waiting: list[Participant] = field(default_factory=list)  # offered after the unanswered legs
 
     def participant(self, participant_id: str) -> Participant | None:
         return next((p for p in self.participants if p.id == participant_id), None)
@@ -111,6 +113,11 @@ class Conversation:
     @property
     def agents(self) -> list[Participant]:
         return [p for p in self.participants if p.purpose == "agent"]
+
+    @property
+    def answering(self) -> list[Participant]:
+        """Agent legs that are (or will be) answered; not-responding legs excluded."""
+        return [p for p in self.participants if p.purpose == "agent" and p.answers] + self.waiting
 
     @property
     def customer(self) -> Participant:
@@ -136,6 +143,12 @@ def disconnect(p: Participant, now: float, disconnect_type: str) -> None:
     p.end_at = p.comm.disconnected_at = now
     p.comm.state = "disconnected"
     p.comm.disconnect_type = disconnect_type
+
+
+def ring_out(p: Participant, now: float) -> None:
+    """An alerting agent leg nobody answered: it ends without ACW (``wrapupRequired`` false)."""
+    disconnect(p, now, "transfer.noanswer")
+    p.wrapup_expected = False
 
 
 def start_acw(p: Participant, now: float) -> None:

@@ -24,6 +24,7 @@ class Options:
     wrapup_own_participant_only: bool = False
     channel_gone_frames: bool = True
     overwrite_allowed: bool = False
+    analytics_capture_shapes: bool = False
     idle_close_s: float = 0.0
     sweep_interval_s: float = 0.02
     refresh_token_lifetime_s: float = 0.0

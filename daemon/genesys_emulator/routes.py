@@ -57,6 +57,11 @@ def _conversations(r: web.UrlDispatcher) -> None:
         allow_head=False,
     )
     for array in WRITABLE_MEDIA_ARRAYS:
+        r.add_get(
+            f"{base}/{array}/{{id}}",
+            conversations.get_media_conversation(array),
+            allow_head=False,
+        )
         patch_name, post_name = f"patch_{array}_participant", f"post_{array}_wrapup"
         r.add_patch(
             f"{base}/{array}/{{id}}/participants/{{pid}}",

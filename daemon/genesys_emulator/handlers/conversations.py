@@ -18,6 +18,7 @@ from ..errors import (
     user_context_required,
 )
 from ..views import code_json, conversation_json
+from ..views_media import media_conversation_json
 from .common import caller, emulator, json_body, require
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -57,6 +58,17 @@ async def participant_wrapup_codes(request: web.Request) -> web.Response:
     queue = org.queues.get(p.queue_id or "")
     codes = org.queue_codes(queue) if queue is not None else []
     return json_response([code_json(c, org) for c in codes])
+
+
+def get_media_conversation(media_array: str) -> Handler:
+    """``GET /api/v2/conversations/{calls|callbacks|emails|messages}/{id}``."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        require(request, VIEW_PERMISSION)
+        conv = _conversation(request, media_array)
+        return json_response(media_conversation_json(conv, emulator(request).org, media_array))
+
+    return handle
 
 
 def patch_participant(media_array: str | None) -> Handler:
