@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,8 @@ class OrgDefinition:
     users: dict[str, User] = field(default_factory=dict)
     main_client_id: str = ""
     login_user_id: str | None = None
+    _sorted: list[Queue] | None = field(default=None, repr=False)
+    _names: dict[str, Queue] | None = field(default=None, repr=False)
 
     @property
     def login_user(self) -> User | None:
@@ -122,8 +124,20 @@ class OrgDefinition:
         """A queue by id or (case-insensitive) name."""
         if ref in self.queues:
             return self.queues[ref]
-        lowered = ref.lower()
-        return next((q for q in self.queues.values() if q.name.lower() == lowered), None)
+        return self._by_name().get(ref.lower())
+
+    def queues_by_name(self) -> list[Queue]:
+        """Every queue, sorted by name as the platform lists them (cached: queues never change)."""
+        if self._sorted is None:
+            self._sorted = sorted(self.queues.values(), key=lambda q: q.name.lower())
+        return self._sorted
+
+    def _by_name(self) -> dict[str, Queue]:
+        if self._names is None:
+            self._names = {}
+            for q in self.queues.values():
+                self._names.setdefault(q.name.lower(), q)
+        return self._names
 
     def agent_or_user(self, ref: object) -> Agent | None:
         """Someone who can take a conversation: an agent, or a user (e.g. the login user)."""
@@ -139,6 +153,19 @@ class OrgDefinition:
 
     def queue_codes(self, queue: Queue) -> list[WrapupCode]:
         return [self.codes[c] for c in queue.code_ids]
+
+
+def with_extra_queues(org: OrgDefinition, count: int) -> OrgDefinition:
+    """The org plus ``count`` generated MANDATORY queues ("Scale Queue 00001", …), each with the
+    org's first two codes; ids are stable (uuid5 of the org and the number)."""
+    if count <= 0:
+        return org
+    codes = tuple(list(org.codes)[:2])
+    extra = {}
+    for n in range(1, count + 1):
+        queue_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"genesys-emulator/{org.name}/queue/{n}"))
+        extra[queue_id] = Queue(queue_id, f"Scale Queue {n:05d}", "MANDATORY", None, codes)
+    return replace(org, queues={**org.queues, **extra}, _sorted=None, _names=None)
 
 
 def resolve_org_path(ref: str) -> Path:

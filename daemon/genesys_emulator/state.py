@@ -16,7 +16,7 @@ from .faults import FaultQueue
 from .limits import RateLimiter
 from .oauth_code import CodeGrant
 from .options import Options
-from .org import OrgDefinition, load_org
+from .org import OrgDefinition, load_org, with_extra_queues
 from .scenario import Engine
 from .views import event_json
 
@@ -28,7 +28,7 @@ class Emulator:
         self.clock: Clock = clock or SystemClock()
         self.options = options
         self.startup_options = options
-        self.org: OrgDefinition = load_org(options.org)
+        self.org: OrgDefinition = with_extra_queues(load_org(options.org), options.extra_queues)
         self.base_url = ""
         self.conversations: dict[str, Conversation] = {}
         self.tokens = TokenStore()
@@ -126,7 +126,15 @@ class Emulator:
     async def reset(self, changes: dict[str, Any]) -> None:
         """Back to the options the server started with, plus ``changes``."""
         new_options = self.startup_options.with_changes(changes)
-        new_org = load_org(new_options.org) if new_options.org != self.options.org else self.org
+        same = (new_options.org, new_options.extra_queues) == (
+            self.options.org,
+            self.options.extra_queues,
+        )
+        new_org = (
+            self.org
+            if same
+            else with_extra_queues(load_org(new_options.org), new_options.extra_queues)
+        )
         await self.clear_runtime()
         self.options, self.org = new_options, new_org
         self.conversations.clear()

@@ -8,11 +8,14 @@ event chats have no ``direction``); each renderer below emits only its model's f
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from .clock import iso
 from .conversation import MEDIA_ARRAY, Communication, Conversation, Participant
 from .org import EVENT_PROMPT, OrgDefinition, Queue, User, WrapupCode
+
+T = TypeVar("T")
 
 
 def _ts(value: float | None) -> str | None:
@@ -74,9 +77,15 @@ def code_json(code: WrapupCode, org: OrgDefinition) -> dict[str, Any]:
 
 
 def entity_listing(
-    entities: list[dict[str, Any]], page_size: int, page_number: int, path: str, query: str = ""
+    items: Sequence[T],
+    render: Callable[[T], dict[str, Any]],
+    page_size: int,
+    page_number: int,
+    path: str,
+    query: str = "",
 ) -> dict[str, Any]:
-    total = len(entities)
+    """One page of an ``…EntityListing``: only the page's items are rendered."""
+    total = len(items)
     page_count = max(1, -(-total // page_size)) if total else 0
     start = (page_number - 1) * page_size
     extra = f"&{query}" if query else ""
@@ -85,7 +94,7 @@ def entity_listing(
         return f"{path}?pageSize={page_size}&pageNumber={n}{extra}"
 
     body: dict[str, Any] = {
-        "entities": entities[start : start + page_size],
+        "entities": [render(item) for item in items[start : start + page_size]],
         "pageSize": page_size,
         "pageNumber": page_number,
         "total": total,
