@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,7 +157,7 @@ class ChannelRegistry:
         self.channels: dict[str, Channel] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self.delivery = DeliveryFaults()
-        self.now = lambda: 0.0  # set by the emulator (its clock)
+        self.now: Callable[[], float] = lambda: 0.0  # set by the emulator (its clock)
 
     # --- lifecycle ---------------------------------------------------------------------------
 

@@ -60,7 +60,7 @@ def apply_fault(emu: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
     kind = spec.get("kind")
     if kind in REQUEST_KINDS:
         if spec.get("body") == "user_context":
-            status = spec.get("status") if spec.get("status") in (400, 403) else 403
+            status = 400 if spec.get("status") == 400 else 403
             spec = {**spec, "body": user_context_required(status).body("")}
         fault = parse_request_fault(spec)
         emu.faults.add(fault)

@@ -343,3 +343,15 @@ def test_issued_tokens_are_listed_for_leak_checks(emulator: RunningEmulator) -> 
     listing = emulator.control("GET", "/_emulator/tokens")
     assert api.access_token in {t["value"] for t in listing["tokens"]}
     assert api.refresh_token in {t["value"] for t in listing["refreshTokens"]}
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, "bad.request"), (403, "not.authorized")])
+def test_the_user_context_fault_body_follows_the_fault_status(
+    emulator: RunningEmulator, raw: RawClient, main_token: str, status: int, code: str
+) -> None:
+    emulator.fault(
+        kind="http", method="GET", path="/api/v2/users/me", status=status, body="user_context"
+    )
+    reply = raw.call("GET", "/api/v2/users/me", main_token)
+    assert (reply.status, reply.body["code"], reply.body["status"]) == (status, code, status)
+    assert reply.body["message"].startswith(USER_CONTEXT)
