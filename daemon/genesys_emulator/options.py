@@ -25,6 +25,7 @@ class Options:
     channel_gone_frames: bool = True
     overwrite_allowed: bool = False
     analytics_capture_shapes: bool = False
+    capture_stray_keys: bool = False
     idle_close_s: float = 0.0
     sweep_interval_s: float = 0.02
     refresh_token_lifetime_s: float = 0.0

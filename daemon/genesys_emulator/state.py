@@ -7,6 +7,7 @@ import contextlib
 import logging
 from typing import Any
 
+from . import stray
 from .auth import Token, TokenStore
 from .calllog import CallLog
 from .channels import ChannelRegistry, SocketPolicy
@@ -63,6 +64,8 @@ class Emulator:
         if conv.silent:
             return
         body = event_json(conv, self.org)
+        if self.options.capture_stray_keys:
+            stray.add_to_conversation(body)
         for queue_id in conv.queue_ids():
             self.channels.publish(f"v2.routing.queues.{queue_id}.conversations", body)
 

@@ -31,6 +31,7 @@ from PureCloudPlatformClientV2 import (
     MediaParticipantRequest,
     NotificationsApi,
     RoutingApi,
+    UsersApi,
     WrapupInput,
 )
 from PureCloudPlatformClientV2.api_client import ApiClient
@@ -1130,6 +1131,11 @@ CHECKED_MODELS = [
     (ConversationsApi.get_conversation, "Conversation"),
     (ConversationsApi.get_conversation_participant_wrapupcodes, "list[WrapupCode]"),
     (ConversationsApi.patch_conversation_participant, None),
+    (ConversationsApi.get_conversations_call, "CallConversation"),
+    (ConversationsApi.get_conversations_callback, "CallbackConversation"),
+    (ConversationsApi.get_conversations_email, "EmailConversation"),
+    (ConversationsApi.get_conversations_message, "MessageConversation"),
+    (UsersApi.get_users_me, "UserMe"),
     (AnalyticsApi.post_analytics_conversations_details_query, "AnalyticsConversationQueryResponse"),
 ]
 

@@ -7,11 +7,13 @@ and analytics without totalHits, with ivr/delay/system segments and ghost wrap-u
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from sdk_schema import assert_conforms, roundtrip
+from sdk_schema import assert_conforms, check, roundtrip
 from test_conversations import in_acw
+from websockets.sync.client import connect
 
 from emulator_client import RawClient
 from genesys_emulator.testing import RunningEmulator
@@ -211,3 +213,36 @@ def _queue_and_media(conversation: dict[str, Any]) -> str:
     acd = conversation["participants"][1]
     media = next(a for a in ("calls", "callbacks", "chats", "emails", "messages") if a in acd)
     return f"{acd['name']}/{media}"
+
+
+STRAY = ["additionalProperties", "queueName", "userUri"]
+
+
+def test_stray_keys_are_added_on_request_and_only_then(
+    emulator: RunningEmulator, raw: RawClient, main_token: str, wait: Any
+) -> None:
+    plain = in_acw(emulator, wait, media="chat")
+    assert "additionalProperties" not in agents(rest(raw, main_token, plain["conversationId"]))[0]
+    emulator.reset(capture_stray_keys=True)
+    token = raw.bearer(emulator.client_id, emulator.client_secret)
+    channel = raw.call("POST", "/api/v2/notifications/channels", token).body
+    topic = f"v2.routing.queues.{plain['queueId']}.conversations"
+    with connect(channel["connectUri"], max_size=None) as ws:
+        ws.send(json.dumps({"message": "subscribe", "topics": [topic]}))
+        started = in_acw(emulator, wait, media="call")
+        event = next(
+            f["eventBody"]
+            for f in (json.loads(ws.recv(timeout=5)) for _ in range(100))
+            if f.get("eventBody", {}).get("id") == started["conversationId"]
+        )
+    body = rest(raw, token, started["conversationId"])
+    for doc, model in ((event, "QueueConversationEventTopicConversation"), (body, "Conversation")):
+        agent = agents(doc)[0]
+        assert agent["additionalProperties"] == {} and agent["chats"] == []
+        assert agent["calls"][0]["additionalProperties"] == {}
+        assert check(doc, model, ignore_keys=STRAY) == []
+    media = rest(raw, token, started["conversationId"], "calls")
+    answered = next(p for p in media["participants"] if p["id"] == started["participantId"])
+    assert answered["userUri"] == f"/api/v2/users/{started['userId']}"
+    assert answered["queueName"] == "Support"
+    assert check(media, "CallConversation", ignore_keys=STRAY) == []

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import conversation as cv
+from .. import stray
 from ..conversation import ARRAY_MEDIA, Conversation, Participant
 from ..errors import (
     ApiError,
@@ -48,7 +49,11 @@ def _participant(conv: Conversation, request: web.Request) -> Participant:
 async def get_conversation(request: web.Request) -> web.Response:
     require(request, VIEW_PERMISSION)
     conv = _conversation(request)
-    return json_response(conversation_json(conv, emulator(request).org))
+    emu = emulator(request)
+    body = conversation_json(conv, emu.org)
+    if emu.options.capture_stray_keys:
+        stray.add_to_conversation(body)
+    return json_response(body)
 
 
 async def participant_wrapup_codes(request: web.Request) -> web.Response:
@@ -66,7 +71,11 @@ def get_media_conversation(media_array: str) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         require(request, VIEW_PERMISSION)
         conv = _conversation(request, media_array)
-        return json_response(media_conversation_json(conv, emulator(request).org, media_array))
+        emu = emulator(request)
+        body = media_conversation_json(conv, emu.org, media_array)
+        if emu.options.capture_stray_keys:
+            stray.add_to_media_conversation(body, emu.org)
+        return json_response(body)
 
     return handle
 
