@@ -76,6 +76,7 @@ async def channels(request: web.Request) -> web.Response:
                 {
                     "id": c.id,
                     "clientId": c.client_id,
+                    "userId": c.caller.user.id if c.caller.user else None,
                     "connected": c.socket is not None,
                     "topics": list(c.topics),
                     "expiresInS": round(c.expires_at - emu.now(), 3),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import control, control_faults, control_traffic
-from .handlers import analytics, conversations, notifications, oauth, routing, socket, users
+from .handlers import analytics, conversations, notifications, oauth, routing, stream, users
 
 WRAPUP_WRITE_ROUTES: set[str] = set()
 # SDK 269 declares media-specific wrap-up writes for these arrays only (no chats twins).
@@ -27,7 +27,7 @@ def setup_api(app: web.Application) -> None:
     _notifications(r)
     _conversations(r)
     r.add_post("/api/v2/analytics/conversations/details/query", analytics.query)
-    r.add_get("/channels/{id}", socket.websocket, allow_head=False)
+    r.add_get("/channels/{id}", stream.websocket, allow_head=False)
 
 
 def _notifications(r: web.UrlDispatcher) -> None:

@@ -1,4 +1,4 @@
-"""Notification channels and their subscriptions over REST; the socket itself is in ``socket``."""
+"""Notification channels and their subscriptions over REST; the socket itself is in ``stream``."""
 
 from __future__ import annotations
 
