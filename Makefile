@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/kubernetes-validate --strict --quiet deploy/kubernetes/*/*.yaml
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -2,6 +2,11 @@
 
 ``python -m bench.micro rss --events N --pending M`` runs the memory figure in a process of its
 own (so the RSS is the daemon's, not the bench's) and prints one JSON object.
+
+``python -m bench.micro startup --queues 10 --runs 3`` times ``python -m wrapupd run`` from process
+start to ``/readyz`` 200 against the emulator, with the RSS of the daemon's process at that moment,
+and the SDK import alone (``import wrapupd.genesys.client`` in a fresh interpreter), each with the
+lean SDK import and with the full one (``GENESYS_SDK_IMPORT=full``); prints one JSON object.
 """
 
 from __future__ import annotations
@@ -11,6 +16,10 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -102,25 +111,38 @@ def _all_agents_in_acw(body: dict[str, Any]) -> bool:
 def parse_detect_rate(
     frames: dict[int, str], watched: frozenset[str], seconds: float
 ) -> dict[str, Any]:
-    """Snapshots per second through ``parse_frame`` + ``decide`` on one core, per size and mixed."""
+    """Snapshots per second through ``parse_frame`` + ``decide`` on one core, per size and mixed.
+
+    Two readings of the blend: ``mixed_per_s`` over the whole window (as before), and
+    ``mixed_best_round_per_s``, the fastest pass over the blend's 100 frames: other processes on a
+    shared machine only ever slow a round down, so the best round is the figure least moved by them.
+    """
     from wrapupd.detector import decide
     from wrapupd.genesys.notifications import parse_frame
 
-    def rate(raws: list[str]) -> float:
-        done, started = 0, time.perf_counter()
+    def rounds(raws: list[str]) -> tuple[float, float]:
+        done, best, started = 0, 0.0, time.perf_counter()
         while time.perf_counter() - started < seconds:
+            round_started = time.perf_counter()
             for raw in raws:
                 frame = parse_frame(raw)
                 decide(frame.conversation, watched)  # type: ignore[union-attr]
+            best = max(best, len(raws) / (time.perf_counter() - round_started))
             done += len(raws)
-        return done / (time.perf_counter() - started)
+        return done / (time.perf_counter() - started), best
 
     per_size = {
-        str(size): {"bytes": len(raw), "per_s": round(rate([raw] * 50))}
+        str(size): {"bytes": len(raw), "per_s": round(rounds([raw] * 50)[0])}
         for size, raw in frames.items()
     }
     blend = [frames[s] for s, share in MIX.items() for _ in range(round(share * 100))]
-    return {"per_size": per_size, "mix": MIX, "mixed_per_s": round(rate(blend))}
+    mixed, best = rounds(blend)
+    return {
+        "per_size": per_size,
+        "mix": MIX,
+        "mixed_per_s": round(mixed),
+        "mixed_best_round_per_s": round(best),
+    }
 
 
 # --- memory ----------------------------------------------------------------------------------
@@ -148,10 +170,11 @@ async def rss_run(events: int, pending: int, sample_every: int) -> dict[str, Any
     from prometheus_client import CollectorRegistry
 
     from bench.contenders.wrapupd_runner import options_for, quiet_logs
+    from wrapupd.genesys.sdk import IMPORT_MODE
     from wrapupd.service import Daemon
 
     quiet_logs()
-    out: dict[str, Any] = {"rss_at_import_mb": round(_rss_mb(), 1)}
+    out: dict[str, Any] = {"rss_at_import_mb": round(_rss_mb(), 1), "sdk_import": IMPORT_MODE}
     with (
         emulator_process(extra=rate_args(UNLIMITED, 60)) as emu,
         tempfile.TemporaryDirectory() as state,
@@ -259,8 +282,6 @@ def _per_million(a: tuple[int, float], b: tuple[int, float]) -> float:
 
 
 def rss_in_subprocess(events: int, pending: int, sample_every: int) -> dict[str, Any]:
-    import subprocess
-
     command = [
         sys.executable, "-m", "bench.micro", "rss",
         "--events", str(events), "--pending", str(pending), "--sample-every", str(sample_every),
@@ -335,6 +356,106 @@ async def _wait_verified(codes: Any, limit_s: float) -> None:
         await asyncio.sleep(0.1)
 
 
+# --- the daemon's own process: start -> ready, and the SDK import ------------------------------
+
+_SDK_IMPORT_PROBE = (
+    "import sys, time; started = time.perf_counter(); import wrapupd.genesys.client; "
+    "from wrapupd.genesys.sdk import IMPORT_MODE; import psutil; "
+    "print(IMPORT_MODE, time.perf_counter() - started, "
+    "psutil.Process().memory_info().rss / 2**20, "
+    "sum(1 for n in sys.modules if n.startswith('PureCloudPlatformClientV2.models.')))"
+)
+
+
+def sdk_import_once(mode: str) -> dict[str, Any]:
+    """``import wrapupd.genesys.client`` in a fresh interpreter: seconds, RSS after, models loaded."""
+    env = {**os.environ, "GENESYS_SDK_IMPORT": mode}
+    command = [sys.executable, "-c", _SDK_IMPORT_PROBE]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=True)
+    loaded_as, seconds, rss_mb, models = done.stdout.split()
+    return {
+        "import_mode": loaded_as,
+        "import_s": round(float(seconds), 3),
+        "rss_mb": round(float(rss_mb), 1),
+        "models_loaded": int(models),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _daemon_config(path: Path, emu: Emulator, queues: int, port: int) -> Path:
+    rules = "".join(
+        f'[[queues]]\nqueue = "Queue {i:05d}"\ndefault_code = "No code selected"\n\n'
+        for i in range(1, queues + 1)
+    )
+    path.write_text(
+        f'[genesys]\napi_host = "{emu.base_url}"\nclient_id = "{emu.client_id}"\n'
+        f'client_secret = "{emu.client_secret}"\n\n{rules}'
+        f'[daemon]\nstate_dir = "{path.parent / "state"}"\n\n'
+        f'[http]\nlisten = "127.0.0.1:{port}"\n\n[log]\nformat = "json"\nlevel = "warning"\n'
+    )
+    return path
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+            return int(r.status) == 200
+    except OSError:
+        return False
+
+
+def process_ready_once(emu: Emulator, config_dir: Path, queues: int, mode: str) -> dict[str, Any]:
+    """``python -m wrapupd run``: process start -> ``/readyz`` 200, and the process's RSS then."""
+    import psutil
+
+    port = _free_port()
+    config = _daemon_config(config_dir / f"wrapupd-{mode}-{port}.toml", emu, queues, port)
+    env = {**os.environ, "GENESYS_SDK_IMPORT": mode}
+    command = [sys.executable, "-m", "wrapupd", "run", "--config", str(config)]
+    started = time.monotonic()
+    errors = config_dir / f"wrapupd-{mode}-{port}.stderr"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+    try:
+        while not _ready(port):
+            if process.poll() is not None or time.monotonic() - started > 60:
+                return {
+                    "ok": False,
+                    "exit_code": process.poll(),
+                    "stderr": errors.read_text()[-500:],
+                }
+            time.sleep(0.005)
+        ready_s = time.monotonic() - started
+        rss_mb = psutil.Process(process.pid).memory_info().rss / 2**20
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return {"ok": True, "ready_s": round(ready_s, 3), "rss_at_ready_mb": round(rss_mb, 1)}
+
+
+def startup_figures(queues: int, runs: int) -> dict[str, Any]:
+    """Per SDK import mode: the import alone and the whole process to ready, ``runs`` times each."""
+    out: dict[str, Any] = {"queues": queues, "runs": runs}
+    with tempfile.TemporaryDirectory() as tmp:
+        org = many_queues_org(Path(tmp) / "org.toml", queues)
+        with emulator_process(org, rate_args(UNLIMITED, 60)) as emu:
+            for mode in ("lean", "full"):
+                imports = [sdk_import_once(mode) for _ in range(runs)]
+                ready = [process_ready_once(emu, Path(tmp), queues, mode) for _ in range(runs)]
+                out[mode] = {"sdk_import": imports, "process_ready": ready}
+                out[mode]["best_ready_s"] = min(r.get("ready_s", float("inf")) for r in ready)
+                out[mode]["max_rss_at_ready_mb"] = max(r.get("rss_at_ready_mb", 0) for r in ready)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.micro")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -342,8 +463,14 @@ def main(argv: list[str] | None = None) -> int:
     rss.add_argument("--events", type=int, default=200_000)
     rss.add_argument("--pending", type=int, default=5_000)
     rss.add_argument("--sample-every", type=int, default=10_000)
+    startup = sub.add_parser("startup")
+    startup.add_argument("--queues", type=int, default=10)
+    startup.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
-    result = asyncio.run(rss_run(args.events, args.pending, args.sample_every))
+    if args.command == "startup":
+        result = startup_figures(args.queues, args.runs)
+    else:
+        result = asyncio.run(rss_run(args.events, args.pending, args.sample_every))
     print(json.dumps(result), flush=True)
     return 0
 

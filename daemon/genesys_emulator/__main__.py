@@ -16,20 +16,34 @@ from .options import Options
 from .server import start_server
 from .state import Emulator
 
+# (flag, option name, type): a value flag per option; type bool makes a switch that turns it on.
+OPTION_FLAGS: tuple[tuple[str, str, type], ...] = (
+    ("--token-lifetime", "token_lifetime_s", float),
+    ("--heartbeat", "heartbeat_interval_s", float),
+    ("--channel-lifetime", "channel_lifetime_s", float),
+    ("--socket-closing-lead", "socket_closing_lead_s", float),
+    ("--rate-limit", "rate_limit_per_window", int),
+    ("--rate-window", "rate_window_s", float),
+    ("--require-user-context", "require_user_context", bool),
+    ("--user-context-status", "user_context_status", int),
+    ("--wrapup-own-participant-only", "wrapup_own_participant_only", bool),
+    ("--overwrite-allowed", "overwrite_allowed", bool),
+    ("--idle-close", "idle_close_s", float),
+    ("--refresh-token-lifetime", "refresh_token_lifetime_s", float),
+    ("--keep-refresh-tokens", "keep_refresh_tokens", bool),
+    ("--extra-queues", "extra_queues", int),
+)
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="genesys_emulator", description=__doc__)
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = any free port)")
     p.add_argument("--org", default="demo", help="org name under config/orgs/ or a .toml path")
-    p.add_argument("--token-lifetime", type=float, dest="token_lifetime_s")
-    p.add_argument("--heartbeat", type=float, dest="heartbeat_interval_s")
-    p.add_argument("--channel-lifetime", type=float, dest="channel_lifetime_s")
-    p.add_argument("--socket-closing-lead", type=float, dest="socket_closing_lead_s")
-    p.add_argument("--rate-limit", type=int, dest="rate_limit_per_window")
-    p.add_argument("--rate-window", type=float, dest="rate_window_s")
-    p.add_argument(
-        "--require-user-context", action="store_true", default=None, dest="require_user_context"
-    )
+    for flag, name, kind in OPTION_FLAGS:
+        if kind is bool:
+            p.add_argument(flag, action="store_true", default=None, dest=name)
+        else:
+            p.add_argument(flag, type=kind, dest=name)
     p.add_argument(
         "--traffic-rate", type=float, help="start continuous traffic at R conversations/s"
     )
@@ -40,15 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def options_from(args: argparse.Namespace) -> Options:
     changes: dict[str, Any] = {"org": args.org}
-    for name in (
-        "token_lifetime_s",
-        "heartbeat_interval_s",
-        "channel_lifetime_s",
-        "socket_closing_lead_s",
-        "rate_limit_per_window",
-        "rate_window_s",
-        "require_user_context",
-    ):
+    for _, name, _ in OPTION_FLAGS:
         value = getattr(args, name)
         if value is not None:
             changes[name] = value
@@ -79,7 +85,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def _start_traffic(emu: Emulator, rate: float, seed: int | None) -> None:
-    from .control import traffic_plan
+    from .control_traffic import traffic_plan
 
     run, make, rng, interval = traffic_plan(emu, {"rate_per_s": rate, "seed": seed})
     emu.engine.start_traffic(run, make, rng, interval)

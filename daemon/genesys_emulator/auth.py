@@ -1,4 +1,4 @@
-"""Client-credentials tokens: issue, look up, expire, revoke."""
+"""Access tokens: issue, look up, expire, revoke; the caller a token acts as; client authentication."""
 
 from __future__ import annotations
 
@@ -7,7 +7,30 @@ import binascii
 import secrets
 from dataclasses import dataclass
 
-from .org import OAuthClient, OrgDefinition
+from .org import OAuthClient, OrgDefinition, User
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a token acts as: the OAuth client alone (client credentials) or a user through it."""
+
+    client: OAuthClient
+    user: User | None = None
+
+    @property
+    def owner(self) -> str:
+        """The key channels are counted and owned by (per user and app on the platform)."""
+        return self.client.id if self.user is None else f"{self.client.id}/{self.user.id}"
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return self.client.permissions if self.user is None else self.user.permissions
+
+    def can_see_queue(self, queue_id: str) -> bool:
+        return self.user is not None or self.client.can_see_queue(queue_id)
+
+    def may_subscribe(self, queue_id: str) -> bool:
+        return self.user is not None or self.client.may_subscribe(queue_id)
 
 
 @dataclass
@@ -17,6 +40,11 @@ class Token:
     issued_at: float
     expires_at: float
     revoked: bool = False
+    user: User | None = None
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(self.client, self.user)
 
     def valid(self, now: float) -> bool:
         return not self.revoked and now < self.expires_at
@@ -40,8 +68,10 @@ class TokenStore:
     def __init__(self) -> None:
         self.tokens: dict[str, Token] = {}
 
-    def issue(self, client: OAuthClient, now: float, lifetime_s: float) -> Token:
-        token = Token(secrets.token_urlsafe(32), client, now, now + lifetime_s)
+    def issue(
+        self, client: OAuthClient, now: float, lifetime_s: float, user: User | None = None
+    ) -> Token:
+        token = Token(secrets.token_urlsafe(32), client, now, now + lifetime_s, user=user)
         self.tokens[token.value] = token
         return token
 
@@ -67,16 +97,31 @@ def authenticate_client(
 ) -> OAuthClient:
     """Basic-auth client credentials; raises OAuthFailure shaped like the login service's."""
     client_id, secret = _basic_credentials(authorization)
+    client = known_client(org, client_id)
+    if not secrets.compare_digest(client.secret, secret):
+        raise OAuthFailure(401, "invalid_client", "authentication failed")
+    check_grant(client, grant_type)
+    return client
+
+
+def known_client(org: OrgDefinition, client_id: str) -> OAuthClient:
     client = org.clients.get(client_id)
     if client is None:
         raise OAuthFailure(400, "invalid_client", "client not found")
-    if not secrets.compare_digest(client.secret, secret):
-        raise OAuthFailure(401, "invalid_client", "authentication failed")
-    if grant_type != "client_credentials":
+    return client
+
+
+def check_grant(client: OAuthClient, grant_type: str | None) -> None:
+    """A client uses only its own grant; ``refresh_token`` belongs to the authorization code."""
+    if grant_type not in ("client_credentials", "authorization_code", "refresh_token"):
         raise OAuthFailure(
             400, "unsupported_grant_type", f"grant type {grant_type!r} is not supported"
         )
-    return client
+    own = "authorization_code" if grant_type == "refresh_token" else grant_type
+    if client.grant != own:
+        raise OAuthFailure(
+            400, "unauthorized_client", f"this client may not use the {grant_type} grant"
+        )
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str]:

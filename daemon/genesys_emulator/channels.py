@@ -2,7 +2,8 @@
 
 Every outgoing frame goes through a per-socket queue and one writer task, so publishing never
 blocks the engine and frames never interleave. Events for a channel without a socket are lost,
-as on the real service.
+as on the real service. A channel that dies (expired, evicted, its token expired) first tells its
+socket with an in-socket ``result`` 404 frame, then closes it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from . import socket_protocol
+from .auth import Caller
+from .delivery import DeliveryFaults
 
 log = logging.getLogger("genesys_emulator.channels")
 
@@ -53,9 +58,12 @@ def system_event(channel_id: str, kind: str, message: str, reason: str | None = 
 class ChannelSocket:
     """One live WebSocket: an outgoing queue, a writer task and a heartbeat task."""
 
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, heartbeat_s: float) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, request: web.Request, heartbeat_s: float, now: float
+    ) -> None:
         self.ws = ws
         self.request = request
+        self.last_heard = now  # the last text frame from the client (emulator clock)
         self.outbox: asyncio.Queue[str] = asyncio.Queue()
         self.tasks = [
             asyncio.create_task(self._write()),
@@ -103,51 +111,71 @@ class ChannelSocket:
 
 
 @dataclass
-class EventChaos:
-    """Delivery faults: each event may be duplicated and is delayed by a random amount (so events
-    of one conversation can arrive out of order). Active until ``until`` (emulator clock)."""
-
-    until: float
-    duplicate: float
-    max_delay_s: float
-    rng: random.Random
-
-
-@dataclass
 class Channel:
     id: str
-    client_id: str
+    caller: Caller
     token: str
     created_at: float
     expires_at: float
     last_used: float
     topics: list[str] = field(default_factory=list)
     socket: ChannelSocket | None = None
+    _topic_set: frozenset[str] = frozenset()
+
+    @property
+    def client_id(self) -> str:
+        return self.caller.client.id
+
+    @property
+    def owner(self) -> str:
+        return self.caller.owner
+
+    def set_topics(self, topics: list[str]) -> None:
+        """Replace the subscription list (already deduplicated, order kept)."""
+        self.topics = topics
+        self._topic_set = frozenset(topics)
+
+    def subscribed(self, topic: str) -> bool:
+        return topic in self._topic_set
+
+
+@dataclass(frozen=True)
+class SocketPolicy:
+    """How sockets end: gone-frames before a dying channel's close, idle closes (0 = never)."""
+
+    gone_frames: bool = True
+    idle_close_s: float = 0.0
 
 
 class ChannelRegistry:
-    def __init__(self, lifetime_s: float, max_per_client: int) -> None:
+    def __init__(
+        self, lifetime_s: float, max_per_client: int, policy: SocketPolicy | None = None
+    ) -> None:
         self.lifetime_s = lifetime_s
         self.max_per_client = max_per_client
+        self.policy = policy or SocketPolicy()
         self.channels: dict[str, Channel] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        self.chaos: EventChaos | None = None
-        self.now = lambda: 0.0  # set by the emulator (its clock)
+        self.delivery = DeliveryFaults()
+        self.now: Callable[[], float] = lambda: 0.0  # set by the emulator (its clock)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def create(self, client_id: str, token: str, now: float) -> Channel:
-        owned = [c for c in self.channels.values() if c.client_id == client_id]
+    def create(self, caller: Caller, token: str, now: float) -> Channel:
+        owned = [c for c in self.channels.values() if c.owner == caller.owner]
         if len(owned) >= self.max_per_client:
-            self.remove(_eviction_victim(owned), CLOSE_NORMAL, "channel evicted: channel limit")
-        channel = Channel(str(uuid.uuid4()), client_id, token, now, now + self.lifetime_s, now)
+            self.end(_eviction_victim(owned), CLOSE_NORMAL, "channel evicted: channel limit")
+        channel = Channel(str(uuid.uuid4()), caller, token, now, now + self.lifetime_s, now)
         self.channels[channel.id] = channel
         return channel
+
+    def owned_by(self, owner: str) -> list[Channel]:
+        return [c for c in self.channels.values() if c.owner == owner]
 
     def get(self, channel_id: str, now: float) -> Channel | None:
         channel = self.channels.get(channel_id)
         if channel is not None and now >= channel.expires_at:
-            self.remove(channel, CLOSE_GOING_AWAY, "channel expired")
+            self.end(channel, CLOSE_GOING_AWAY, "channel expired")
             return None
         return channel
 
@@ -157,6 +185,12 @@ class ChannelRegistry:
     def renew(self, channel: Channel, now: float) -> None:
         channel.expires_at = now + self.lifetime_s
         channel.last_used = now
+
+    def end(self, channel: Channel, code: int, reason: str) -> None:
+        """The channel dies: its socket hears a ``result`` 404 frame (if enabled), then closes."""
+        if channel.socket is not None and self.policy.gone_frames:
+            channel.socket.send(socket_protocol.channel_gone(reason))
+        self.remove(channel, code, reason)
 
     def remove(self, channel: Channel, code: int, reason: str) -> None:
         self.channels.pop(channel.id, None)
@@ -186,23 +220,15 @@ class ChannelRegistry:
     # --- fan-out -----------------------------------------------------------------------------
 
     def publish(self, topic: str, body: dict[str, Any]) -> int:
-        delivered = 0
-        for channel in list(self.channels.values()):
-            if channel.socket is not None and topic in channel.topics:
-                self._deliver(channel.socket, envelope(topic, body))
-                delivered += 1
-        return delivered
-
-    def _deliver(self, socket: ChannelSocket, text: str) -> None:
-        chaos = self.chaos
-        if chaos is None or self.now() >= chaos.until:
-            self.chaos = None
-            socket.send(text)
-            return
-        copies = 2 if chaos.rng.random() < chaos.duplicate else 1
-        loop = asyncio.get_running_loop()
-        for _ in range(copies):
-            loop.call_later(chaos.rng.uniform(0.0, chaos.max_delay_s), socket.send, text)
+        """Send one event to every connected socket subscribed to ``topic``; how many got it."""
+        sockets = [
+            c.socket for c in self.channels.values() if c.socket is not None and c.subscribed(topic)
+        ]
+        if not sockets or self.delivery.lose(topic):
+            return 0
+        for socket in sockets:
+            self.delivery.deliver(socket, envelope(topic, body), self.now())
+        return len(sockets)
 
     def send_raw(self, frames: list[str]) -> int:
         """Send text frames as they are (fuzzing) to every connected socket, in order."""
@@ -220,9 +246,26 @@ class ChannelRegistry:
     def sweep(self, now: float, token_alive: dict[str, bool]) -> None:
         for channel in list(self.channels.values()):
             if now >= channel.expires_at:
-                self.remove(channel, CLOSE_GOING_AWAY, "channel expired")
+                self.end(channel, CLOSE_GOING_AWAY, "channel expired")
             elif not token_alive.get(channel.token, False):
-                self.remove(channel, CLOSE_GOING_AWAY, "token expired")
+                self.end(channel, CLOSE_GOING_AWAY, "token expired")
+            elif self._idle(channel, now):
+                self.close_idle([channel])
+
+    def _idle(self, channel: Channel, now: float) -> bool:
+        idle_s = self.policy.idle_close_s
+        socket = channel.socket
+        return idle_s > 0 and socket is not None and now - socket.last_heard >= idle_s
+
+    def close_idle(self, channels: list[Channel]) -> int:
+        """Close these channels' sockets with 1001 "idle timeout"; the channels stay alive."""
+        closed = 0
+        for channel in channels:
+            if channel.socket is not None:
+                self._close_later(channel.socket, CLOSE_GOING_AWAY, "idle timeout")
+                channel.socket = None
+                closed += 1
+        return closed
 
     def revoke_token(self, token: str) -> None:
         for channel in list(self.channels.values()):
@@ -248,7 +291,7 @@ class ChannelRegistry:
     def expire_all(self) -> int:
         doomed = list(self.channels.values())
         for channel in doomed:
-            self.remove(channel, CLOSE_GOING_AWAY, "channel expired")
+            self.end(channel, CLOSE_GOING_AWAY, "channel expired")
         return len(doomed)
 
     def announce_closing(self, close_after_s: float) -> list[ChannelSocket]:

@@ -78,6 +78,7 @@ class Participant:
     api_wrapup_calls: int = 0  # every wrap-up write that reached the server (faulted ones too)
     api_wrapup_writes: int = 0  # writes that got past auth, limits and faults to the wrap-up rules
     history: list[tuple[str, str, float]] = field(default_factory=list)  # (by, code id, at)
+    answers: bool = True  # False: a leg that alerts and rings out unanswered (not responding)
 
     @property
     def in_acw(self) -> bool:
@@ -104,6 +105,7 @@ class Conversation:
     end: float | None = None
     silent: bool = False
     talk_over: bool = False
+    waiting: list[Participant] = field(default_factory=list)  # offered after the unanswered legs
 
     def participant(self, participant_id: str) -> Participant | None:
         return next((p for p in self.participants if p.id == participant_id), None)
@@ -111,6 +113,11 @@ class Conversation:
     @property
     def agents(self) -> list[Participant]:
         return [p for p in self.participants if p.purpose == "agent"]
+
+    @property
+    def answering(self) -> list[Participant]:
+        """Agent legs that are (or will be) answered; not-responding legs excluded."""
+        return [p for p in self.participants if p.purpose == "agent" and p.answers] + self.waiting
 
     @property
     def customer(self) -> Participant:
@@ -138,6 +145,12 @@ def disconnect(p: Participant, now: float, disconnect_type: str) -> None:
     p.comm.disconnect_type = disconnect_type
 
 
+def ring_out(p: Participant, now: float) -> None:
+    """An alerting agent leg nobody answered: it ends without ACW (``wrapupRequired`` false)."""
+    disconnect(p, now, "transfer.noanswer")
+    p.wrapup_expected = False
+
+
 def start_acw(p: Participant, now: float) -> None:
     """An answered agent leg ended: ACW opens (pending) with the queue's prompt."""
     p.wrapup_required = True
@@ -158,6 +171,20 @@ def apply_code(
     p.wrapup = AppliedWrapup(code_id, name, notes, [], duration, now, by)
     p.history.append((by, code_id, now))
     _end_acw(p, now, "complete")
+
+
+def overwrite_code(p: Participant, code: WrapupCode, now: float, notes: str | None) -> None:
+    """``overwrite_allowed``: an API code after ACW ended replaces the last one (last write wins).
+
+    ACW's end stays where it was; the write is recorded in ``history`` like any other.
+    """
+    ended_at = p.acw_end or now
+    duration = round(ended_at - (p.acw_start or ended_at))
+    p.wrapup = AppliedWrapup(code.id, code.name, notes, [], duration, ended_at, "api")
+    p.skipped = False
+    p.history.append(("api", code.id, now))
+    if p.comm.acw_state == "skipped":
+        p.comm.acw_state = "complete"
 
 
 def store_provisional(p: Participant, code: WrapupCode, notes: str | None) -> None:
@@ -190,13 +217,16 @@ def can_skip(p: Participant) -> bool:
     return p.wrapup_prompt in SKIPPABLE_PROMPTS
 
 
-def check_wrapup_target(p: Participant) -> None:
-    """Only an agent participant, in ACW, not yet coded, can be wrapped up."""
+def check_wrapup_target(p: Participant, overwrite_allowed: bool = False) -> None:
+    """Only an agent participant, in ACW, not yet coded, can be wrapped up.
+
+    With ``overwrite_allowed`` any agent participant whose ACW started may be (re)coded.
+    """
     if p.purpose != "agent" or p.user_id is None:
         raise bad_request(f"Participant {p.id} is not a user participant and cannot be wrapped up.")
     if p.acw_start is None:
         raise bad_request(f"Participant {p.id} is not in after-call work.")
-    if not p.in_acw:
+    if not p.in_acw and not overwrite_allowed:
         raise bad_request(
             f"Participant {p.id} has already completed after-call work; wrap-up can no longer "
             "be changed."

@@ -96,8 +96,10 @@ def forbidden(what: str, entity_id: str) -> ApiError:
     return ApiError(403, "not.authorized", f"Access to {what} {entity_id} is forbidden.")
 
 
-def user_context_required() -> ApiError:
-    return ApiError(403, "not.authorized", USER_CONTEXT_MESSAGE)
+def user_context_required(status: int = 403) -> ApiError:
+    """The platform's refusal of a client-credentials token where a user is needed (400 or 403)."""
+    code = "not.authorized" if status == 403 else "bad.request"
+    return ApiError(status, code, USER_CONTEXT_MESSAGE)
 
 
 def authentication_required() -> ApiError:

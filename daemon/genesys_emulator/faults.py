@@ -20,6 +20,10 @@ SOCKET_KINDS = (
     "revoke_tokens",
     "event_chaos",
     "raw_frames",
+    "idle_close",
+    "lose_events",
+    "expire_refresh_tokens",
+    "revoke_refresh_tokens",
 )
 REQUEST_KINDS = ("http", "latency")
 

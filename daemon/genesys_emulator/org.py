@@ -1,4 +1,4 @@
-"""The org definition: queues, wrap-up codes, agents and OAuth clients, loaded from TOML.
+"""The org definition: queues, codes, agents, users and roles, OAuth clients, loaded from TOML.
 
 ``--org NAME`` resolves to ``<repo>/config/orgs/NAME.toml`` by walking up from this package;
 a path to a ``.toml`` file is used as is.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,19 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class User:
+    """A user who can sign in (authorization-code grant); acts with its roles' permissions."""
+
+    id: str
+    name: str
+    permissions: frozenset[str]
+    email: str = ""
+
+
+GRANTS = ("client_credentials", "authorization_code")
+
+
+@dataclass(frozen=True)
 class OAuthClient:
     id: str
     secret: str
@@ -73,6 +86,8 @@ class OAuthClient:
     permissions: frozenset[str]
     visible_queues: frozenset[str] | None = None  # None: sees every queue
     denied_topic_queues: frozenset[str] = frozenset()  # queues whose topic is rejected anyway
+    grant: str = "client_credentials"
+    redirect_uris: tuple[str, ...] = ()
 
     def can_see_queue(self, queue_id: str) -> bool:
         return self.visible_queues is None or queue_id in self.visible_queues
@@ -90,7 +105,16 @@ class OrgDefinition:
     codes: dict[str, WrapupCode] = field(default_factory=dict)
     agents: dict[str, Agent] = field(default_factory=dict)
     clients: dict[str, OAuthClient] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
     main_client_id: str = ""
+    login_user_id: str | None = None
+    _sorted: list[Queue] | None = field(default=None, repr=False)
+    _names: dict[str, Queue] | None = field(default=None, repr=False)
+
+    @property
+    def login_user(self) -> User | None:
+        """The user a browser sign-in lands as (``login = true`` in the org file)."""
+        return self.users.get(self.login_user_id or "")
 
     @property
     def main_client(self) -> OAuthClient:
@@ -100,8 +124,27 @@ class OrgDefinition:
         """A queue by id or (case-insensitive) name."""
         if ref in self.queues:
             return self.queues[ref]
-        lowered = ref.lower()
-        return next((q for q in self.queues.values() if q.name.lower() == lowered), None)
+        return self._by_name().get(ref.lower())
+
+    def queues_by_name(self) -> list[Queue]:
+        """Every queue, sorted by name as the platform lists them (cached: queues never change)."""
+        if self._sorted is None:
+            self._sorted = sorted(self.queues.values(), key=lambda q: q.name.lower())
+        return self._sorted
+
+    def _by_name(self) -> dict[str, Queue]:
+        if self._names is None:
+            self._names = {}
+            for q in self.queues.values():
+                self._names.setdefault(q.name.lower(), q)
+        return self._names
+
+    def agent_or_user(self, ref: object) -> Agent | None:
+        """Someone who can take a conversation: an agent, or a user (e.g. the login user)."""
+        if not isinstance(ref, str):
+            return None
+        user = self.users.get(ref)
+        return self.agents.get(ref) or (Agent(user.id, user.name) if user else None)
 
     def code_for_queue(self, queue: Queue, ref: str) -> WrapupCode | None:
         """A code assigned to ``queue`` by id or (case-insensitive) name."""
@@ -110,6 +153,19 @@ class OrgDefinition:
 
     def queue_codes(self, queue: Queue) -> list[WrapupCode]:
         return [self.codes[c] for c in queue.code_ids]
+
+
+def with_extra_queues(org: OrgDefinition, count: int) -> OrgDefinition:
+    """The org plus ``count`` generated MANDATORY queues ("Scale Queue 00001", …), each with the
+    org's first two codes; ids are stable (uuid5 of the org and the number)."""
+    if count <= 0:
+        return org
+    codes = tuple(list(org.codes)[:2])
+    extra = {}
+    for n in range(1, count + 1):
+        queue_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"genesys-emulator/{org.name}/queue/{n}"))
+        extra[queue_id] = Queue(queue_id, f"Scale Queue {n:05d}", "MANDATORY", None, codes)
+    return replace(org, queues={**org.queues, **extra}, _sorted=None, _names=None)
 
 
 def resolve_org_path(ref: str) -> Path:
@@ -151,6 +207,7 @@ def _build_org(data: dict[str, Any], default_name: str) -> OrgDefinition:
         org.queues[queue.id] = queue
     for raw in data.get("agents", []):
         org.agents[raw["id"]] = Agent(id=raw["id"], name=raw["name"])
+    _add_users(data, org)
     for raw in data.get("clients", []):
         client = _build_client(raw, org)
         org.clients[client.id] = client
@@ -175,10 +232,27 @@ def _build_queue(raw: dict[str, Any], org: OrgDefinition) -> Queue:
     return Queue(raw["id"], raw["name"], prompt, int(timeout_ms) if timeout_ms else None, codes)
 
 
+def _add_users(data: dict[str, Any], org: OrgDefinition) -> None:
+    roles = {r["name"]: _permissions(r.get("permissions", [])) for r in data.get("roles", [])}
+    for raw in data.get("users", []):
+        unknown = [r for r in raw.get("roles", []) if r not in roles]
+        if unknown:
+            raise ValueError(f"user {raw['id']}: unknown roles {unknown}")
+        granted = frozenset().union(*(roles[r] for r in raw.get("roles", [])))
+        org.users[raw["id"]] = User(raw["id"], raw["name"], granted, raw.get("email", ""))
+        if raw.get("login"):
+            org.login_user_id = raw["id"]
+
+
+def _permissions(listed: list[str]) -> frozenset[str]:
+    return frozenset(ALL_PERMISSIONS if listed == ["*"] else listed)
+
+
 def _build_client(raw: dict[str, Any], org: OrgDefinition) -> OAuthClient:
-    permissions = raw.get("permissions", list(ALL_PERMISSIONS))
-    if permissions == ["*"]:
-        permissions = list(ALL_PERMISSIONS)
+    permissions = _permissions(raw.get("permissions", ["*"]))
+    grant = raw.get("grant", "client_credentials")
+    if grant not in GRANTS:
+        raise ValueError(f"client {raw['id']}: grant must be one of {GRANTS}")
     visible = raw.get("visible_queues")
     visible_ids = None
     if visible is not None:
@@ -193,7 +267,9 @@ def _build_client(raw: dict[str, Any], org: OrgDefinition) -> OAuthClient:
         id=raw["id"],
         secret=raw["secret"],
         name=raw.get("name", raw["id"]),
-        permissions=frozenset(permissions),
+        permissions=permissions,
         visible_queues=visible_ids,
         denied_topic_queues=frozenset(q.id for q in denied if q is not None),
+        grant=grant,
+        redirect_uris=tuple(raw.get("redirect_uris", [])),
     )

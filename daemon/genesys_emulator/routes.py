@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import control
-from .handlers import analytics, conversations, notifications, oauth, routing
+from . import control, control_faults, control_traffic
+from .handlers import analytics, conversations, notifications, oauth, routing, stream, users
 
 WRAPUP_WRITE_ROUTES: set[str] = set()
 # SDK 269 declares media-specific wrap-up writes for these arrays only (no chats twins).
@@ -15,6 +15,7 @@ WRITABLE_MEDIA_ARRAYS = ("calls", "callbacks", "emails", "messages")
 def setup_api(app: web.Application) -> None:
     r = app.router
     r.add_post("/oauth/token", oauth.token)
+    r.add_get("/oauth/authorize", oauth.authorize, allow_head=False)
     r.add_get("/api/v2/routing/queues", routing.list_queues, allow_head=False)
     r.add_get("/api/v2/routing/queues/{id}", routing.get_queue, allow_head=False)
     r.add_get(
@@ -22,10 +23,11 @@ def setup_api(app: web.Application) -> None:
     )
     r.add_get("/api/v2/routing/wrapupcodes", routing.list_wrapup_codes, allow_head=False)
     r.add_get("/api/v2/routing/wrapupcodes/{id}", routing.get_wrapup_code, allow_head=False)
+    r.add_get("/api/v2/users/me", users.users_me, allow_head=False)
     _notifications(r)
     _conversations(r)
     r.add_post("/api/v2/analytics/conversations/details/query", analytics.query)
-    r.add_get("/channels/{id}", notifications.websocket, allow_head=False)
+    r.add_get("/channels/{id}", stream.websocket, allow_head=False)
 
 
 def _notifications(r: web.UrlDispatcher) -> None:
@@ -55,6 +57,11 @@ def _conversations(r: web.UrlDispatcher) -> None:
         allow_head=False,
     )
     for array in WRITABLE_MEDIA_ARRAYS:
+        r.add_get(
+            f"{base}/{array}/{{id}}",
+            conversations.get_media_conversation(array),
+            allow_head=False,
+        )
         patch_name, post_name = f"patch_{array}_participant", f"post_{array}_wrapup"
         r.add_patch(
             f"{base}/{array}/{{id}}/participants/{{pid}}",
@@ -78,11 +85,11 @@ def setup_control(app: web.Application) -> None:
     r.add_get(c + "/calls", control.calls, allow_head=False)
     r.add_get(c + "/tokens", control.tokens, allow_head=False)
     r.add_get(c + "/ground-truth", control.ground_truth, allow_head=False)
-    r.add_post(c + "/conversations", control.start_conversation)
-    r.add_get(c + "/conversations/{id}", control.get_conversation, allow_head=False)
-    r.add_post(c + "/conversations/{id}/actions", control.conversation_action)
-    r.add_post(c + "/traffic", control.start_traffic)
-    r.add_get(c + "/traffic/{id}", control.traffic_progress, allow_head=False)
-    r.add_post(c + "/faults", control.add_faults)
-    r.add_get(c + "/faults", control.list_faults, allow_head=False)
-    r.add_delete(c + "/faults", control.clear_faults)
+    r.add_post(c + "/conversations", control_traffic.start_conversation)
+    r.add_get(c + "/conversations/{id}", control_traffic.get_conversation, allow_head=False)
+    r.add_post(c + "/conversations/{id}/actions", control_traffic.conversation_action)
+    r.add_post(c + "/traffic", control_traffic.start_traffic)
+    r.add_get(c + "/traffic/{id}", control_traffic.traffic_progress, allow_head=False)
+    r.add_post(c + "/faults", control_faults.add_faults)
+    r.add_get(c + "/faults", control_faults.list_faults, allow_head=False)
+    r.add_delete(c + "/faults", control_faults.clear_faults)

@@ -41,10 +41,15 @@ class ConversationScript:
     queue: Queue
     media: str
     talk_s: float
-    agents: list[AgentScript]
+    agents: list[AgentScript]  # the agents who answer
     hold: bool = False
     silent: bool = False
     alert_s: float = 0.0
+    not_responding: list[AgentScript] = field(default_factory=list)  # alerted first, ring out
+    # Real-capture shapes: wrapupRequired already true while talking; the communication still
+    # ``connected`` once ACW is pending.
+    wrapup_required_while_connected: bool = False
+    connected_in_acw: bool = False
 
 
 @dataclass
@@ -108,8 +113,13 @@ class Engine:
         conv.participants.append(_customer(script, now))
         for queue in _distinct_queues(script):
             conv.participants.append(_acd(queue, script.media, now))
-        for agent_script in script.agents:
-            conv.participants.append(_agent(agent_script, script.media, now))
+        for unanswered in script.not_responding:
+            conv.participants.append(_agent(unanswered, script.media, now, not_responding=True))
+        answering = [_agent(s, script.media, now) for s in script.agents]
+        if script.not_responding:
+            conv.waiting = answering
+        else:
+            conv.participants.extend(answering)
         return conv
 
     def _spawn(self, coro: Any, on_done: Callable[[], None] | None = None) -> None:
@@ -128,20 +138,35 @@ class Engine:
     # --- the lifecycle -----------------------------------------------------------------------
 
     async def _run(self, conv: Conversation, script: ConversationScript) -> None:
+        if script.not_responding:
+            await self.clock.sleep(script.alert_s)
+            self._ring_out(conv)
         await self.clock.sleep(script.alert_s)
-        self._answer(conv)
+        self._answer(conv, script)
         await self._talk(conv, script)
-        self._hang_up(conv)
-        agents = [p for p in conv.participants if p.purpose == "agent"]
+        self._hang_up(conv, script)
+        agents = conv.answering
         await asyncio.gather(
             *(self._resolve_acw(conv, p, s) for p, s in zip(agents, script.agents, strict=True))
         )
 
-    def _answer(self, conv: Conversation) -> None:
+    def _ring_out(self, conv: Conversation) -> None:
+        """The first legs alerted in vain; ACD offers the conversation to the answering agents."""
+        now = self.clock.now()
+        for p in conv.agents:
+            cv.ring_out(p, now)
+        for p in conv.waiting:
+            p.start = now
+        conv.participants.extend(conv.waiting)
+        conv.waiting = []
+        self.changed(conv)
+
+    def _answer(self, conv: Conversation, script: ConversationScript) -> None:
         now = self.clock.now()
         for p in conv.participants:
-            if p.purpose == "agent":
+            if p.purpose == "agent" and p.answers:
                 cv.connect(p, now)
+                p.wrapup_required = script.wrapup_required_while_connected
             elif p.purpose == "acd":
                 cv.disconnect(p, now, "transfer")
         self.changed(conv)
@@ -150,7 +175,7 @@ class Engine:
         if not script.hold:
             await self.clock.sleep(script.talk_s)
             return
-        first = conv.agents[0]
+        first = conv.answering[0]
         await self.clock.sleep(script.talk_s / 3)
         first.comm.held = True
         self.changed(conv)
@@ -159,11 +184,13 @@ class Engine:
         self.changed(conv)
         await self.clock.sleep(script.talk_s / 3)
 
-    def _hang_up(self, conv: Conversation) -> None:
+    def _hang_up(self, conv: Conversation, script: ConversationScript) -> None:
         now = self.clock.now()
         cv.disconnect(conv.customer, now, "endpoint")
-        for p in conv.agents:
+        for p in conv.answering:
             cv.disconnect(p, now, "peer")
+            if script.connected_in_acw:
+                p.comm.state = "connected"
             cv.start_acw(p, now)
         conv.talk_over = True
         self.changed(conv)
@@ -230,7 +257,7 @@ class Engine:
 
     def _action_target(self, conv: Conversation, spec: dict[str, Any]) -> Participant:
         pid = spec.get("participantId")
-        agents = conv.agents
+        agents = conv.answering
         target = (
             next((p for p in agents if p.id == pid), None)
             if pid
@@ -343,7 +370,9 @@ def _acd(queue: Queue, media: str, now: float) -> Participant:
     )
 
 
-def _agent(script: AgentScript, media: str, now: float) -> Participant:
+def _agent(
+    script: AgentScript, media: str, now: float, not_responding: bool = False
+) -> Participant:
     queue = script.queue
     return Participant(
         purpose="agent",
@@ -356,4 +385,5 @@ def _agent(script: AgentScript, media: str, now: float) -> Participant:
         wrapup_prompt=queue.wrapup_prompt,
         timeout_ms=queue.timeout_ms,
         wrapup_expected=True,
+        answers=not not_responding,
     )

@@ -23,7 +23,7 @@ from .errors import (
     rate_limited_body,
 )
 from .faults import RequestFault
-from .handlers.common import CLIENT, EMULATOR, TOKEN
+from .handlers.common import CALLER, EMULATOR, TOKEN
 from .limits import Verdict
 from .routes import WRAPUP_WRITE_ROUTES, setup_api, setup_control
 from .state import Emulator
@@ -103,7 +103,7 @@ async def _pipeline(
     latency = emu.faults.take("latency", request.method, request.path)
     if latency is not None:
         await asyncio.sleep(latency.seconds)
-    if request.path == "/oauth/token":
+    if request.path in ("/oauth/token", "/oauth/authorize"):
         return _fault(emu, request, context_id) or await handler(request)
     if request.match_info.http_exception is not None:
         raise generic(request.match_info.http_exception.status)
@@ -113,7 +113,7 @@ async def _pipeline(
         return _rate_limited(verdict, context_id)
     response: web.StreamResponse | None = _fault(emu, request, context_id)
     if response is None:
-        request[TOKEN], request[CLIENT] = token, token.client
+        request[TOKEN], request[CALLER] = token, token.caller
         try:
             response = await handler(request)
         except ApiError as exc:

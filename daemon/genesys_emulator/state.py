@@ -7,15 +7,17 @@ import contextlib
 import logging
 from typing import Any
 
+from . import stray
 from .auth import Token, TokenStore
 from .calllog import CallLog
-from .channels import ChannelRegistry
+from .channels import ChannelRegistry, SocketPolicy
 from .clock import Clock, SystemClock
 from .conversation import Conversation, Participant
 from .faults import FaultQueue
 from .limits import RateLimiter
+from .oauth_code import CodeGrant
 from .options import Options
-from .org import OrgDefinition, load_org
+from .org import OrgDefinition, load_org, with_extra_queues
 from .scenario import Engine
 from .views import event_json
 
@@ -27,10 +29,11 @@ class Emulator:
         self.clock: Clock = clock or SystemClock()
         self.options = options
         self.startup_options = options
-        self.org: OrgDefinition = load_org(options.org)
+        self.org: OrgDefinition = with_extra_queues(load_org(options.org), options.extra_queues)
         self.base_url = ""
         self.conversations: dict[str, Conversation] = {}
         self.tokens = TokenStore()
+        self.code_grant = CodeGrant()
         self.call_log = CallLog()
         self.faults = FaultQueue()
         self._build_parts()
@@ -39,7 +42,10 @@ class Emulator:
 
     def _build_parts(self) -> None:
         opts = self.options
-        self.channels = ChannelRegistry(opts.channel_lifetime_s, opts.max_channels_per_client)
+        policy = SocketPolicy(opts.channel_gone_frames, opts.idle_close_s)
+        self.channels = ChannelRegistry(
+            opts.channel_lifetime_s, opts.max_channels_per_client, policy
+        )
         self.channels.now = self.now
         self.limiter = RateLimiter(opts.rate_limit_per_window, opts.rate_window_s)
         self.engine = Engine(self.org, self.clock, self.conversations, self.changed)
@@ -58,6 +64,8 @@ class Emulator:
         if conv.silent:
             return
         body = event_json(conv, self.org)
+        if self.options.capture_stray_keys:
+            stray.add_to_conversation(body)
         for queue_id in conv.queue_ids():
             self.channels.publish(f"v2.routing.queues.{queue_id}.conversations", body)
 
@@ -121,11 +129,20 @@ class Emulator:
     async def reset(self, changes: dict[str, Any]) -> None:
         """Back to the options the server started with, plus ``changes``."""
         new_options = self.startup_options.with_changes(changes)
-        new_org = load_org(new_options.org) if new_options.org != self.options.org else self.org
+        same = (new_options.org, new_options.extra_queues) == (
+            self.options.org,
+            self.options.extra_queues,
+        )
+        new_org = (
+            self.org
+            if same
+            else with_extra_queues(load_org(new_options.org), new_options.extra_queues)
+        )
         await self.clear_runtime()
         self.options, self.org = new_options, new_org
         self.conversations.clear()
         self.tokens.clear()
+        self.code_grant = CodeGrant()
         self.call_log.clear()
         self.faults.clear()
         self._build_parts()

@@ -8,19 +8,14 @@ event chats have no ``direction``); each renderer below emits only its model's f
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from .clock import iso
 from .conversation import MEDIA_ARRAY, Communication, Conversation, Participant
-from .org import EVENT_PROMPT, OrgDefinition, Queue, WrapupCode
+from .org import EVENT_PROMPT, OrgDefinition, Queue, User, WrapupCode
 
-ANALYTICS_MEDIA = {
-    "call": "voice",
-    "callback": "callback",
-    "chat": "chat",
-    "email": "email",
-    "message": "message",
-}
+T = TypeVar("T")
 
 
 def _ts(value: float | None) -> str | None:
@@ -55,6 +50,23 @@ def queue_json(queue: Queue, org: OrgDefinition) -> dict[str, Any]:
     }
 
 
+def user_me_json(user: User, org: OrgDefinition) -> dict[str, Any]:
+    """``GET /api/v2/users/me`` (SDK ``UserMe``)."""
+    return _compact(
+        {
+            "id": user.id,
+            "name": user.name,
+            "division": division_ref(org),
+            "email": user.email or None,
+            "state": "active",
+            "username": user.email or None,
+            "version": 1,
+            "acdAutoAnswer": False,
+            "selfUri": f"/api/v2/users/{user.id}",
+        }
+    )
+
+
 def code_json(code: WrapupCode, org: OrgDefinition) -> dict[str, Any]:
     return {
         "id": code.id,
@@ -65,9 +77,15 @@ def code_json(code: WrapupCode, org: OrgDefinition) -> dict[str, Any]:
 
 
 def entity_listing(
-    entities: list[dict[str, Any]], page_size: int, page_number: int, path: str, query: str = ""
+    items: Sequence[T],
+    render: Callable[[T], dict[str, Any]],
+    page_size: int,
+    page_number: int,
+    path: str,
+    query: str = "",
 ) -> dict[str, Any]:
-    total = len(entities)
+    """One page of an ``…EntityListing``: only the page's items are rendered."""
+    total = len(items)
     page_count = max(1, -(-total // page_size)) if total else 0
     start = (page_number - 1) * page_size
     extra = f"&{query}" if query else ""
@@ -76,7 +94,7 @@ def entity_listing(
         return f"{path}?pageSize={page_size}&pageNumber={n}{extra}"
 
     body: dict[str, Any] = {
-        "entities": entities[start : start + page_size],
+        "entities": [render(item) for item in items[start : start + page_size]],
         "pageSize": page_size,
         "pageNumber": page_number,
         "total": total,
@@ -214,97 +232,3 @@ def event_json(conv: Conversation, org: OrgDefinition) -> dict[str, Any]:
         "recordingState": "none",
         "divisions": [{"division": {"id": org.division_id}, "entities": []}],
     }
-
-
-# --- analytics ------------------------------------------------------------------------------
-
-
-def _segment(
-    kind: str, start: float, end: float | None, queue_id: str | None, **extra: Any
-) -> dict[str, Any]:
-    data = {
-        "conference": False,
-        "segmentStart": iso(start),
-        "segmentEnd": _ts(end),
-        "segmentType": kind,
-        "queueId": queue_id,
-    }
-    data.update(extra)
-    return _compact(data)
-
-
-def _segments(p: Participant, conv: Conversation) -> list[dict[str, Any]]:
-    comm = p.comm
-    if p.purpose == "customer":
-        return [_segment("interact", p.start, p.end_at, p.queue_id, disconnectType=_dt(comm))]
-    if p.purpose == "acd":
-        return [_segment("interact", p.start, p.end_at, p.queue_id, disconnectType=_dt(comm))]
-    return _agent_segments(p)
-
-
-def _dt(comm: Communication) -> str | None:
-    return {"endpoint": "endpoint", "transfer": "transfer", "peer": "peer"}.get(
-        comm.disconnect_type or ""
-    )
-
-
-def _agent_segments(p: Participant) -> list[dict[str, Any]]:
-    comm = p.comm
-    alert_end = comm.connected_at or comm.disconnected_at
-    segments = [_segment("alert", p.start, alert_end, p.queue_id)]
-    if comm.connected_at is not None:
-        segments.append(
-            _segment(
-                "interact",
-                comm.connected_at,
-                comm.disconnected_at,
-                p.queue_id,
-                disconnectType=_dt(comm),
-            )
-        )
-    if p.acw_start is not None and not p.skipped:
-        coded = p.wrapup is not None and not p.wrapup.provisional
-        extra: dict[str, Any] = {}
-        if coded and p.wrapup is not None:
-            extra = {"wrapUpCode": p.wrapup.code, "wrapUpNote": p.wrapup.notes}
-        segments.append(_segment("wrapup", p.acw_start, p.acw_end, p.queue_id, **extra))
-    return segments
-
-
-def _session(p: Participant, conv: Conversation) -> dict[str, Any]:
-    return _compact(
-        {
-            "mediaType": ANALYTICS_MEDIA[p.comm.media],
-            "sessionId": p.comm.id,
-            "direction": "inbound",
-            "peerId": None if p.purpose == "customer" else conv.customer.comm.id,
-            "acwSkipped": True if p.skipped else None,
-            "segments": _segments(p, conv),
-        }
-    )
-
-
-def analytics_json(conv: Conversation, org: OrgDefinition) -> dict[str, Any]:
-    """One ``AnalyticsConversationWithoutAttributes``."""
-    participants = [
-        _compact(
-            {
-                "participantId": p.id,
-                "participantName": p.name,
-                "purpose": p.purpose,
-                "userId": p.user_id,
-                "sessions": [_session(p, conv)],
-            }
-        )
-        for p in conv.participants
-    ]
-    return _compact(
-        {
-            "conversationId": conv.id,
-            "conversationStart": iso(conv.start),
-            "conversationEnd": _ts(conv.end),
-            "divisionIds": [org.division_id],
-            "originatingDirection": "inbound",
-            "participants": participants,
-        }
-    )

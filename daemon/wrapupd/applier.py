@@ -147,7 +147,9 @@ class Applier:
         if resolved is None:
             return
         item = _new_item(decision, resolved)
-        if not self._ledger.add_pending(item):
+        if not self._ledger.add_pending(
+            item, queue_name=resolved.queue.name, user_id=decision.user_id
+        ):
             return  # known already: finished, or resumed from the ledger
         self._metrics.acw_without_code()
         log.info(
@@ -261,7 +263,7 @@ class Applier:
     async def _write(self, live: Live, resolved: ResolvedQueue) -> None:
         code = resolved.code
         attempt = live.item.attempts + 1
-        self._ledger.mark_writing(live.key, attempt, code.id)
+        await self._ledger.mark_writing(live.key, attempt, code.id)
         live.item = replace(live.item, attempts=attempt, state=ItemState.WRITING, code_id=code.id)
         await self._limiter.acquire(Priority.LIVE)
         started = self._clock.monotonic()
@@ -279,6 +281,7 @@ class Applier:
             Outcome.APPLIED,
             f"applied {code.name}",
             code_id=code.id,
+            code_name=code.name,
             latency_ms=round(latency * 1000),
             call_ms=round((self._clock.monotonic() - started) * 1000),
         )
@@ -348,10 +351,14 @@ class Applier:
         detail: str,
         *,
         code_id: str | None = None,
+        code_name: str | None = None,
+        latency_ms: int | None = None,
         **extra: object,
     ) -> None:
         live = self._work.remove(key)
-        self._ledger.record_outcome(key, outcome, detail, code_id)
+        self._ledger.record_outcome(
+            key, outcome, detail, code_id, code_name=code_name, latency_ms=latency_ms
+        )
         self._metrics.outcome(outcome)
         self._metrics.set_pending(len(self._work))
         item = live.item if live else None
@@ -365,6 +372,7 @@ class Applier:
             outcome=outcome.value,
             attempt=item.attempts if item else None,
             detail=detail,
+            latency_ms=latency_ms,
             **extra,
         )
 

@@ -10,16 +10,21 @@ where a decision is made (the applier, the subscriber, the CLI)::
     │   ├── TransportError          no HTTP answer: connect refused, reset, DNS
     │   │   └── RequestTimeout      no answer within the read timeout (a write may have landed)
     │   ├── AuthenticationFailed    the OAuth token endpoint refused the client credentials
+    │   │   └── LoginRequired       the refresh token is missing, expired or revoked: run `wrapupd login`
     │   └── ApiError                an HTTP error answer with the platform's error body
     │       ├── BadRequest          400 (code e.g. "bad.request")
     │       ├── Unauthorized        401: token expired or revoked
     │       ├── Forbidden           403: missing permission, or client credentials refused (user context)
+    │       │   └── UserContextRequired  400 or 403 (any 4xx): the resource refuses client-credentials tokens
     │       ├── NotFound            404
     │       ├── Conflict            409
     │       ├── RateLimited         429 with Retry-After seconds
     │       └── ServerError         5xx
     ├── ChannelGone                 the notification channel no longer exists (404, expired, evicted)
-    ├── LedgerError                 the state database cannot be opened or written
+    ├── LedgerError                 the ledger cannot be used as configured: directory, file, schema (exit 78)
+    │   └── LedgerInUse             another process already writes this SQLite ledger (exit 78)
+    ├── LedgerUnavailable           the ledger's storage fails for now (disk full, I/O error, database
+    │                               down): what is queued stays in memory and is retried; not ready
     └── BackgroundJobFailed         a part of the running daemon crashed or stopped; the CLI exits 1
 
 Whether a platform error is worth retrying is decided in one place, :func:`wrapupd.retry.classify`.
@@ -58,6 +63,10 @@ class AuthenticationFailed(PlatformError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class LoginRequired(AuthenticationFailed):
+    """No usable refresh token (missing, expired or revoked): run ``wrapupd login`` again."""
 
 
 class ApiError(PlatformError):
@@ -113,6 +122,17 @@ class Forbidden(ApiError):
         return self.USER_CONTEXT_MARKER in self.message
 
 
+class UserContextRequired(Forbidden):
+    """Any 4xx (400 seen, 403 documented) refusing client-credentials tokens: a user's are needed.
+
+    A deployment problem, not a transient one: the remedy is the ``authorization_code`` grant.
+    """
+
+    @property
+    def user_context_required(self) -> bool:
+        return True
+
+
 class NotFound(ApiError):
     """404: the conversation, participant, queue or channel does not exist (any more)."""
 
@@ -138,7 +158,19 @@ class ChannelGone(WrapupdError):
 
 
 class LedgerError(WrapupdError):
-    """The ledger's sqlite database cannot be opened or written."""
+    """The ledger cannot be used as configured: its directory, its file, its schema or a bug in a write."""
+
+
+class LedgerInUse(LedgerError):
+    """A second process on one SQLite ledger: two replicas would both write (refused, exit 78)."""
+
+
+class LedgerUnavailable(WrapupdError):
+    """The ledger's storage fails for now; queued writes wait in memory and are retried with backoff.
+
+    Raised by the calls that must not go on without the disk (``mark_writing``: no PATCH leaves
+    without its durable mark) while the ledger is in this state.
+    """
 
 
 class BackgroundJobFailed(WrapupdError):

@@ -1,10 +1,11 @@
-"""``/livez``, ``/readyz`` and ``/metrics`` over a tiny HTTP/1.1 server on the daemon's own loop.
+"""``/livez``, ``/readyz`` and ``/metrics`` on aiohttp's low-level web server, on the daemon's own loop.
 
-Why stdlib ``asyncio.start_server`` and not a web framework: three read-only GET routes do not
-justify a dependency, and serving them from the daemon's event loop is the point of ``/livez`` —
-an answer proves the loop still turns. Each connection carries one request and is closed
-(``Connection: close``), requests are bounded in size and time, and nothing a client sends can
-raise out of the handler: a probe endpoint that can be crashed by a port scanner is worse than none.
+Why aiohttp and not a hand-written server: the listener parses whatever a port scanner or a
+hostile client sends, and HTTP parsing belongs to a library that is fuzzed and maintained for it.
+We keep only the routing: a dict of read-only GET/HEAD pages. Serving them from the daemon's event
+loop is the point of ``/livez`` — an answer proves the loop still turns. Each response closes its
+connection, request heads are bounded in size, a connection that does not finish its request in
+``request_timeout`` is closed, and nothing a handler raises takes the listener down.
 
 ``/livez`` checks nothing else on purpose: a liveness failure gets the process restarted, and a
 platform outage must not restart a healthy daemon. ``/readyz`` reports the caller's checks
@@ -13,126 +14,73 @@ platform outage must not restart a healthy daemon. ``/readyz`` reports the calle
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from wrapupd.metrics import Metrics
+from wrapupd.status_page import CONTENT_SECURITY_POLICY, render_page
+from wrapupd.status_report import StatusSource, report_to_json
 
 log = structlog.get_logger(__name__)
 
 Readiness = Callable[[], Mapping[str, tuple[bool, str]]]
 """Named checks: ``{"socket": (False, "disconnected 3.2s"), "token": (True, "")}``."""
 
+Page = Callable[[], Awaitable[web.Response]]
+
 MAX_REQUEST_BYTES = 8192
 REQUEST_TIMEOUT_S = 5.0
+SHUTDOWN_TIMEOUT_S = 1.0  # a probe never needs a long goodbye
+REFRESH_SECONDS = 10
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
-}
 _TEXT = "text/plain; charset=utf-8"
 _JSON = "application/json"
+_HTML = "text/html; charset=utf-8"
+_READ_ONLY = ("GET", "HEAD")
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``"127.0.0.1:9464"`` / ``"[::1]:9464"`` / ``"localhost:0"`` -> ``(host, port)``.
+class _MalformedRequestFilter(logging.Filter):
+    """Drops aiohttp's traceback for a request it refused as malformed: it is answered 400, and a
+    port scanner must not fill the journal with ERROR lines that quote its bytes."""
 
-    IPv6 literals need brackets because ``::1:9464`` is ambiguous. Raises ``ValueError`` with the
-    offending value so the settings layer can turn it into a readable config error.
-    """
-    host, sep, port_text = listen.strip().rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"listen address {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:9464")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host or "[" in host or "]" in host:
-        raise ValueError(f"listen address {listen!r}: write IPv6 addresses as [addr]:port")
-    if not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"listen address {listen!r}: port must be 0..65535 and host non-empty")
-    return host, int(port_text)
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, HttpProcessingError)
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str = _TEXT
-    headers: tuple[tuple[str, str], ...] = field(default=())
-
-    def encode(self, *, head_only: bool = False) -> bytes:
-        """Serialise with Content-Length and ``Connection: close``; HEAD gets the headers only."""
-        lines = [
-            f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Unknown')}",
-            f"Content-Type: {self.content_type}",
-            f"Content-Length: {len(self.body)}",
-            "Cache-Control: no-store",
-            "Connection: close",
-            *(f"{name}: {value}" for name, value in self.headers),
-        ]
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
-        return head if head_only else head + self.body
+_http_log = logging.getLogger("wrapupd.health.http")
+_http_log.addFilter(_MalformedRequestFilter())
 
 
-def _text(status: int, text: str, headers: tuple[tuple[str, str], ...] = ()) -> Response:
-    return Response(status, (text + "\n").encode(), _TEXT, headers)
+def _response(
+    status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status, body=body, headers={"Content-Type": content_type, **(headers or {})}
+    )
 
 
-class BadRequest(Exception):
-    """The request line or headers cannot be parsed: answer 400 (or the status given)."""
-
-    def __init__(self, detail: str, status: int = 400) -> None:
-        super().__init__(detail)
-        self.status = status
+def _text(status: int, text: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    return _response(status, (text + "\n").encode(), _TEXT, headers)
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    method: str
-    path: str
-
-
-def parse_request_head(head: bytes) -> Request:
-    """Parse ``METHOD SP target SP HTTP/1.x`` plus header lines; headers are checked, not kept."""
-    try:
-        text = head.decode("ascii")
-    except UnicodeDecodeError:
-        raise BadRequest("request head is not ASCII") from None
-    request_line, *header_lines = text.removesuffix("\r\n\r\n").split("\r\n")
-    parts = request_line.split(" ")
-    if len(parts) != 3 or not parts[0].isalpha() or not parts[1]:
-        raise BadRequest("malformed request line")
-    method, target, version = parts
-    if not version.startswith("HTTP/1."):
-        raise BadRequest("only HTTP/1.x is spoken here", status=505 if "HTTP/" in version else 400)
-    if any(":" not in line or line[:1] in (" ", "\t") for line in header_lines):
-        raise BadRequest("malformed header line")
-    return Request(method, target.split("?", 1)[0])
-
-
-def readiness_response(readiness: Readiness) -> Response:
+def readiness_response(readiness: Readiness) -> web.Response:
     """200 when every check passes, else 503; either way the JSON body names each check."""
     try:
         checks = dict(readiness())
     except Exception as exc:  # a broken check means "not ready", never a crashed probe
         log.warning("readiness check raised", error=repr(exc))
         body = {"ready": False, "checks": {}, "error": type(exc).__name__}
-        return Response(503, json.dumps(body).encode(), _JSON)
+        return _response(503, json.dumps(body).encode(), _JSON)
     report = {name: _check_entry(ok, detail) for name, (ok, detail) in checks.items()}
     ready = all(entry["ok"] for entry in report.values())
     payload = json.dumps({"ready": ready, "checks": report}, sort_keys=True).encode()
-    return Response(200 if ready else 503, payload, _JSON)
+    return _response(200 if ready else 503, payload, _JSON)
 
 
 def _check_entry(ok: bool, detail: str) -> dict[str, object]:
@@ -140,7 +88,11 @@ def _check_entry(ok: bool, detail: str) -> dict[str, object]:
 
 
 class HealthServer:
-    """Serves the probes on ``host:port`` (port 0 picks a free port; :meth:`start` returns it)."""
+    """Serves the probes on ``host:port`` (port 0 picks a free port; :meth:`start` returns it).
+
+    With a ``status`` source it also serves the status page at ``/`` (reloading itself every
+    ``refresh_seconds``) and the same facts at ``/status.json``; without one those paths are 404.
+    """
 
     def __init__(
         self,
@@ -149,105 +101,98 @@ class HealthServer:
         *,
         readiness: Readiness,
         metrics: Metrics,
+        status: StatusSource | None = None,
+        refresh_seconds: int = REFRESH_SECONDS,
         max_request_bytes: int = MAX_REQUEST_BYTES,
         request_timeout: float = REQUEST_TIMEOUT_S,
     ) -> None:
         self._host, self._port = host, port
         self._readiness = readiness
         self._metrics = metrics
+        self._status = status
+        self._refresh_seconds = max(1, refresh_seconds)  # 0 would reload the page in a loop
         self._max_request_bytes = max_request_bytes
         self._request_timeout = request_timeout
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._runner: web.ServerRunner | None = None
+        self._pages: dict[str, Page] = {
+            "/livez": self._livez,
+            "/readyz": self._readyz,
+            "/metrics": self._metrics_page,
+        }
+        if status is not None:
+            self._pages.update({"/": self._status_page, "/status.json": self._status_json})
 
     async def start(self) -> tuple[str, int]:
         """Bind and listen; returns the bound ``(host, port)``."""
-        self._server = await asyncio.start_server(
-            self._serve_connection, self._host, self._port, limit=self._max_request_bytes
+        server = web.Server(
+            self._handle,
+            access_log=None,
+            logger=_http_log,
+            max_line_size=self._max_request_bytes,
+            max_field_size=self._max_request_bytes,
+            keepalive_timeout=self._request_timeout,
         )
-        host, port = self._server.sockets[0].getsockname()[:2]
+        runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
         log.info("health server listening", host=host, port=port)
         return str(host), int(port)
 
     async def stop(self) -> None:
-        """Stop listening and cut any connection still open (a probe never needs a long goodbye)."""
-        if self._server is None:
+        """Stop listening and close every connection still open."""
+        if self._runner is None:
             return
-        self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        await self._server.wait_closed()
-        self._server = None
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
 
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
-            await self._answer(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client went away; nothing to answer
-        except Exception:  # never let one connection take the server down
+            response = await self._route(request)
+        except Exception:  # never let one request take the listener down
             log.exception("health request failed")
-        finally:
-            if task is not None:
-                self._connections.discard(task)
-            await _close(writer)
+            response = _text(500, "internal error")
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Server"] = "wrapupd"  # not aiohttp's version, for whoever scans the port
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.force_close()  # one request per connection: nothing idles on the listener
+        return response
 
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head_only = False
-        try:
-            request = await self._read_request(reader)
-            head_only = request.method == "HEAD"
-            response = self._route(request)
-        except BadRequest as exc:
-            response = _text(exc.status, str(exc))
-        writer.write(response.encode(head_only=head_only))
-        await writer.drain()
-
-    async def _read_request(self, reader: asyncio.StreamReader) -> Request:
-        try:
-            async with asyncio.timeout(self._request_timeout):
-                head = await reader.readuntil(b"\r\n\r\n")
-        except TimeoutError:
-            raise BadRequest("request not received in time", status=408) from None
-        except asyncio.LimitOverrunError:
-            raise BadRequest("request head too large", status=431) from None
-        except asyncio.IncompleteReadError as exc:
-            if not exc.partial:
-                raise  # connected and left without a word: nothing to answer
-            raise BadRequest("request head ended early") from None
-        return parse_request_head(head)
-
-    def _route(self, request: Request) -> Response:
-        handler = self._routes().get(request.path)
-        if handler is None:
+    async def _route(self, request: web.BaseRequest) -> web.Response:
+        page = self._pages.get(request.path)
+        if page is None:
             return _text(404, "not found")
-        if request.method not in ("GET", "HEAD"):
-            return _text(405, "method not allowed", headers=(("Allow", "GET, HEAD"),))
-        return handler()
+        if request.method not in _READ_ONLY:
+            return _text(405, "method not allowed", headers={"Allow": ", ".join(_READ_ONLY)})
+        return await page()
 
-    def _routes(self) -> dict[str, Callable[[], Response]]:
-        return {"/livez": self._livez, "/readyz": self._readyz, "/metrics": self._metrics_page}
-
-    def _livez(self) -> Response:
+    async def _livez(self) -> web.Response:
         return _text(200, "ok")
 
-    def _readyz(self) -> Response:
+    async def _readyz(self) -> web.Response:
         return readiness_response(self._readiness)
 
-    def _metrics_page(self) -> Response:
+    async def _metrics_page(self) -> web.Response:
         try:
-            return Response(200, self._metrics.render(), self._metrics.content_type)
+            return _response(200, self._metrics.render(), self._metrics.content_type)
         except Exception as exc:
             log.warning("metrics rendering failed", error=repr(exc))
             return _text(500, "metrics unavailable")
 
+    async def _status_page(self) -> web.Response:
+        assert self._status is not None
+        report = await self._status.status_report()
+        page = render_page(report, refresh_seconds=self._refresh_seconds)
+        return _response(
+            200, page.encode(), _HTML, {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
+        )
 
-async def _close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
+    async def _status_json(self) -> web.Response:
+        assert self._status is not None
+        report = await self._status.status_report()
+        return _response(200, json.dumps(report_to_json(report)).encode(), _JSON)

@@ -5,10 +5,11 @@ bound (conversation, participant, queue). The standard library's loggers (the SD
 asyncio, ``warnings``) are routed through the same processors, so a library warning is a JSON line
 too and is scrubbed like everything else.
 
-Redaction runs last before rendering, after exceptions are formatted, so a traceback that quotes a
-request header is scrubbed as well. It replaces every registered secret (the client secret at
-start, each access token as :func:`add_secret` learns it), any ``Bearer …`` credential and any
-``access_token`` value, in strings nested at any depth.
+Redaction (:mod:`wrapupd.redaction`) runs last before rendering, after exceptions are formatted,
+so a traceback that quotes a request header is scrubbed as well: registered secrets (the client
+secret at start, each access token as :func:`add_secret` learns it) in any letter case, Bearer and
+Basic credentials, credential fields of forms, JSON and DSNs, and notification channel ids
+(:func:`add_channel_id`, and any seen in a connectUri), which become :func:`channel_tag`.
 
 Loggers are not cached on first use: tests reconfigure logging (and ``capture_logs`` swaps the
 processors), and a cached logger would keep writing to the old configuration.
@@ -17,26 +18,26 @@ processors), and a cached logger would keep writing to the old configuration.
 from __future__ import annotations
 
 import logging
-import re
 import sys
-from collections import deque
-from collections.abc import Iterable, Mapping
-from datetime import date, datetime
-from typing import Any, TextIO
+from collections.abc import Iterable
+from typing import TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from wrapupd.redaction import MAX_ISSUED_TOKENS, REDACTED, Redactor, channel_tag
+
 __all__ = [
+    "MAX_ISSUED_TOKENS",
     "REDACTED",
     "Redactor",
+    "add_channel_id",
     "add_secret",
     "adopt_library_logger",
+    "channel_tag",
     "configure_logging",
     "resolve_format",
 ]
-
-REDACTED = "[redacted]"
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -46,96 +47,6 @@ LEVELS = {
     "critical": logging.CRITICAL,
 }
 
-# Values under these keys are credentials whatever they look like.
-SENSITIVE_KEYS = frozenset(
-    {
-        "access_token",
-        "authorization",
-        "client_secret",
-        "password",
-        "refresh_token",
-        "secret",
-        "token",
-    }
-)
-
-# Shorter "secrets" would shred ordinary words in every line; real secrets and tokens are long.
-MIN_SECRET_LENGTH = 6
-
-# Access tokens rotate (daily by default, every few minutes on a short-lived client): remember the
-# recent ones only, so a daemon that runs for months does not grow an ever longer pattern.
-MAX_ISSUED_TOKENS = 16
-
-_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/]+=*")
-_ACCESS_TOKEN = re.compile(
-    r"""(?ix)
-    (["']?access_token["']?      # the key, bare or quoted (JSON, repr, form, query string)
-     \s*[:=]\s*["']?)
-    [^"'&\s,;}\]]+               # the value, up to a delimiter
-    """
-)
-
-
-class Redactor:
-    """A structlog processor that scrubs credentials from every value of an event."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._configured: set[str] = set()
-        self._issued: deque[str] = deque(maxlen=MAX_ISSUED_TOKENS)
-        self._pattern: re.Pattern[str] | None = None
-        for secret in secrets:
-            self.add(secret, permanent=True)
-
-    def add(self, secret: str, *, permanent: bool = False) -> None:
-        """Scrub ``secret`` from now on. Configured secrets stay; issued tokens age out."""
-        if len(secret) < MIN_SECRET_LENGTH or secret in self._configured or secret in self._issued:
-            return
-        if permanent:
-            self._configured.add(secret)
-        else:
-            self._issued.append(secret)
-        self._compile()
-
-    def _compile(self) -> None:
-        # Longest first, so a secret that contains another is replaced whole.
-        known = sorted({*self._configured, *self._issued}, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, known))) if known else None
-
-    def issued_tokens(self) -> tuple[str, ...]:
-        return tuple(self._issued)
-
-    def scrub_text(self, text: str) -> str:
-        if self._pattern is not None:
-            text = self._pattern.sub(REDACTED, text)
-        text = _BEARER.sub(r"\g<1>" + REDACTED, text)
-        return _ACCESS_TOKEN.sub(r"\g<1>" + REDACTED, text)
-
-    def scrub(self, value: Any) -> Any:
-        """``value`` with credentials replaced; containers are rebuilt, other objects stringified.
-
-        Arbitrary objects (exceptions, SDK models) are turned into text here, because their
-        ``str`` is what would otherwise carry a secret past the redaction into the renderer.
-        """
-        if isinstance(value, str):
-            return self.scrub_text(value)
-        if value is None or isinstance(value, bool | int | float):
-            return value
-        if isinstance(value, Mapping):
-            return {k: self._scrub_item(k, v) for k, v in value.items()}
-        if isinstance(value, list | tuple | set | frozenset):
-            return [self.scrub(item) for item in value]
-        if isinstance(value, datetime | date):
-            return value.isoformat()
-        return self.scrub_text(str(value))
-
-    def _scrub_item(self, key: Any, value: Any) -> Any:
-        if isinstance(key, str) and key.lower() in SENSITIVE_KEYS and value is not None:
-            return REDACTED
-        return self.scrub(value)
-
-    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-        return {key: self._scrub_item(key, value) for key, value in event_dict.items()}
-
 
 # The process-wide redactor: configure_logging replaces its configured secrets, add_secret feeds it.
 _redactor = Redactor()
@@ -144,6 +55,11 @@ _redactor = Redactor()
 def add_secret(value: str) -> None:
     """Register a credential (e.g. a freshly issued access token) to be scrubbed from all logs."""
     _redactor.add(value)
+
+
+def add_channel_id(channel_id: str) -> None:
+    """Register a notification channel id (when it is created): logs show only its tag from now on."""
+    _redactor.add_channel(channel_id)
 
 
 def resolve_format(fmt: str, stream: TextIO) -> str:
@@ -180,7 +96,7 @@ def configure_logging(
 
     ``stream`` defaults to the current ``sys.stdout`` (systemd hands it to journald). Calling it
     again replaces the previous configuration, including the configured secrets; tokens learnt
-    with :func:`add_secret` are kept.
+    with :func:`add_secret` and channel ids with :func:`add_channel_id` are kept.
     """
     global _redactor
     out = stream if stream is not None else sys.stdout
@@ -208,6 +124,8 @@ def _renewed_redactor(secrets: Iterable[str]) -> Redactor:
     renewed = Redactor(secrets)
     for token in _redactor.issued_tokens():
         renewed.add(token)
+    for channel_id in _redactor.channel_ids():
+        renewed.add_channel(channel_id)
     return renewed
 
 

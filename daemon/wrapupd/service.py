@@ -30,7 +30,7 @@ from wrapupd.events import QueuePolicy
 from wrapupd.genesys.client import GenesysClient, Timeouts
 from wrapupd.health import HealthServer
 from wrapupd.intake import Intake
-from wrapupd.ledger import Ledger, ledger_path
+from wrapupd.ledger import Ledger, ledger_path, open_ledger_blocking
 from wrapupd.metrics import Metrics
 from wrapupd.options import DaemonOptions
 from wrapupd.ratelimit import RateLimiter
@@ -160,7 +160,7 @@ def build_parts(
 def _open_ledger(options: DaemonOptions, clock: Clock) -> Ledger:
     with contextlib.suppress(OSError):  # the ledger explains a directory it cannot use
         options.state_dir.mkdir(parents=True, exist_ok=True)
-    return Ledger.open(ledger_path(options.state_dir), clock=clock)
+    return open_ledger_blocking(ledger_path(options.state_dir), clock=clock)
 
 
 class Daemon:
@@ -249,7 +249,7 @@ class Daemon:
         log.info(
             "ledger_opened",
             path=str(ledger_path(self.options.state_dir)),
-            purged=p.ledger.purge(cutoff),
+            purged=await p.ledger.purge(cutoff),
         )
         p.applier.resume()
         if self.status_page is not None:
@@ -332,7 +332,7 @@ class Daemon:
             await self.status_page.stop()
         await self.parts.client.close()
         pending = self.parts.applier.pending_count
-        self.parts.ledger.close()
+        await self.parts.ledger.close()
         log.info("stopped", drained=self._drained, pending_kept=pending)
 
     # --- jobs of the service itself ---------------------------------------------------------------
@@ -358,7 +358,9 @@ class Daemon:
     async def _purge_forever(self) -> None:
         while True:
             await self.clock.sleep(PURGE_INTERVAL_SECONDS)
-            self.parts.ledger.purge(self.clock.now() - timedelta(days=self.options.retention_days))
+            await self.parts.ledger.purge(
+                self.clock.now() - timedelta(days=self.options.retention_days)
+            )
 
     # --- what others ask --------------------------------------------------------------------------
 

@@ -45,3 +45,31 @@ def test_unknown_org_exits_78() -> None:
     command = [sys.executable, "-m", "genesys_emulator", "--org", "no-such-org"]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=20)
     assert proc.returncode == 78 and "no-such-org" in proc.stderr
+
+
+def test_every_option_flag_sets_its_option() -> None:
+    from genesys_emulator.__main__ import options_from, parse_args
+
+    args = parse_args(
+        [
+            "--overwrite-allowed",
+            "--idle-close",
+            "2.5",
+            "--require-user-context",
+            "--user-context-status",
+            "403",
+            "--wrapup-own-participant-only",
+            "--refresh-token-lifetime",
+            "60",
+            "--keep-refresh-tokens",
+            "--extra-queues",
+            "100",
+        ]
+    )
+    options = options_from(args)
+    assert options.overwrite_allowed and options.require_user_context
+    assert options.wrapup_own_participant_only and options.keep_refresh_tokens
+    assert (options.idle_close_s, options.user_context_status) == (2.5, 403)
+    assert (options.refresh_token_lifetime_s, options.extra_queues) == (60.0, 100)
+    untouched = options_from(parse_args([]))
+    assert not untouched.overwrite_allowed and untouched.user_context_status == 400

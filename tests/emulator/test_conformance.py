@@ -31,6 +31,7 @@ from PureCloudPlatformClientV2 import (
     MediaParticipantRequest,
     NotificationsApi,
     RoutingApi,
+    UsersApi,
     WrapupInput,
 )
 from PureCloudPlatformClientV2.api_client import ApiClient
@@ -1086,20 +1087,21 @@ def test_expired_token_is_a_401_error_body(emulator: RunningEmulator, api: ApiCl
     assert body["status"] == 401
 
 
+@pytest.mark.parametrize(("status", "code"), [(400, "bad.request"), (403, "not.authorized")])
 def test_user_context_refusal_conforms(
-    emulator: RunningEmulator, mandatory_queue: dict[str, Any]
+    emulator: RunningEmulator, mandatory_queue: dict[str, Any], status: int, code: str
 ) -> None:
-    emulator.reset(require_user_context=True)
+    emulator.reset(require_user_context=True, user_context_status=status)
     api = main_client(emulator)
     conversation = start(emulator, api, mandatory_queue)
     conversation.wait_agent(agent_in_acw, "the agent to enter ACW")
-    status, body = sdk_error(
+    got, body = sdk_error(
         ConversationsApi(api).patch_conversation_participant,
         conversation.id,
         conversation.participant_id,
         wrapup_request(mandatory_queue["codes"][0]["id"]),
     )
-    assert_error_body(status, body, 403, FORBIDDEN_CODES)
+    assert_error_body(got, body, status, code)
     assert "requires a user context" in body["message"]
 
 
@@ -1129,6 +1131,11 @@ CHECKED_MODELS = [
     (ConversationsApi.get_conversation, "Conversation"),
     (ConversationsApi.get_conversation_participant_wrapupcodes, "list[WrapupCode]"),
     (ConversationsApi.patch_conversation_participant, None),
+    (ConversationsApi.get_conversations_call, "CallConversation"),
+    (ConversationsApi.get_conversations_callback, "CallbackConversation"),
+    (ConversationsApi.get_conversations_email, "EmailConversation"),
+    (ConversationsApi.get_conversations_message, "MessageConversation"),
+    (UsersApi.get_users_me, "UserMe"),
     (AnalyticsApi.post_analytics_conversations_details_query, "AnalyticsConversationQueryResponse"),
 ]
 

@@ -249,7 +249,11 @@ def test_user_context_option_and_fault(
     started = in_acw(emulator, wait)
     code_id = codes_of(emulator, "Support")["Resolved"]
     reply = patch(raw, token, started, {"wrapup": {"code": code_id}})
-    assert (reply.status, reply.body["message"]) == (403, expected)
+    assert (reply.status, reply.body["message"], reply.body["code"]) == (
+        400,
+        expected,
+        "bad.request",
+    )
     emulator.reset()
     token = raw.bearer(emulator.client_id, emulator.client_secret)
     started = in_acw(emulator, wait)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -16,7 +17,15 @@ import structlog
 from structlog.testing import capture_logs
 
 from wrapupd import logs
-from wrapupd.logs import MAX_ISSUED_TOKENS, REDACTED, Redactor, add_secret, configure_logging
+from wrapupd.logs import (
+    MAX_ISSUED_TOKENS,
+    REDACTED,
+    Redactor,
+    add_channel_id,
+    add_secret,
+    channel_tag,
+    configure_logging,
+)
 
 SECRET = "client-secret-0123456789"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.payload.signature"
@@ -362,3 +371,159 @@ def test_no_line_ever_contains_a_raw_bearer_credential() -> None:
     for n in range(20):
         log.info("req", headers={"X-Debug": f"Bearer tok{n}xyz"}, n=n)
     assert not re.search(r"Bearer tok\d+xyz", sink.text())
+
+
+# --- issue 11 (12): Basic headers, form bodies, any letter case, DSNs ---------------------------
+
+CLIENT_ID = "4a7c1e2b-9d3f-4e5a-8b6c-0d1e2f3a4b5c"
+BASIC = base64.b64encode(f"{CLIENT_ID}:{SECRET}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        (f"Authorization: Basic {BASIC}", BASIC),
+        (f"{{'authorization': 'basic {BASIC}'}}", BASIC),
+        (f"AUTHORIZATION: BASIC {BASIC}", BASIC),
+        (f"grant_type=client_credentials&client_secret={SECRET}&scope=x", SECRET),
+        ("grant_type=refresh_token&refresh_token=rt-0123456789abcdef", "rt-0123456789abcdef"),
+        ("code=abc&code_verifier=v3r1f13r-0123456789abcdef-x", "v3r1f13r-0123456789abcdef-x"),
+        ("username=ops&password=hunter2-but-longer", "hunter2-but-longer"),
+        ('{"refresh_token": "rt-0123456789abcdef", "expires_in": 3600}', "rt-0123456789abcdef"),
+        ('{"refreshToken":"rt-0123456789abcdef"}', "rt-0123456789abcdef"),
+        ('{"clientSecret": "cs-0123456789abcdef"}', "cs-0123456789abcdef"),
+        ('{"client_secret": "cs-01234\\"56789abcdef"}', "56789abcdef"),
+        ("CLIENT_SECRET=cs-0123456789abcdef", "cs-0123456789abcdef"),
+        ("postgresql://wrapupd:pg-s3cret-pass@db.internal:5432/wrapupd", "pg-s3cret-pass"),
+        ("postgres://wrapupd:pg-s3cret-pass@[::1]/wrapupd?sslmode=require", "pg-s3cret-pass"),
+        ("host=db user=wrapupd password=pg-s3cret-pass dbname=wrapupd", "pg-s3cret-pass"),
+        ("host=db password='pg s3cret pass' dbname=wrapupd", "s3cret"),
+    ],
+)
+def test_credentials_in_headers_forms_json_and_dsns_are_scrubbed(text: str, leak: str) -> None:
+    scrubbed = Redactor().scrub_text(text)
+    assert leak not in scrubbed
+    assert REDACTED in scrubbed
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "grant_type=refresh_token&refresh_token=rt-1",
+            f"grant_type=refresh_token&refresh_token={REDACTED}",
+        ),
+        (
+            "postgresql://wrapupd:pw-123456@db:5432/x",
+            f"postgresql://wrapupd:{REDACTED}@db:5432/x",
+        ),
+        ("password='a b c' dbname=x", f"password='{REDACTED}' dbname=x"),
+        ("using basic authentication", "using basic authentication"),
+        ("https://api.mypurecloud.com/api/v2/x", "https://api.mypurecloud.com/api/v2/x"),
+    ],
+)
+def test_only_the_credential_is_replaced(text: str, expected: str) -> None:
+    assert Redactor().scrub_text(text) == expected
+
+
+def test_a_configured_secret_is_scrubbed_in_any_letter_case() -> None:
+    redactor = Redactor([SECRET])
+    for variant in (SECRET.upper(), SECRET.title(), SECRET.swapcase()):
+        assert redactor.scrub_text(f"x {variant} y") == f"x {REDACTED} y"
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["refresh_token", "refreshToken", "clientSecret", "Client-Secret", "code_verifier", "PASSWORD"],
+)
+def test_values_under_credential_keys_in_any_spelling_are_scrubbed(key: str) -> None:
+    assert Redactor().scrub({key: "short"}) == {key: REDACTED}
+
+
+def test_the_whole_chain_scrubs_a_basic_header_and_a_form_body() -> None:
+    sink = json_sink(secrets=())
+    log = structlog.get_logger()
+    log.info(
+        "token_request", headers={"X-Forwarded": f"Basic {BASIC}"}, body=f"client_secret={SECRET}"
+    )
+    logging.getLogger("somelib.http").warning("POST /oauth/token body=client_secret=%s", SECRET)
+    assert BASIC not in sink.text()
+    assert SECRET not in sink.text()
+    assert len(sink.lines()) == 2
+
+
+# --- issue 11 (11): notification channel ids and connectUris ----------------------------------
+
+CHANNEL = "streaming-0-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+CHANNEL_UUID = "0b9c3f4e-2a1d-4c5b-9e8f-7a6b5c4d3e2f"
+
+
+def test_channel_tag_is_short_stable_and_one_way() -> None:
+    tag = channel_tag(CHANNEL)
+    assert re.fullmatch(r"channel#[0-9a-f]{6}", tag)
+    assert tag == channel_tag(CHANNEL)
+    assert tag != channel_tag(CHANNEL_UUID)
+    assert CHANNEL not in tag
+
+
+@pytest.mark.parametrize(
+    ("text", "channel_id"),
+    [
+        (f"wss://streaming.mypurecloud.com/channels/{CHANNEL}", CHANNEL),
+        (f"connecting to wss://streaming.euw2.pure.cloud/channels/{CHANNEL}?x=1 now", CHANNEL),
+        (f"ws://127.0.0.1:41234/channels/{CHANNEL_UUID}", CHANNEL_UUID),
+        (f"PUT https://api.x/api/v2/notifications/channels/{CHANNEL}/subscriptions", CHANNEL),
+        (f"HEAD /api/v2/notifications/channels/{CHANNEL_UUID} 404", CHANNEL_UUID),
+        (f"topic v2.system.no_longer_subscribed.{CHANNEL}", CHANNEL),
+        (f"v2.system.token_revoked.{CHANNEL_UUID}", CHANNEL_UUID),
+        (f"{{'connectUri': 'wss://streaming.mypurecloud.com/channels/{CHANNEL}'}}", CHANNEL),
+    ],
+)
+def test_channel_ids_in_uris_paths_and_topics_become_their_tag(text: str, channel_id: str) -> None:
+    scrubbed = Redactor().scrub_text(text)
+    assert channel_id not in scrubbed
+    assert channel_tag(channel_id) in scrubbed
+
+
+def test_a_channel_id_seen_in_a_uri_is_scrubbed_wherever_it_appears_later() -> None:
+    redactor = Redactor()
+    redactor.scrub_text(f"wss://streaming.mypurecloud.com/channels/{CHANNEL}")
+    assert (
+        redactor.scrub_text(f"channel {CHANNEL} is gone")
+        == f"channel {channel_tag(CHANNEL)} is gone"
+    )
+
+
+def test_a_registered_channel_id_is_scrubbed_anywhere() -> None:
+    sink = json_sink()
+    add_channel_id(CHANNEL_UUID)
+    structlog.get_logger().warning("renew failed", error=f"channel {CHANNEL_UUID} refused")
+    assert CHANNEL_UUID not in sink.text()
+    assert channel_tag(CHANNEL_UUID) in sink.lines()[0]["error"]
+
+
+@pytest.mark.parametrize("key", ["channel", "channel_id", "channelId", "connect_uri", "connectUri"])
+def test_values_under_channel_keys_become_their_tag(key: str) -> None:
+    value = CHANNEL if "uri" not in key.lower() else f"wss://streaming.x/channels/{CHANNEL}"
+    assert Redactor().scrub({key: value}) == {key: channel_tag(CHANNEL)}
+
+
+def test_tagging_is_idempotent() -> None:
+    tag = channel_tag(CHANNEL)
+    redactor = Redactor()
+    assert redactor.scrub({"channel": tag}) == {"channel": tag}
+    assert (
+        redactor.scrub_text(f"/api/v2/notifications/channels/{tag}/subscriptions").count("#") == 1
+    )
+
+
+def test_the_subscriber_log_line_as_written_today_carries_no_channel_id() -> None:
+    sink = json_sink()
+    uri = f"wss://streaming.mypurecloud.com/channels/{CHANNEL}"
+    log = structlog.get_logger()
+    log.info("channel_subscribed", shard=0, channel=CHANNEL, topics=2)
+    log.warning("channel_ended", shard=0, topic=f"v2.system.no_longer_subscribed.{CHANNEL}")
+    logging.getLogger("somelib.ws").warning("connection to %s failed", uri)
+    assert len(sink.lines()) == 3
+    assert CHANNEL not in sink.text()
+    assert sink.lines()[0]["channel"] == channel_tag(CHANNEL)

@@ -1,4 +1,4 @@
-"""What every API handler needs: the emulator, the caller's client, permissions, paging."""
+"""What every API handler needs: the emulator, the caller, permissions, paging."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-from ..auth import Token
+from ..auth import Caller, Token
 from ..errors import ApiError, bad_request, missing_permission
-from ..org import OAuthClient
 from ..state import Emulator
 
 EMULATOR: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
 TOKEN: web.RequestKey[Token] = web.RequestKey("token", Token)
-CLIENT: web.RequestKey[OAuthClient] = web.RequestKey("client", OAuthClient)
+CALLER: web.RequestKey[Caller] = web.RequestKey("caller", Caller)
 MAX_PAGE_SIZE = 500
 
 
@@ -22,15 +21,16 @@ def emulator(request: web.Request) -> Emulator:
     return request.app[EMULATOR]
 
 
-def caller(request: web.Request) -> OAuthClient:
-    return request[CLIENT]
+def caller(request: web.Request) -> Caller:
+    """Who the request's token acts as (the OAuth client, or a user through it)."""
+    return request[CALLER]
 
 
-def require(request: web.Request, permission: str) -> OAuthClient:
-    client = caller(request)
-    if permission not in client.permissions:
+def require(request: web.Request, permission: str) -> Caller:
+    who = caller(request)
+    if permission not in who.permissions:
         raise missing_permission(permission)
-    return client
+    return who
 
 
 def paging(request: web.Request, default_size: int = 25) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import conversation as cv
+from .. import stray
 from ..conversation import ARRAY_MEDIA, Conversation, Participant
 from ..errors import (
     ApiError,
@@ -18,6 +19,7 @@ from ..errors import (
     user_context_required,
 )
 from ..views import code_json, conversation_json
+from ..views_media import media_conversation_json
 from .common import caller, emulator, json_body, require
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -47,7 +49,11 @@ def _participant(conv: Conversation, request: web.Request) -> Participant:
 async def get_conversation(request: web.Request) -> web.Response:
     require(request, VIEW_PERMISSION)
     conv = _conversation(request)
-    return json_response(conversation_json(conv, emulator(request).org))
+    emu = emulator(request)
+    body = conversation_json(conv, emu.org)
+    if emu.options.capture_stray_keys:
+        stray.add_to_conversation(body)
+    return json_response(body)
 
 
 async def participant_wrapup_codes(request: web.Request) -> web.Response:
@@ -59,6 +65,21 @@ async def participant_wrapup_codes(request: web.Request) -> web.Response:
     return json_response([code_json(c, org) for c in codes])
 
 
+def get_media_conversation(media_array: str) -> Handler:
+    """``GET /api/v2/conversations/{calls|callbacks|emails|messages}/{id}``."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        require(request, VIEW_PERMISSION)
+        conv = _conversation(request, media_array)
+        emu = emulator(request)
+        body = media_conversation_json(conv, emu.org, media_array)
+        if emu.options.capture_stray_keys:
+            stray.add_to_media_conversation(body, emu.org)
+        return json_response(body)
+
+    return handle
+
+
 def patch_participant(media_array: str | None) -> Handler:
     """``PATCH …/participants/{pid}`` (and its media-specific twins): body must be only wrapup."""
 
@@ -66,6 +87,7 @@ def patch_participant(media_array: str | None) -> Handler:
         _write_allowed(request)
         conv = _conversation(request, media_array)
         p = _participant(conv, request)
+        _own_participant(request, p)
         body = await json_body(request)
         if not isinstance(body, dict):
             raise bad_request("The request body must be a MediaParticipantRequest object.")
@@ -88,6 +110,7 @@ def post_communication_wrapup(media_array: str) -> Handler:
         p = _participant(conv, request)
         if p.comm.id != request.match_info["commId"]:
             raise not_found("Communication", request.match_info["commId"])
+        _own_participant(request, p)
         body = await json_body(request)
         if not isinstance(body, dict):
             raise bad_request("The request body must be a WrapupInput object.")
@@ -98,9 +121,28 @@ def post_communication_wrapup(media_array: str) -> Handler:
 
 
 def _write_allowed(request: web.Request) -> None:
-    require(request, WRAPUP_PERMISSION)
-    if emulator(request).options.require_user_context:
-        raise user_context_required()
+    """Permission first, then the user context: both before the conversation is even looked up."""
+    who = require(request, WRAPUP_PERMISSION)
+    options = emulator(request).options
+    if options.require_user_context and who.user is None:
+        raise user_context_required(options.user_context_status)
+
+
+def _own_participant(request: web.Request, p: Participant) -> None:
+    """``wrapup_own_participant_only``: a user token may code only the user's own participant."""
+    who = caller(request)
+    if (
+        emulator(request).options.wrapup_own_participant_only
+        and who.user is not None
+        and p.user_id != who.user.id
+    ):
+        raise ApiError(
+            403,
+            "not.authorized",
+            f"Access to Participant {p.id} is forbidden: a user may wrap up only their own "
+            "participant.",
+            {"participantId": p.id},
+        )
 
 
 def _only_wrapup(body: dict[str, Any]) -> None:
@@ -127,10 +169,12 @@ def _apply(
     notes = wrapup.get("notes")
     if notes is not None and not isinstance(notes, str):
         raise bad_request("wrapup.notes must be a string.")
-    cv.check_wrapup_target(p)
+    cv.check_wrapup_target(p, emu.options.overwrite_allowed)
     queue = emu.org.queues[p.queue_id or ""]
     code = cv.resolve_code(queue, emu.org.queue_codes(queue), code_ref)
-    if wrapup.get("provisional") is True:
+    if not p.in_acw:
+        cv.overwrite_code(p, code, emu.now(), notes)
+    elif wrapup.get("provisional") is True:
         cv.store_provisional(p, code, notes)
     else:
         cv.apply_code(p, code, emu.now(), by="api", notes=notes)

@@ -26,14 +26,16 @@ async def list_queues(request: web.Request) -> web.Response:
     ids = set(request.query.getall("id", []))
     queues = [
         q
-        for q in sorted(org.queues.values(), key=lambda q: q.name.lower())
+        for q in org.queues_by_name()
         if client.can_see_queue(q.id)
         and (name is None or name_matches(name, q.name))
         and (not ids or q.id in ids)
     ]
-    entities = [queue_json(q, org) for q in queues]
     query = f"name={name}" if name else ""
-    return json_response(entity_listing(entities, size, number, request.path, query))
+    listing = entity_listing(
+        queues, lambda q: queue_json(q, org), size, number, request.path, query
+    )
+    return json_response(listing)
 
 
 async def get_queue(request: web.Request) -> web.Response:
@@ -50,7 +52,7 @@ async def queue_wrapup_codes(request: web.Request) -> web.Response:
     codes.sort(key=lambda c: c.name.lower())
     query = f"name={name}" if name else ""
     return json_response(
-        entity_listing([code_json(c, org) for c in codes], size, number, request.path, query)
+        entity_listing(codes, lambda c: code_json(c, org), size, number, request.path, query)
     )
 
 
@@ -63,7 +65,7 @@ async def list_wrapup_codes(request: web.Request) -> web.Response:
     codes.sort(key=lambda c: c.name.lower())
     query = f"name={name}" if name else ""
     return json_response(
-        entity_listing([code_json(c, org) for c in codes], size, number, request.path, query)
+        entity_listing(codes, lambda c: code_json(c, org), size, number, request.path, query)
     )
 
 

@@ -1,7 +1,9 @@
-"""The client-credentials token: fetch, renew before expiry and after a 401, never log it.
+"""Access tokens: fetch one through a grant, renew before expiry and after a 401, never log it.
 
-The SDK's ``get_client_credentials_token`` drops ``expires_in`` and never renews, so the token
-request is made here, through the same pinned HTTP client (no retries, explicit timeouts).
+A *grant* (:mod:`.grants`: client credentials, authorization code + refresh token) knows how to
+ask ``POST <login host>/oauth/token`` for a token; :class:`TokenEndpoint` is how it asks, through
+the facade's pinned HTTP client (no retries, explicit timeouts), and :func:`refused` maps a refusal
+to a typed error that never quotes the request. :class:`TokenManager` decides *when* to ask.
 
 Renewal is *single flight*: however many callers ask at once, one request goes to the token
 endpoint and all of them wait for its answer. A caller that saw a 401 passes the generation of the
@@ -15,28 +17,31 @@ import base64
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from PureCloudPlatformClientV2.http_request_options import HttpRequestOptions
-from PureCloudPlatformClientV2.rest import ApiException
+from typing import Any, Protocol
 
 from wrapupd.clock import Clock
 from wrapupd.errors import AuthenticationFailed, PlatformError, TransportError
 from wrapupd.genesys.error_map import map_api_exception, parse_error_body
 from wrapupd.genesys.http import PinnedHttpClient, endpoint
+from wrapupd.genesys.sdk import ApiClient, HttpRequestOptions
 
 __all__ = [
     "DEFAULT_LIFETIME_SECONDS",
     "RETRY_RENEWAL_SECONDS",
     "TOKEN_ENDPOINT",
-    "ClientCredentials",
+    "Grant",
     "Token",
+    "TokenEndpoint",
     "TokenManager",
+    "basic_authorization",
     "login_host",
+    "oauth_error",
+    "read_token",
+    "refused",
 ]
 
 TOKEN_ENDPOINT = "/oauth/token"
@@ -54,73 +59,128 @@ def login_host(api_host: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Token:
+    """One token answer. The repr never shows a token."""
+
     access_token: str
     expires_in: float  # seconds, as the token endpoint said
-
-    def __repr__(self) -> str:  # never show the token itself
-        return f"Token(expires_in={self.expires_in})"
-
-
-class ClientCredentials:
-    """One synchronous ``POST <login host>/oauth/token`` (run it in a worker thread)."""
-
-    def __init__(
-        self, http_client: PinnedHttpClient, *, api_host: str, client_id: str, client_secret: str
-    ) -> None:
-        self._http = http_client
-        self._url = login_host(api_host) + TOKEN_ENDPOINT
-        pair = f"{client_id}:{client_secret}".encode()
-        self._basic = "Basic " + base64.b64encode(pair).decode("ascii")
+    refresh_token: str | None = None  # authorization-code grants only; may be a rotated one
 
     def __repr__(self) -> str:
-        return f"ClientCredentials(url={self._url!r})"
+        refresh = "…" if self.refresh_token else None
+        return f"Token(expires_in={self.expires_in}, refresh_token={refresh})"
 
-    def fetch(self) -> Token:
+
+class TokenEndpoint:
+    """``POST <login host>/oauth/token`` for a grant, through the facade's pinned HTTP client.
+
+    Runs in a worker thread. :meth:`sdk_client` is an ``ApiClient`` of its own for the SDK's OAuth
+    helpers, which store the client secret and refresh token on the client they run on: never the
+    one the API calls use.
+    """
+
+    def __init__(self, http_client: PinnedHttpClient, *, api_host: str) -> None:
+        self._http = http_client
+        self._api_host = api_host.rstrip("/")
+        self.url = login_host(api_host) + TOKEN_ENDPOINT
+        self._sdk_client: Any = None
+
+    def __repr__(self) -> str:
+        return f"TokenEndpoint(url={self.url!r})"
+
+    def request(self, form: Mapping[str, str], *, client_id: str, client_secret: str) -> Any:
+        """One form POST with HTTP Basic client authentication; the decoded JSON answer."""
         options = HttpRequestOptions(
-            url=self._url,
+            url=self.url,
             method="POST",
             headers={
-                "Authorization": self._basic,
+                "Authorization": basic_authorization(client_id, client_secret),
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Accept": "application/json",
             },
-            post_params={"grant_type": "client_credentials"},
+            post_params=dict(form),
         )
-        try:
-            with endpoint(TOKEN_ENDPOINT):
-                response = self._http.request(options)
-        except ApiException as exc:
-            raise _refused(exc) from None
-        return _read_token(response.data)
+        with endpoint(TOKEN_ENDPOINT):
+            response = self._http.request(options)
+        return _json_or_none(response.data)
+
+    def sdk_client(self) -> Any:
+        """The ``ApiClient`` the SDK's OAuth helpers run on (built on first use)."""
+        if self._sdk_client is None:
+            api = ApiClient(host=self._api_host)
+            api.gateway_configuration = None
+            api.set_http_client(self._http)
+            self._sdk_client = api
+        return self._sdk_client
 
 
-def _refused(exc: Any) -> Exception:
+def basic_authorization(client_id: str, client_secret: str) -> str:
+    """``Basic base64(id:secret)``, as the platform's token endpoint expects."""
+    pair = f"{client_id}:{client_secret}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+class Grant(Protocol):
+    """How wrapupd gets an access token (see :mod:`.grants`); ``fetch`` runs in a worker thread."""
+
+    @property
+    def name(self) -> str:
+        """The OAuth grant type, for messages: ``client_credentials``, ``authorization_code``."""
+        ...
+
+    def fetch(self, token_endpoint: TokenEndpoint) -> Token:
+        """A new access token, or a typed error (``AuthenticationFailed``, ``TransportError``…)."""
+        ...
+
+
+def refused(exc: Any, *, grant: str, remedy: str, secrets: Sequence[str] = ()) -> Exception:
+    """The typed error for a token request the endpoint answered with an error.
+
+    400/401 are the OAuth refusals (``invalid_client``, ``invalid_grant``, …); anything else is
+    mapped like any API error. The message quotes only the answer's ``error`` and description,
+    with ``secrets`` (the grant's own) blanked should the platform ever echo one.
+    """
     if exc.status not in (400, 401):
         return map_api_exception(exc, method="POST", endpoint=TOKEN_ENDPOINT)
-    body = parse_error_body(exc.body, "")
-    error = body.raw.get("error")
-    detail = body.raw.get("error_description") or body.raw.get("description") or body.message
-    said = ", ".join(str(x) for x in (error, detail) if x)
+    said = oauth_error(exc.body, secrets)[1]
     return AuthenticationFailed(
-        f"the OAuth token endpoint refused the client credentials (HTTP {exc.status}"
-        f"{': ' + said if said else ''}). Check the client id and secret, and that the OAuth "
-        "client uses the Client Credentials grant type and belongs to this region's org.",
+        f"the OAuth token endpoint refused the {grant} grant (HTTP {exc.status}"
+        f"{': ' + said if said else ''}). {remedy}",
         status=exc.status,
     )
 
 
-def _read_token(data: str) -> Token:
-    try:
-        raw = json.loads(data)
-    except ValueError:
-        raw = None
+def oauth_error(body: object, secrets: Sequence[str] = ()) -> tuple[str | None, str]:
+    """``(error, "error, description")`` of an OAuth error answer, secrets blanked."""
+    parsed = parse_error_body(body, "")
+    error = parsed.raw.get("error")
+    raw = parsed.raw
+    detail = raw.get("error_description") or raw.get("description") or parsed.message
+    said = ", ".join(str(x) for x in (error, detail) if x)
+    for secret in secrets:
+        if secret:
+            said = said.replace(secret, "[redacted]")
+    return (error if isinstance(error, str) else None), said
+
+
+def read_token(raw: Any) -> Token:
+    """A token answer (decoded JSON): ``access_token``, ``expires_in``, maybe ``refresh_token``."""
     token = raw.get("access_token") if isinstance(raw, dict) else None
     if not isinstance(token, str) or not token:
         raise AuthenticationFailed("the OAuth token endpoint answered without an access_token")
-    expires_in = raw.get("expires_in") if isinstance(raw, dict) else None
+    expires_in = raw.get("expires_in")
     if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
         expires_in = DEFAULT_LIFETIME_SECONDS
-    return Token(token, float(expires_in))
+    refresh = raw.get("refresh_token")
+    return Token(
+        token, float(expires_in), refresh if isinstance(refresh, str) and refresh else None
+    )
+
+
+def _json_or_none(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
 
 
 class TokenManager:
@@ -149,6 +209,7 @@ class TokenManager:
         self._renew_at: float | None = None  # on the monotonic clock
         self._valid_until = 0.0  # on the monotonic clock
         self._inflight: asyncio.Future[None] | None = None
+        self._renewal_error: PlatformError | None = None
 
     @property
     def generation(self) -> int:
@@ -158,6 +219,11 @@ class TokenManager:
     @property
     def expires_at(self) -> datetime | None:
         return self._expires_at
+
+    @property
+    def renewal_error(self) -> PlatformError | None:
+        """Why the last renewal failed (``LoginRequired``, …); ``None`` once one succeeds."""
+        return self._renewal_error
 
     @property
     def renew_due(self) -> bool:
@@ -200,6 +266,10 @@ class TokenManager:
             token = await loop.run_in_executor(self._executor, self._fetch)
         except RuntimeError as exc:  # the executor was shut down: the client is closed
             raise TransportError(f"POST {TOKEN_ENDPOINT}: not sent ({exc})") from None
+        except PlatformError as exc:
+            self._renewal_error = exc
+            raise
+        self._renewal_error = None
         self._install(token)
 
     def _install(self, token: Token) -> None:

@@ -23,35 +23,47 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
-
-from PureCloudPlatformClientV2 import (
-    AnalyticsApi,
-    ApiClient,
-    ConversationsApi,
-    MediaParticipantRequest,
-    NotificationsApi,
-    RoutingApi,
-    WrapupInput,
-)
-from PureCloudPlatformClientV2.rest import ApiException
+from typing import Any, NamedTuple, TypeVar
 
 from wrapupd.clock import Clock, SystemClock
 from wrapupd.errors import NotFound, PlatformError, TransportError, Unauthorized, WrapupdError
 from wrapupd.events import Channel, ConversationSnapshot, Queue, TopicResult, WrapupCode
 from wrapupd.genesys import convert
-from wrapupd.genesys.auth import ClientCredentials, TokenManager
+from wrapupd.genesys.auth import Grant, TokenEndpoint, TokenManager
 from wrapupd.genesys.error_map import platform_errors
+from wrapupd.genesys.grants import ClientCredentialsGrant
 from wrapupd.genesys.http import PinnedHttpClient, endpoint, pin_sdk_configuration
+from wrapupd.genesys.queries import (
+    PAGE_SIZE,
+    analytics_open_conversations_query,
+    rate_limit_window,
+)
+from wrapupd.genesys.sdk import (
+    AnalyticsApi,
+    ApiClient,
+    ApiException,
+    ConversationsApi,
+    NotificationsApi,
+    RoutingApi,
+    UsersApi,
+    model,
+)
 
-__all__ = ["ANALYTICS_RESULT_CAP", "PAGE_SIZE", "GenesysClient", "Timeouts"]
+__all__ = [
+    "ANALYTICS_RESULT_CAP",
+    "PAGE_SIZE",
+    "GenesysClient",
+    "Timeouts",
+    "UserIdentity",
+    "analytics_open_conversations_query",
+    "rate_limit_window",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PAGE_SIZE = 100
 ANALYTICS_RESULT_CAP = 100_000  # pageSize x pageNumber beyond this is a 400
 _MAX_PAGES = 1_000  # a guard against a listing that never ends
 
@@ -65,6 +77,7 @@ _DETAILS_QUERY = "/api/v2/analytics/conversations/details/query"
 _CHANNELS = "/api/v2/notifications/channels"
 _CHANNEL = "/api/v2/notifications/channels/{channelId}"
 _SUBSCRIPTIONS = "/api/v2/notifications/channels/{channelId}/subscriptions"
+_USERS_ME = "/api/v2/users/me"
 
 
 @dataclass(frozen=True)
@@ -73,15 +86,27 @@ class Timeouts:
     read: float = 15.0
 
 
+class UserIdentity(NamedTuple):
+    """Who a user-context token acts as (``GET /api/v2/users/me``)."""
+
+    id: str
+    name: str
+
+
 class GenesysClient:
-    """One org, one OAuth client, one token, one connection pool."""
+    """One org, one grant, one token, one connection pool.
+
+    The grant is client credentials from ``client_id`` and ``client_secret`` unless ``grant`` is
+    given (:mod:`wrapupd.genesys.grants`: ``AuthorizationCodeGrant``, …); give one or the other.
+    """
 
     def __init__(
         self,
         *,
         api_host: str,
-        client_id: str,
-        client_secret: str,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        grant: Grant | None = None,
         timeouts: Timeouts = Timeouts(),
         max_workers: int = 8,
         renew_margin_seconds: float = 300.0,
@@ -106,11 +131,11 @@ class GenesysClient:
         self._conversations = ConversationsApi(self._api)
         self._analytics = AnalyticsApi(self._api)
         self._notifications = NotificationsApi(self._api)
-        credentials = ClientCredentials(
-            self._http, api_host=api_host, client_id=client_id, client_secret=client_secret
-        )
+        self._users = UsersApi(self._api)
+        self._grant = grant or _client_credentials(client_id, client_secret)
+        token_endpoint = TokenEndpoint(self._http, api_host=api_host)
         self._auth = TokenManager(
-            credentials.fetch,
+            partial(self._grant.fetch, token_endpoint),
             executor=self._executor,
             clock=clock or SystemClock(),
             renew_margin_seconds=renew_margin_seconds,
@@ -118,7 +143,7 @@ class GenesysClient:
         )
 
     def __repr__(self) -> str:
-        return f"GenesysClient(api_host={self._api.host!r})"
+        return f"GenesysClient(api_host={self._api.host!r}, grant={self._grant.name!r})"
 
     # --- lifecycle and token ------------------------------------------------------------------
 
@@ -157,6 +182,20 @@ class GenesysClient:
     def token_generation(self) -> int:
         return self._auth.generation
 
+    @property
+    def grant(self) -> Grant:
+        """The grant this client gets its tokens with."""
+        return self._grant
+
+    @property
+    def renewal_error(self) -> PlatformError | None:
+        """Why the last token renewal failed, until one succeeds.
+
+        ``LoginRequired`` means no request can succeed until ``wrapupd login`` stores a new
+        refresh token: go not-ready with that remedy, and keep the pending work.
+        """
+        return self._auth.renewal_error
+
     async def renew_token(self) -> None:
         """A new token now (after ``token_revoked``, say), shared with any renewal in flight."""
         await self._auth.renew()
@@ -168,6 +207,17 @@ class GenesysClient:
                 self._on_new_token(token)
             except Exception:
                 log.exception("on_new_token callback failed")
+
+    # --- users --------------------------------------------------------------------------------
+
+    async def current_user(self) -> UserIdentity:
+        """Who the token acts as; a client-credentials token raises ``UserContextRequired``."""
+
+        def call() -> UserIdentity:
+            user = self._users.get_users_me()
+            return UserIdentity(convert.required_id(user.id, "user id"), user.name or "")
+
+        return await self._call("GET", _USERS_ME, call)
 
     # --- routing ------------------------------------------------------------------------------
 
@@ -340,6 +390,12 @@ def _invoke(method: str, template: str, fn: Callable[[], T]) -> T:
             raise PlatformError(f"{method} {template}: unreadable answer ({detail})") from exc
 
 
+def _client_credentials(client_id: str | None, client_secret: str | None) -> Grant:
+    if client_id is None or client_secret is None:
+        raise ValueError("GenesysClient needs a grant, or a client_id and client_secret")
+    return ClientCredentialsGrant(client_id, client_secret)
+
+
 def _read_page(
     fetch: Callable[..., Any], page_number: int, to_item: Callable[[Any], T]
 ) -> tuple[list[T], bool]:
@@ -361,57 +417,10 @@ def _api_client(api_host: str, http_client: PinnedHttpClient) -> Any:
 
 
 def _wrapup_request(code_id: str, code_name: str | None, notes: str | None) -> Any:
-    wrapup = WrapupInput()
+    wrapup = model("WrapupInput")()
     wrapup.code = code_id
     wrapup.name = code_name
     wrapup.notes = notes
-    request = MediaParticipantRequest()
+    request = model("MediaParticipantRequest")()
     request.wrapup = wrapup
     return request
-
-
-def analytics_open_conversations_query(
-    queue_ids: Sequence[str], start: datetime, end: datetime, page_number: int
-) -> dict[str, Any]:
-    """The details-query body: not ended, an agent segment on one of these queues."""
-    return {
-        "interval": f"{_analytics_time(start)}/{_analytics_time(end)}",
-        "order": "asc",
-        "orderBy": "conversationStart",
-        "paging": {"pageSize": PAGE_SIZE, "pageNumber": page_number},
-        "conversationFilters": [
-            {"type": "and", "predicates": [_dimension("conversationEnd", "notExists")]}
-        ],
-        "segmentFilters": [
-            {"type": "or", "predicates": [_dimension("queueId", "matches", q) for q in queue_ids]},
-            {"type": "and", "predicates": [_dimension("purpose", "matches", "agent")]},
-        ],
-    }
-
-
-def _dimension(name: str, operator: str, value: str | None = None) -> dict[str, str]:
-    predicate = {"type": "dimension", "dimension": name, "operator": operator}
-    if value is not None:
-        predicate["value"] = value
-    return predicate
-
-
-def _analytics_time(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
-
-
-def rate_limit_window(headers: Mapping[str, str]) -> tuple[int, int, float] | None:
-    """``(count, allowed, reset seconds)`` from the platform's ``inin-ratelimit-*`` headers, if all there."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    try:
-        return (
-            int(lowered["inin-ratelimit-count"]),
-            int(lowered["inin-ratelimit-allowed"]),
-            float(lowered["inin-ratelimit-reset"]),
-        )
-    except (KeyError, ValueError):
-        return None

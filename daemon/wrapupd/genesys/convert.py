@@ -2,8 +2,10 @@
 
 Two sources of conversation snapshots, one result type:
 
-- **event bodies** (``v2.routing.queues.{id}.conversations``) are read straight from the decoded
-  JSON dicts: building SDK models costs far more than the whole rest of the hot path;
+- **event bodies** (``v2.routing.queues.{id}.conversations``) are decoded by ``msgspec`` straight
+  from the frame's JSON into small typed structs of only the fields wrapupd reads
+  (:class:`EventConversation`), then into wrapupd's types: building SDK models costs far more
+  than the whole rest of the hot path;
 - **REST** ``GET /api/v2/conversations/{id}`` answers arrive as SDK ``Conversation`` models and are
   read by attribute.
 
@@ -23,7 +25,10 @@ This module does not import the SDK: models are read by attribute name, which ke
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from itertools import compress
+from typing import Annotated, Any
+
+import msgspec
 
 from wrapupd.events import (
     Channel,
@@ -35,12 +40,17 @@ from wrapupd.events import (
     TopicResult,
     WrapupCode,
 )
+from wrapupd.genesys.slots import slot_constructor
 
 __all__ = [
     "MEDIA_ARRAYS",
     "BadConversation",
+    "EventConversation",
     "channel_from_model",
+    "event_body_decoder",
     "queue_from_model",
+    "required_id",
+    "snapshot_from_event",
     "snapshot_from_event_body",
     "snapshot_from_model",
     "topic_results_from_model",
@@ -59,7 +69,6 @@ MEDIA_ARRAYS: tuple[tuple[str, str, str], ...] = (
     ("cobrowsesessions", "cobrowsesessions", "cobrowse"),
     ("screenshares", "screenshares", "screenshare"),
 )
-_EVENT_MEDIA = tuple((key, media) for key, _, media in MEDIA_ARRAYS)
 _MODEL_MEDIA = tuple((attr, media) for _, attr, media in MEDIA_ARRAYS)
 
 
@@ -67,67 +76,125 @@ class BadConversation(ValueError):
     """A conversation payload of the wrong shape; the message is a short detail for logs."""
 
 
-# --- event bodies (dicts) -------------------------------------------------------------------
+# --- event bodies (JSON, decoded by msgspec) --------------------------------------------------
+#
+# Typed structs of only the fields wrapupd reads: msgspec skips every other key without building
+# it, and checks each field's type in C. Enumerations (purpose, state, afterCallWork.state, the
+# prompt) are plain strings, so a value the platform adds tomorrow passes through unharmed.
+
+_Id = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _Wrapup(msgspec.Struct, frozen=True, gc=False):
+    code: str | None = None
+
+
+class _AfterCallWork(msgspec.Struct, frozen=True, gc=False):
+    state: str | None = None
+
+
+class _Communication(msgspec.Struct, frozen=True, gc=False, rename="camel"):
+    id: str | None = None
+    state: str | None = None
+    after_call_work: _AfterCallWork | None = None
+    wrapup: _Wrapup | None = None
+
+
+_Media = list[_Communication] | None
+
+
+class _Participant(msgspec.Struct, frozen=True, gc=False, rename="camel"):
+    id: _Id
+    purpose: str | None = None
+    user_id: str | None = None
+    queue_id: str | None = None
+    start_acw_time: datetime | None = None
+    end_acw_time: datetime | None = None
+    wrapup: _Wrapup | None = None
+    wrapup_prompt: str | None = None
+    wrapup_timeout_ms: int | float | None = None
+    calls: _Media = None
+    callbacks: _Media = None
+    chats: _Media = None
+    emails: _Media = None
+    messages: _Media = None
+    social_expressions: _Media = None
+    videos: _Media = None
+    cobrowsesessions: _Media = None
+    screenshares: _Media = None
+
+
+class EventConversation(msgspec.Struct, frozen=True, gc=False):
+    """The fields of a queue-topic ``eventBody`` that wrapupd reads."""
+
+    id: _Id
+    participants: list[_Participant] | None = None
+
+
+def event_body_decoder() -> msgspec.json.Decoder[EventConversation]:
+    """A JSON decoder straight into :class:`EventConversation` (reuse it: building one costs)."""
+    return msgspec.json.Decoder(EventConversation)
 
 
 def snapshot_from_event_body(body: object) -> ConversationSnapshot:
-    """Read a queue-topic ``eventBody``; unknown keys are ignored, wrong types raise."""
-    if not isinstance(body, dict):
-        raise BadConversation("eventBody is not an object")
-    conversation_id = _required_id(body.get("id"), "conversation id")
-    raw_participants = _list(body.get("participants"), "participants")
-    participants = tuple(_event_participant(p) for p in raw_participants)
-    return ConversationSnapshot(conversation_id, participants, SnapshotSource.EVENT)
+    """Read a queue-topic ``eventBody`` already decoded to dicts; unknown keys are ignored."""
+    try:
+        conversation = msgspec.convert(body, EventConversation)
+    except msgspec.ValidationError as exc:
+        raise BadConversation(f"eventBody: {exc}") from None
+    return snapshot_from_event(conversation)
 
 
-def _event_participant(raw: object) -> Participant:
-    if not isinstance(raw, dict):
-        raise BadConversation("participant is not an object")
-    get = raw.get
-    communications: list[Communication] = []
-    for key, media_type in _EVENT_MEDIA:
-        items = get(key)
-        if items is not None:
-            communications.extend(_event_communication(c, media_type) for c in _list(items, key))
-    return Participant(
-        id=_required_id(get("id"), "participant id"),
-        purpose=_str(get("purpose"), "purpose"),
-        user_id=_str(get("userId"), "userId"),
-        queue_id=_str(get("queueId"), "queueId"),
-        start_acw_time=_datetime(get("startAcwTime"), "startAcwTime"),
-        end_acw_time=_datetime(get("endAcwTime"), "endAcwTime"),
-        wrapup_code=_wrapup_code(get("wrapup")),
-        wrapup_prompt=_str(get("wrapupPrompt"), "wrapupPrompt"),
-        wrapup_timeout_ms=_int(get("wrapupTimeoutMs"), "wrapupTimeoutMs"),
-        communications=tuple(communications),
+def snapshot_from_event(conversation: EventConversation) -> ConversationSnapshot:
+    """An :class:`EventConversation` as wrapupd's snapshot; raises :class:`BadConversation`."""
+    participants = tuple([_event_participant(p) for p in conversation.participants or ()])
+    return ConversationSnapshot(conversation.id, participants, SnapshotSource.EVENT)
+
+
+def _event_participant(p: _Participant) -> Participant:
+    # The hot path's inner loop, so written flat: one C call gathers the nine media arrays and
+    # another keeps the non-empty ones (both tuples follow the struct's field order).
+    media = _astuple(p)[_FIRST_MEDIA:]
+    communications = tuple(
+        [
+            _communication(
+                id=c.id or "",
+                media_type=media_type,
+                state=c.state,
+                acw_state=c.after_call_work.state if c.after_call_work is not None else None,
+                wrapup_code=(c.wrapup.code or None) if c.wrapup is not None else None,
+            )
+            for items, media_type in compress(zip(media, _MEDIA_TYPES), media)  # noqa: B905
+            for c in items
+        ]
+    )
+    start, end, wrapup, timeout = p.start_acw_time, p.end_acw_time, p.wrapup, p.wrapup_timeout_ms
+    return _participant(
+        id=p.id,
+        purpose=p.purpose,
+        user_id=p.user_id,
+        queue_id=p.queue_id,
+        start_acw_time=start if start is None or start.tzinfo else start.replace(tzinfo=UTC),
+        end_acw_time=end if end is None or end.tzinfo else end.replace(tzinfo=UTC),
+        wrapup_code=(wrapup.code or None) if wrapup is not None else None,
+        wrapup_prompt=p.wrapup_prompt,
+        wrapup_timeout_ms=timeout if type(timeout) is int else _int(timeout, "wrapupTimeoutMs"),
+        communications=communications,
     )
 
 
-def _event_communication(raw: object, media_type: str) -> Communication:
-    if not isinstance(raw, dict):
-        raise BadConversation(f"{media_type} communication is not an object")
-    acw = raw.get("afterCallWork")
-    if acw is not None and not isinstance(acw, dict):
-        raise BadConversation("afterCallWork is not an object")
-    return Communication(
-        id=_str(raw.get("id"), "communication id") or "",
-        media_type=media_type,
-        state=_str(raw.get("state"), "state"),
-        acw_state=_str(acw.get("state"), "afterCallWork.state") if acw else None,
-        wrapup_code=_wrapup_code(raw.get("wrapup")),
-    )
+_participant = slot_constructor(Participant)
+_communication = slot_constructor(Communication)
+_astuple = msgspec.structs.astuple
+_FIRST_MEDIA = _Participant.__struct_fields__.index("calls")
+_MEDIA_TYPES = tuple(
+    {attr: media for _, attr, media in MEDIA_ARRAYS}[field]
+    for field in _Participant.__struct_fields__[_FIRST_MEDIA:]
+)
 
 
-def _wrapup_code(wrapup: object) -> str | None:
-    """``wrapup.code``; an empty code counts as no code (any non-empty value is "coded")."""
-    if wrapup is None:
-        return None
-    if not isinstance(wrapup, dict):
-        raise BadConversation("wrapup is not an object")
-    return _str(wrapup.get("code"), "wrapup.code") or None
-
-
-def _required_id(value: object, name: str) -> str:
+def required_id(value: object, name: str) -> str:
+    """``value`` if it is a non-empty string, else :class:`BadConversation` naming ``name``."""
     if not isinstance(value, str) or not value:
         raise BadConversation(f"{name} missing or not a string")
     return value
@@ -147,14 +214,6 @@ def _int(value: object, name: str) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     raise BadConversation(f"{name} is not an integer")
-
-
-def _list(value: object, name: str) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return value
-    raise BadConversation(f"{name} is not a list")
 
 
 def _datetime(value: object, name: str) -> datetime | None:
@@ -177,7 +236,7 @@ def _datetime(value: object, name: str) -> datetime | None:
 
 def snapshot_from_model(conversation: Any) -> ConversationSnapshot:
     """An SDK ``Conversation`` (``GET /api/v2/conversations/{id}``) as a REST snapshot."""
-    conversation_id = _required_id(getattr(conversation, "id", None), "conversation id")
+    conversation_id = required_id(getattr(conversation, "id", None), "conversation id")
     participants = tuple(
         _model_participant(p) for p in getattr(conversation, "participants", None) or ()
     )
@@ -190,7 +249,7 @@ def _model_participant(p: Any) -> Participant:
         for c in getattr(p, attr, None) or ():
             communications.append(_model_communication(c, media_type))
     return Participant(
-        id=_required_id(p.id, "participant id"),
+        id=required_id(p.id, "participant id"),
         purpose=_str(p.purpose, "purpose"),
         user_id=_str(p.user_id, "userId"),
         queue_id=_str(p.queue_id, "queueId"),
@@ -221,7 +280,7 @@ def _model_wrapup_code(wrapup: Any) -> str | None:
 def queue_from_model(queue: Any) -> Queue:
     acw = getattr(queue, "acw_settings", None)
     return Queue(
-        id=_required_id(queue.id, "queue id"),
+        id=required_id(queue.id, "queue id"),
         name=queue.name or "",
         wrapup_prompt=_str(getattr(acw, "wrapup_prompt", None), "acwSettings.wrapupPrompt"),
         acw_timeout_ms=_int(getattr(acw, "timeout_ms", None), "acwSettings.timeoutMs"),
@@ -229,13 +288,13 @@ def queue_from_model(queue: Any) -> Queue:
 
 
 def wrapup_code_from_model(code: Any) -> WrapupCode:
-    return WrapupCode(id=_required_id(code.id, "wrap-up code id"), name=code.name or "")
+    return WrapupCode(id=required_id(code.id, "wrap-up code id"), name=code.name or "")
 
 
 def channel_from_model(channel: Any) -> Channel:
     return Channel(
-        id=_required_id(channel.id, "channel id"),
-        connect_uri=_required_id(channel.connect_uri, "channel connectUri"),
+        id=required_id(channel.id, "channel id"),
+        connect_uri=required_id(channel.connect_uri, "channel connectUri"),
         expires=_datetime(channel.expires, "channel expires"),
     )
 

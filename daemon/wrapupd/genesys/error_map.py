@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from PureCloudPlatformClientV2.rest import ApiException
-
 from wrapupd.errors import (
     ApiError,
     BadRequest,
@@ -28,20 +26,29 @@ from wrapupd.errors import (
     ServerError,
     TransportError,
     Unauthorized,
+    UserContextRequired,
 )
+from wrapupd.genesys.sdk import ApiException
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",
+    "USER_CONTEXT_MARKERS",
     "ErrorBody",
     "map_api_exception",
     "parse_error_body",
     "platform_errors",
+    "refuses_client_credentials",
     "retry_after_seconds",
 ]
 
 DEFAULT_RETRY_AFTER = 10.0  # seconds, when a 429 names no wait at all
 _MAX_MESSAGE = 500
 _RETRY_IN = re.compile(r"Retry the request in \[?(\d+(?:\.\d+)?)\]? seconds?", re.IGNORECASE)
+# "This request requires a user context. Client credentials cannot be used for requests to this
+# resource." (measured as a 400 on GET /api/v2/users/me; a 403 is also possible). A code is read
+# with its dots and underscores as spaces, so "requires.a.user.context" would match too.
+USER_CONTEXT_MARKERS = ("requires a user context", "client credentials cannot be used")
+_WORD_SEPARATORS = re.compile(r"[\s._]+")
 _PERMISSION = re.compile(r"\b[A-Za-z][\w-]*:[\w*-]+:[\w*-]+\b")
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: BadRequest,
@@ -99,6 +106,8 @@ def map_api_exception(
         "endpoint": endpoint,
     }
     message = _shorten(body.message)
+    if 400 <= status < 500 and status not in (401, 429) and refuses_client_credentials(body):
+        return UserContextRequired(message, **kw)
     if status == 403:
         return Forbidden(message, missing_permissions=missing_permissions(body), **kw)
     if status == 429:
@@ -131,6 +140,18 @@ def retry_after_seconds(
             return seconds
     reset = _parse_wait(_header(headers, "inin-ratelimit-reset"), now)
     return reset if reset is not None and reset > 0 else DEFAULT_RETRY_AFTER
+
+
+def refuses_client_credentials(body: ErrorBody) -> bool:
+    """The platform's user-context refusal: its marker in the message or the code, any case."""
+    texts = (body.message, _opt_str(body.raw.get("messageWithParams")), body.code)
+    for text in texts:
+        if text is None:
+            continue
+        words = " ".join(_WORD_SEPARATORS.split(text.lower()))
+        if any(marker in words for marker in USER_CONTEXT_MARKERS):
+            return True
+    return False
 
 
 def missing_permissions(body: ErrorBody) -> tuple[str, ...]:

@@ -28,12 +28,9 @@ from urllib.parse import urlencode, urlsplit
 
 import certifi
 import urllib3
-from PureCloudPlatformClientV2.abstract_http_client import AbstractHttpClient
-from PureCloudPlatformClientV2.configuration import Configuration
-from PureCloudPlatformClientV2.logger import LogLevel
-from PureCloudPlatformClientV2.rest import ApiException
 
 from wrapupd.errors import RequestTimeout, TransportError
+from wrapupd.genesys.sdk import AbstractHttpClient, ApiException, Configuration, LogLevel
 
 __all__ = [
     "HttpResponse",

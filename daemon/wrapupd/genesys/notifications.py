@@ -3,15 +3,19 @@
 :func:`parse_frame` turns one text frame into a :data:`wrapupd.events.Frame` and never raises:
 anything it cannot read becomes an :class:`~wrapupd.events.UnknownFrame` naming the problem
 (``malformed_json``, ``bad_envelope``, ``bad_conversation``, ``unknown_topic``) with a short detail.
-Conversation bodies are read from the decoded dicts, never through SDK models (far too slow).
+The JSON is decoded by ``msgspec``: the envelope first, with the body left raw; a queue topic's body
+then straight into typed structs of only the fields the detector reads (:mod:`.convert`), never
+through SDK models (far too slow) or intermediate dicts.
 
 The channel and subscription calls themselves are on :class:`wrapupd.genesys.client.GenesysClient`.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 from typing import Any
+
+import msgspec
 
 from wrapupd.events import (
     ChannelEnded,
@@ -21,7 +25,7 @@ from wrapupd.events import (
     SocketClosing,
     UnknownFrame,
 )
-from wrapupd.genesys.convert import BadConversation, snapshot_from_event_body
+from wrapupd.genesys.convert import BadConversation, event_body_decoder, snapshot_from_event
 
 __all__ = [
     "METADATA_TOPIC",
@@ -44,6 +48,7 @@ def queue_topic(queue_id: str) -> str:
     return f"{_QUEUE_PREFIX}{queue_id}{_QUEUE_SUFFIX}"
 
 
+@functools.lru_cache(maxsize=4096)  # every frame asks; the topics are the few subscribed
 def queue_id_from_topic(topic: str) -> str | None:
     """The queue id of ``v2.routing.queues.{id}.conversations``; ``None`` for any other topic."""
     if not topic.startswith(_QUEUE_PREFIX) or not topic.endswith(_QUEUE_SUFFIX):
@@ -52,43 +57,73 @@ def queue_id_from_topic(topic: str) -> str | None:
     return queue_id if queue_id and "." not in queue_id else None
 
 
+class _Envelope(msgspec.Struct, frozen=True):
+    """Every frame's envelope; the body stays raw JSON until the topic says how to read it."""
+
+    topicName: str | None = None
+    eventBody: msgspec.Raw = msgspec.Raw()
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_CONVERSATION = event_body_decoder()
+_ANY_JSON = msgspec.json.Decoder()
+
+
 def parse_frame(raw: str | bytes) -> Frame:
     """One frame in, one :data:`Frame` out; never raises."""
     try:
-        envelope = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        envelope = _ENVELOPE.decode(raw)
+    except msgspec.ValidationError as exc:
+        return _unreadable_envelope(raw, exc)
+    except Exception as exc:  # malformed JSON, invalid UTF-8, a str with lone surrogates
         return UnknownFrame(None, "malformed_json", _short(str(exc)))
+    topic = envelope.topicName
     try:
-        return _route(envelope)
+        return _route(topic, envelope.eventBody) if topic else _NO_TOPIC
     except Exception as exc:  # the promise is "never raises": a parser bug becomes a counted frame
-        return UnknownFrame(_topic_of(envelope), "bad_conversation", _short(repr(exc)))
+        return UnknownFrame(topic, "bad_conversation", _short(repr(exc)))
 
 
-def _route(envelope: Any) -> Frame:
-    if not isinstance(envelope, dict):
-        return UnknownFrame(None, "bad_envelope", "frame is not a JSON object")
-    topic = envelope.get("topicName")
-    if not isinstance(topic, str) or not topic:
-        return UnknownFrame(None, "bad_envelope", "topicName missing or not a string")
-    body = envelope.get("eventBody")
+_NO_TOPIC = UnknownFrame(None, "bad_envelope", "topicName missing or not a string")
+
+
+def _unreadable_envelope(raw: str | bytes, exc: msgspec.ValidationError) -> UnknownFrame:
+    """Well-formed JSON of the wrong shape is a bad envelope; otherwise the JSON is malformed."""
+    try:
+        _ANY_JSON.decode(raw)
+    except Exception as malformed:
+        return UnknownFrame(None, "malformed_json", _short(str(malformed)))
+    return UnknownFrame(None, "bad_envelope", _short(str(exc)))
+
+
+def _route(topic: str, body: msgspec.Raw) -> Frame:
     queue_id = queue_id_from_topic(topic)
     if queue_id is not None:
         return _conversation_event(topic, queue_id, body)
     if topic == METADATA_TOPIC:
-        return _metadata(body)
+        return _metadata(_loose(body))
     if topic == _SOCKET_CLOSING:
         return SocketClosing()
     if topic.startswith(_CHANNEL_ENDED_PREFIXES):
-        return ChannelEnded(topic, _reason(body))
+        return ChannelEnded(topic, _reason(_loose(body)))
     return UnknownFrame(topic, "unknown_topic")
 
 
-def _conversation_event(topic: str, queue_id: str, body: Any) -> Frame:
+def _conversation_event(topic: str, queue_id: str, body: msgspec.Raw) -> Frame:
     try:
-        snapshot = snapshot_from_event_body(body)
+        snapshot = snapshot_from_event(_CONVERSATION.decode(body))
+    except msgspec.ValidationError as exc:
+        return UnknownFrame(topic, "bad_conversation", _short(f"eventBody: {exc}"))
+    except msgspec.DecodeError:  # an envelope without an eventBody
+        return UnknownFrame(topic, "bad_conversation", "eventBody missing")
     except BadConversation as exc:
         return UnknownFrame(topic, "bad_conversation", _short(str(exc)))
     return ConversationEvent(topic, queue_id, snapshot)
+
+
+def _loose(body: msgspec.Raw) -> Any:
+    """A small system body as plain JSON values (``None`` when absent)."""
+    return _ANY_JSON.decode(body) if len(body) else None
 
 
 def _metadata(body: Any) -> Heartbeat:
@@ -105,11 +140,6 @@ def _reason(body: Any) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
-
-
-def _topic_of(envelope: Any) -> str | None:
-    topic = envelope.get("topicName") if isinstance(envelope, dict) else None
-    return topic if isinstance(topic, str) else None
 
 
 def _short(text: str) -> str:

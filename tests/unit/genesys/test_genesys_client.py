@@ -21,6 +21,7 @@ from wrapupd.errors import (
     ServerError,
     TransportError,
     Unauthorized,
+    UserContextRequired,
 )
 from wrapupd.events import Channel, SnapshotSource, TopicResult
 from wrapupd.genesys import GenesysClient, Timeouts
@@ -212,17 +213,21 @@ async def test_read_timeout_is_request_timeout(stub: StubServer) -> None:
     await c.close()
 
 
-async def test_forbidden_user_context(stub: StubServer, client: GenesysClient) -> None:
+@pytest.mark.parametrize("status", [400, 403])
+async def test_user_context_refusal_of_the_write(
+    stub: StubServer, client: GenesysClient, status: int
+) -> None:
     message = (
         "This request requires a user context. Client credentials cannot be used for requests "
         "to this resource."
     )
     stub.script(
-        "PATCH", PARTICIPANT_PATH, Reply(403, {"message": message, "code": "not.authorized"})
+        "PATCH", PARTICIPANT_PATH, Reply(status, {"message": message, "code": "bad.request"})
     )
-    with pytest.raises(Forbidden) as info:
+    with pytest.raises(UserContextRequired) as info:
         await client.patch_participant_wrapup(CONV, AGENT, code_id="c", code_name=None, notes=None)
-    assert info.value.user_context_required
+    assert isinstance(info.value, Forbidden) and info.value.user_context_required
+    assert info.value.status == status
 
 
 async def test_unreadable_answer_is_a_platform_error(

@@ -17,6 +17,7 @@ from wrapupd.errors import (
     ServerError,
     TransportError,
     Unauthorized,
+    UserContextRequired,
 )
 from wrapupd.genesys.error_map import (
     DEFAULT_RETRY_AFTER,
@@ -101,6 +102,48 @@ def test_forbidden_user_context_required() -> None:
     assert isinstance(error, Forbidden)
     assert error.user_context_required
     assert error.missing_permissions == ()
+
+
+USER_CONTEXT = (
+    "This request requires a user context. Client credentials cannot be used for requests "
+    "to this resource."
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "expected"),
+    [
+        (400, "bad.request", USER_CONTEXT, UserContextRequired),  # the measured capture
+        (403, "not.authorized", USER_CONTEXT, UserContextRequired),
+        (400, "bad.request", "THIS REQUEST REQUIRES A USER CONTEXT.", UserContextRequired),
+        (400, "bad.request", "Client Credentials cannot be used here", UserContextRequired),
+        (403, "requires.a.user.context", "Forbidden", UserContextRequired),  # marker in the code
+        (404, "not.found", USER_CONTEXT, UserContextRequired),  # any 4xx
+        (409, "conflict", USER_CONTEXT, UserContextRequired),
+        (401, "bad.credentials", USER_CONTEXT, Unauthorized),  # a dead token stays a dead token
+        (429, "too.many.requests", USER_CONTEXT, RateLimited),
+        (500, "internal.server.error", USER_CONTEXT, ServerError),
+        (400, "bad.request", "Invalid wrap-up code", BadRequest),
+        (403, "not.authorized", "Access to Conversation c1 is forbidden.", Forbidden),
+        (400, "bad.request", "a user context would be needed", BadRequest),
+    ],
+)
+def test_user_context_refusal_on_any_4xx(
+    status: int, code: str, message: str, expected: type[Exception]
+) -> None:
+    error = map_api_exception(
+        api_exception(status, error_body(status, code, message)), method="PATCH", endpoint=PATCH
+    )
+    assert type(error) is expected
+    if isinstance(error, Forbidden):
+        assert error.user_context_required is (expected is UserContextRequired)
+    if expected is UserContextRequired:
+        assert isinstance(error, Forbidden) and error.status == status and error.code == code
+
+
+def test_user_context_marker_in_message_with_params() -> None:
+    body = error_body(400, "bad.request", "Bad request", messageWithParams=USER_CONTEXT)
+    assert isinstance(map_api_exception(api_exception(400, body)), UserContextRequired)
 
 
 def test_forbidden_plain() -> None:

@@ -148,22 +148,30 @@ def test_bad_envelope(raw: str) -> None:
 @pytest.mark.parametrize(
     ("body", "detail"),
     [
-        (None, "eventBody"),
-        ([], "eventBody"),
-        ({"participants": []}, "conversation id"),
-        ({"id": 5}, "conversation id"),
-        ({"id": "c", "participants": {}}, "participants"),
-        ({"id": "c", "participants": ["x"]}, "participant"),
-        ({"id": "c", "participants": [{"purpose": "agent"}]}, "participant id"),
-        ({"id": "c", "participants": [{"id": "p", "purpose": 3}]}, "purpose"),
-        ({"id": "c", "participants": [{"id": "p", "startAcwTime": 12}]}, "startAcwTime"),
-        ({"id": "c", "participants": [{"id": "p", "endAcwTime": "yesterday"}]}, "endAcwTime"),
-        ({"id": "c", "participants": [{"id": "p", "wrapup": "x"}]}, "wrapup"),
-        ({"id": "c", "participants": [{"id": "p", "wrapup": {"code": 1}}]}, "wrapup.code"),
-        ({"id": "c", "participants": [{"id": "p", "wrapupTimeoutMs": "9"}]}, "wrapupTimeoutMs"),
-        ({"id": "c", "participants": [{"id": "p", "calls": {}}]}, "calls"),
-        ({"id": "c", "participants": [{"id": "p", "calls": [1]}]}, "call"),
-        ({"id": "c", "participants": [{"id": "p", "calls": [{"afterCallWork": []}]}]}, "afterCall"),
+        (None, "eventBody: Expected `object`, got `null`"),
+        ([], "eventBody: Expected `object`, got `array`"),
+        ({"participants": []}, "missing required field `id`"),
+        ({"id": ""}, "at `$.id`"),
+        ({"id": 5}, "at `$.id`"),
+        ({"id": "c", "participants": {}}, "at `$.participants`"),
+        ({"id": "c", "participants": ["x"]}, "at `$.participants[0]`"),
+        ({"id": "c", "participants": [{"purpose": "agent"}]}, "`id` - at `$.participants[0]`"),
+        ({"id": "c", "participants": [{"id": "p", "purpose": 3}]}, "$.participants[0].purpose"),
+        ({"id": "c", "participants": [{"id": "p", "startAcwTime": 12}]}, "[0].startAcwTime"),
+        ({"id": "c", "participants": [{"id": "p", "endAcwTime": "yesterday"}]}, "[0].endAcwTime"),
+        ({"id": "c", "participants": [{"id": "p", "wrapup": "x"}]}, "[0].wrapup`"),
+        ({"id": "c", "participants": [{"id": "p", "wrapup": {"code": 1}}]}, "[0].wrapup.code"),
+        ({"id": "c", "participants": [{"id": "p", "wrapupTimeoutMs": "9"}]}, "[0].wrapupTimeoutMs"),
+        (
+            {"id": "c", "participants": [{"id": "p", "wrapupTimeoutMs": 1.5}]},
+            "wrapupTimeoutMs is not an integer",
+        ),
+        ({"id": "c", "participants": [{"id": "p", "calls": {}}]}, "[0].calls`"),
+        ({"id": "c", "participants": [{"id": "p", "calls": [1]}]}, "[0].calls[0]`"),
+        (
+            {"id": "c", "participants": [{"id": "p", "calls": [{"afterCallWork": []}]}]},
+            "calls[0].afterCallWork",
+        ),
     ],
 )
 def test_bad_conversation(body: Any, detail: str) -> None:
@@ -222,6 +230,29 @@ def test_communication_level_wrapup_and_every_media_array() -> None:
     assert participant.wrapup_code is None  # an empty code is no code
     assert [c.media_type for c in participant.communications] == list(arrays.values())
     assert [c.wrapup_code for c in participant.communications] == [f"code-{k}" for k in arrays]
+
+
+def test_enumeration_values_the_sdk_does_not_know_pass_through() -> None:
+    raw = {
+        "id": "p",
+        "purpose": "virtualAgent",
+        "wrapupPrompt": "someFuturePrompt",
+        "calls": [{"id": "c", "state": "parkedSomewhere", "afterCallWork": {"state": "paused"}}],
+    }
+    participant = only_participant(conversation([raw]))
+    assert (participant.purpose, participant.wrapup_prompt) == ("virtualAgent", "someFuturePrompt")
+    (call,) = participant.communications
+    assert (call.state, call.acw_state) == ("parkedSomewhere", "paused")
+
+
+def test_a_queue_frame_without_an_event_body_is_a_bad_conversation() -> None:
+    result = parse_frame(json.dumps({"topicName": queue_topic(QUEUE)}))
+    assert result == UnknownFrame(queue_topic(QUEUE), "bad_conversation", "eventBody missing")
+
+
+def test_bytes_and_text_frames_read_alike() -> None:
+    raw = json.dumps(sample("queue_event_agent_in_acw.json"))
+    assert parse_frame(raw) == parse_frame(raw.encode())
 
 
 def test_integral_float_timeout_is_accepted() -> None:

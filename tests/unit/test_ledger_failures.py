@@ -1,0 +1,236 @@
+"""Group commit and failing storage: the loop never waits on the disk, nothing is lost, no PATCH
+leaves without its durable mark.
+
+A full disk is a real one: a 2 MB tmpfs mounted for the test and filled with a file (root only;
+the test says why it skips elsewhere). The database going away is the test server stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import subprocess
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from ledger_places import (
+    KEY,
+    Place,
+    eventually,
+    item,
+    sqlite_at,
+)
+from wrapupd.errors import LedgerError, LedgerUnavailable
+from wrapupd.events import ItemState, Outcome
+from wrapupd.ledger import Ledger
+from wrapupd.ledger.backend import Session
+
+
+@contextmanager
+def small_disk(size: str = "2m") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on a temporary directory, unmounted afterwards."""
+    mountpoint = Path(tempfile.mkdtemp(prefix="wrapupd-full-"))
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        mountpoint.rmdir()
+        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+        mountpoint.rmdir()
+
+
+def fill(directory: Path) -> Path:
+    """Write a file until the filesystem is full; remove it to free the space."""
+    filler = directory / "filler"
+    with open(filler, "wb") as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 65536)
+            out.flush()
+    assert os.statvfs(directory).f_bavail == 0
+    return filler
+
+
+@pytest.fixture
+async def full_disk_ledger() -> AsyncIterator[tuple[Ledger, Path]]:
+    with small_disk() as disk:
+        ledger = await sqlite_at(disk).open()
+        ledger.add_pending(item())
+        await ledger.flush()
+        yield ledger, disk
+        if not getattr(ledger, "closed_by_test", False):
+            await ledger.close(give_up_after=1.0)
+
+
+async def wait_available(ledger: Ledger) -> None:
+    await eventually(lambda: ledger.available, what="the ledger available again")
+    await ledger.flush()
+
+
+# --- group commit -----------------------------------------------------------------------------
+
+
+class HeldCommits:
+    """Holds the writer inside its transaction until released, and counts commits."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.gate = threading.Event()
+        self.commits = 0
+        backend = ledger._backend  # type: ignore[attr-defined]
+        real = backend.transaction
+
+        @contextmanager
+        def held() -> Iterator[Session]:
+            self.gate.wait()
+            with real() as session:
+                yield session
+            self.commits += 1
+
+        backend.transaction = held
+
+
+async def test_the_event_loop_never_waits_on_a_commit_and_many_items_share_one(
+    sqlite_place: Place,
+) -> None:
+    ledger = await sqlite_place.open()
+    held = HeldCommits(ledger)
+    try:
+        assert all(ledger.add_pending(item(f"c{n}")) for n in range(1000))
+        mark = asyncio.create_task(ledger.mark_writing(("c7", "agent-1"), 1, "code-1"))
+        for _ in range(20):
+            await asyncio.sleep(0)  # the loop keeps running while the writer is stuck on the disk
+        assert not mark.done(), "the writing mark was acknowledged before it was on disk"
+        assert ledger.queries.get(("c7", "agent-1")) is None  # not on disk, so not visible
+        held.gate.set()
+        assert await mark
+        stored = ledger.get(("c7", "agent-1"))
+        assert stored is not None and stored.state is ItemState.WRITING
+        assert len(ledger.unfinished()) == 1000
+        assert held.commits <= 2, f"1,001 writes took {held.commits} commits"
+    finally:
+        held.gate.set()
+        await ledger.close()
+
+
+# --- a full disk ------------------------------------------------------------------------------
+
+
+async def test_a_full_disk_stops_writes_visibly_keeps_everything_and_resumes(
+    full_disk_ledger: tuple[Ledger, Path],
+) -> None:
+    ledger, disk = full_disk_ledger
+    filler = fill(disk)
+    for n in range(2000):
+        assert ledger.add_pending(item(f"c{n}"))  # intake goes on, in memory
+    outcome = ledger.record_outcome(KEY, Outcome.TOO_LATE, "ended")
+    with pytest.raises(LedgerUnavailable, match="disk is full"):
+        await ledger.flush()
+    health = ledger.health()
+    assert not health.available and "disk is full" in health.detail
+    assert health.queued >= 2001
+    with pytest.raises(LedgerUnavailable):
+        await outcome  # not acknowledged; the write itself waits in the queue
+    with pytest.raises(LedgerUnavailable, match="disk is full"):
+        await ledger.mark_writing(KEY, 1, "code-1")  # no durable mark: the PATCH must not go
+
+    filler.unlink()
+    await wait_available(ledger)
+    assert ledger.health().queued == 0
+    assert len(ledger.unfinished()) == 2000
+    stored = ledger.get(KEY)
+    assert stored is not None
+    assert (stored.state, stored.outcome, stored.attempts) == (ItemState.DONE, Outcome.TOO_LATE, 0)
+
+
+async def test_closing_on_a_full_disk_gives_up_after_its_deadline_and_says_what_was_lost(
+    full_disk_ledger: tuple[Ledger, Path],
+) -> None:
+    ledger, disk = full_disk_ledger
+    fill(disk)
+    for n in range(500):
+        ledger.add_pending(item(f"c{n}"))
+    with capture_logs() as logs:
+        await ledger.close(give_up_after=0.05)
+    ledger.closed_by_test = True  # type: ignore[attr-defined]
+    lost = [entry for entry in logs if entry["event"] == "ledger_writes_lost_at_exit"]
+    assert lost and lost[0]["count"] == 500
+
+
+# --- writes the database refuses for good ---------------------------------------------------
+
+
+async def test_a_write_refused_for_good_fails_alone_and_the_rest_is_written(
+    sqlite_place: Place,
+) -> None:
+    ledger = await sqlite_place.open()
+    try:
+        ledger.add_pending(item())
+        await ledger.flush()
+        raw = sqlite3.connect(sqlite_place.location)
+        raw.execute("DROP TABLE item_events")  # every history line now fails: a stand-in bug
+        raw.commit()
+        raw.close()
+        ledger.add_pending(item("other"))
+        with pytest.raises(LedgerError, match="no such table"):
+            await ledger.mark_writing(KEY, 1, "code-1")
+        assert ledger.available
+        await ledger.flush()
+        assert ledger.get(("other", "agent-1")) is not None
+    finally:
+        await ledger.close()
+
+
+# --- the database going away ------------------------------------------------------------------
+
+
+async def test_a_database_that_goes_away_loses_nothing_and_is_rejoined(
+    postgres_place: Place,
+) -> None:
+    server = postgres_place.server
+    assert server is not None
+    ledger = await postgres_place.open()
+    try:
+        ledger.add_pending(item())
+        await ledger.flush()
+        server.stop()
+        for n in range(200):
+            assert ledger.add_pending(item(f"c{n}"))
+        with pytest.raises(LedgerUnavailable):
+            await ledger.flush()
+        assert not ledger.available
+        with pytest.raises(LedgerUnavailable):
+            await ledger.mark_writing(KEY, 1, "code-1")
+        with pytest.raises(LedgerUnavailable):
+            await ledger.claim(KEY, 30)
+        server.start()
+        await wait_available(ledger)
+        assert len(ledger.unfinished()) == 201
+        assert await ledger.mark_writing(KEY, 1, "code-1")
+    finally:
+        await ledger.close()
+
+
+async def test_no_password_reaches_an_error_message(postgres_place: Place) -> None:
+    wrong = "not-the-password-0123456789"
+    with pytest.raises(LedgerError) as refused:
+        await Place("postgres", postgres_place.location, wrong).open()
+    assert "password authentication failed" in str(refused.value)
+    assert wrong not in str(refused.value) and refused.value.__cause__ is None
+    in_url = str(postgres_place.location).replace("wrapupd@", f"wrapupd:{wrong}@")
+    with pytest.raises(LedgerError) as refused_again:
+        await Place("postgres", in_url).open()
+    assert wrong not in str(refused_again.value)
+    assert "wrapupd@127.0.0.1" in str(refused_again.value)
