@@ -398,7 +398,7 @@ window only.
 
 Memory: a separate process runs the real daemon (connected to an emulator, ready, watching the
 five demo queues) and feeds {rss_events:,} conversation events with distinct conversation ids
-through the same call the subscriber makes for each frame (`parse_frame` → `Daemon._on_event`,
+through the same call the subscriber makes for each frame (`parse_frame` → `Intake.on_event`,
 i.e. detect → applier intake); then {rss_pending:,} events that each open a work item (Support
 given an hour of grace so they stay pending). Start-up: an org with N queues (each with the shared
 default and one own code) and the emulator's default limit (300/min), then the same with no limit,
@@ -475,7 +475,7 @@ proportionally slower because they are proportionally bigger. The real ceiling f
 whole is the intake behind it: the ledger insert for a new work item (an fsync per commit) caps new
 pending items at a few thousand a second, far above any contact centre's ACW rate.
 
-**Memory.** RSS at ready is dominated by the SDK import (~200 MB, GENESYS.md §2). Events only touch
+**Memory.** RSS at ready is dominated by the SDK import (~200 MB). Events only touch
 the known-conversation map, capped at 50,000 entries; after it fills, RSS should stay flat. A
 pending work item costs a few KB (its `_Live` record, an asyncio timer task, the WorkItem) plus its
 ledger row on disk.
