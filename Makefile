@@ -22,11 +22,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/kubernetes-validate --strict --quiet deploy/kubernetes/*/*.yaml
+	$(VENV)/bin/vulture daemon/ vulture_whitelist.py
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-# The whole suite: lint, types, the import contract, unit + emulator + end-to-end tests, the JS example.
+# The whole suite: lint (ruff, import contracts, dead code), types, unit + emulator + end-to-end tests, the JS example.
 test: lint typecheck test-js
 	$(PY) -m pytest -q
 

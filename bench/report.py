@@ -99,8 +99,8 @@ def _save(fig: Any, path: Path) -> str:
 
 def comparison_table(results: dict[str, Any]) -> list[str]:
     lines = [
-        "| contender | ACW participants | applied | agent coded / skipped | calls / applied (all) | calls / applied (during traffic) | p50 ms | p99 ms | max ms | missed | doubled | overwritten | stray | 429s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| contender | ACW participants | applied | agent coded / skipped | calls / applied (all) | calls / applied (during traffic) | p50 ms | p99 ms | max ms | missed | late | doubled | overwritten | stray | 429s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in _runs(results, "latency"):
         lat = r["latency_ms"]
@@ -112,7 +112,7 @@ def comparison_table(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {r['contender']} | {_fmt(r['participants'])} | {applied} | {r['agent_coded']} / {r['skipped']} | {_fmt(r['calls_per_applied'])} | "
             f"{_fmt(r['calls_per_applied_during_traffic'])} | {_fmt(lat['p50'])} | {_fmt(lat['p99'])} | "
-            f"{_fmt(lat['max'])} | {r['missed']} | {r['doubled']} | {r['overwritten']} | {r['stray']} | {r['rate_limited']} |"
+            f"{_fmt(lat['max'])} | {r['missed']} | {r.get('late', 0)} | {r['doubled']} | {r['overwritten']} | {r['stray']} | {r['rate_limited']} |"
         )
     return lines
 
@@ -232,11 +232,12 @@ def verdicts(results: dict[str, Any]) -> list[str]:
                 "",
             )
         )
-        bad = w["missed"] + w["doubled"] + w["overwritten"]
+        late = w.get("late", 0)
+        bad = w["missed"] + late + w["doubled"] + w["overwritten"]
         rows.append(
             (
-                "0 missed / doubled / overwritten",
-                f"{w['missed']} / {w['doubled']} / {w['overwritten']}",
+                "0 missed / late / doubled / overwritten",
+                f"{w['missed']} / {late} / {w['doubled']} / {w['overwritten']}",
                 bad == 0,
                 "",
             )
@@ -359,13 +360,15 @@ Figures come from the emulator's ground truth and call log, never from the conte
 - *calls / applied (all)* counts every request the contender made, start-up included (token,
   queue and code look-ups, channel, subscriptions, start-up reconciliation); *during traffic*
   counts from the first conversation on.
-- *missed*: a participant on a watched queue that never got a meaningful code (ACW ended or still
-  open without one, or the platform stamped `ININ-WRAP-UP-TIMEOUT`). For the built-in contender the
-  timeout stamp is its result, so it is counted as applied-by-timeout, not missed.
+- Scored by `groundtruth.score`, the scorer `wrapupd demo` and the fault matrix use, so the words
+  mean the same everywhere. *missed*: a participant on a watched queue left without any code (ACW
+  ended or still open without one). *late*: the platform stamped `ININ-WRAP-UP-TIMEOUT` instead of
+  the contender's code; for the built-in contender that stamp is its result, so it is counted as
+  applied-by-timeout, never late.
 - *doubled*: a participant whose wrap-up rules received a second write (`apiWrapupWrites > 1`).
   *overwritten*: an API code after the agent's own (the emulator refuses those writes, so this
   stays 0 for everyone; the attempt shows up as *doubled* instead). *stray*: a write to a queue
-  nobody watches.
+  nobody watches, or to a participant that is not an agent.
 - Built-in: every watched queue made `MANDATORY_TIMEOUT` with {builtin_timeout:g} s (scaled down
   from the 30-120 s real deployments use); latency is the timeout by construction.
 
@@ -398,7 +401,7 @@ window only.
 
 Memory: a separate process runs the real daemon (connected to an emulator, ready, watching the
 five demo queues) and feeds {rss_events:,} conversation events with distinct conversation ids
-through the same call the subscriber makes for each frame (`parse_frame` → `Daemon._on_event`,
+through the same call the subscriber makes for each frame (`parse_frame` → `Intake.on_event`,
 i.e. detect → applier intake); then {rss_pending:,} events that each open a work item (Support
 given an hour of grace so they stay pending). Start-up: an org with N queues (each with the shared
 default and one own code) and the emulator's default limit (300/min), then the same with no limit,
@@ -475,7 +478,7 @@ proportionally slower because they are proportionally bigger. The real ceiling f
 whole is the intake behind it: the ledger insert for a new work item (an fsync per commit) caps new
 pending items at a few thousand a second, far above any contact centre's ACW rate.
 
-**Memory.** RSS at ready is dominated by the SDK import (~200 MB, GENESYS.md §2). Events only touch
+**Memory.** RSS at ready is dominated by the SDK import (~200 MB). Events only touch
 the known-conversation map, capped at 50,000 entries; after it fills, RSS should stay flat. A
 pending work item costs a few KB (its `_Live` record, an asyncio timer task, the WorkItem) plus its
 ledger row on disk.

@@ -21,7 +21,7 @@ def sdk_client(emu: Emulator, *, silent_retries: bool) -> Any:
     """An authenticated ``ApiClient``; ``silent_retries=False`` turns off the SDK's urllib3 retries.
 
     The SDK's default HTTP client retries a 429 (and 413/503) carrying ``Retry-After`` up to ten
-    times, every method including PATCH, without telling the caller (GENESYS.md §2).
+    times, every method including PATCH, without telling the caller (its urllib3 ``Retry()``).
     """
     api = ApiClient(host=emu.base_url)
     if not silent_retries:
@@ -44,7 +44,7 @@ def queue_ids_by_name(api: Any, names: list[str]) -> dict[str, str]:
 
 
 def needs_code(p: dict[str, Any], watched: set[str]) -> bool:
-    """GENESYS.md §5, on the raw event dict: an agent on a watched queue in ACW without a code."""
+    """The platform's rule, on the raw event dict: an agent on a watched queue in ACW without a code."""
     if p.get("purpose") != "agent" or p.get("queueId") not in watched:
         return False
     if not p.get("startAcwTime") or p.get("endAcwTime") or (p.get("wrapup") or {}).get("code"):

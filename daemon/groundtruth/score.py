@@ -7,8 +7,9 @@ Definitions (docs/RELIABILITY.md and docs/PERFORMANCE.md use these words in this
 - *missed*: a watched participant with no code at the end: still in ACW, or ACW ended uncoded.
   A skip by the agent is the agent's choice, not a miss.
 - *late*: a watched participant the platform stamped ``ININ-WRAP-UP-TIMEOUT`` although the daemon
-  could have coded it first (see :class:`Excuses`); the others are *excused*. When the platform's
-  own timeout is the contender being measured (``contender_code="timeout"``), a stamp is its result.
+  could have coded it first (see :class:`Excuses`); ``timeout_stamped - late`` were excused. When
+  the platform's own timeout is the contender measured (``contender_code="timeout"``), a stamp is
+  its result, never late.
 - *doubled*: a participant whose wrap-up rules received a second write (``apiWrapupWrites > 1``).
 - *overwritten*: an API code in a participant's ``history`` after the agent's own.
 - *stray*: a wrap-up call on an unwatched queue's participant, or on a non-agent participant
@@ -67,7 +68,6 @@ class Score:
     timeout_stamped: int = 0
     missed: int = 0
     late: int = 0
-    excused: int = 0
     doubled: int = 0
     overwritten: int = 0
     stray: int = 0
@@ -170,7 +170,6 @@ def _count_writes(result: Score, entry: Entry) -> None:
 def _count_late(result: Score, timeouts: list[Entry], excuses: Excuses) -> None:
     unexcused = [e for e in timeouts if not excuses.covers(e)]
     by_budget = min(excuses.budget, len(unexcused))
-    result.excused = len(timeouts) - len(unexcused) + by_budget
     result.late = len(unexcused) - by_budget
     for entry in unexcused[by_budget:]:
         result.note("late", entry)

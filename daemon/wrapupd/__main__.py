@@ -1,3 +1,5 @@
+"""``python -m wrapupd``: the same command line as the ``wrapupd`` script."""
+
 import sys
 
 from wrapupd.cli import main

@@ -38,15 +38,19 @@ class SystemClock:
     """Real time: the event loop's timers and the system's clocks."""
 
     def monotonic(self) -> float:
+        """``time.monotonic()``."""
         return time.monotonic()
 
     def now(self) -> datetime:
+        """The system's wall clock, in UTC."""
         return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
+        """The event loop's own sleep."""
         await asyncio.sleep(max(0.0, seconds))
 
     async def wait_for(self, awaitable: Awaitable[T], seconds: float) -> T:
+        """``awaitable`` under an ``asyncio.timeout`` of ``seconds``."""
         # asyncio.timeout, not asyncio.wait_for: on 3.11 wait_for swallows a cancellation that
         # arrives as the awaitable completes, and a part that ignores its cancellation hangs the
         # TaskGroup that is shutting the daemon down.
@@ -64,12 +68,15 @@ class ManualClock:
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
 
     def monotonic(self) -> float:
+        """Seconds the test has moved this clock."""
         return self._t
 
     def now(self) -> datetime:
+        """The start time plus what the test has moved this clock."""
         return self._wall0 + timedelta(seconds=self._t)
 
     async def sleep(self, seconds: float) -> None:
+        """Return once the test has moved the clock ``seconds`` further."""
         if seconds <= 0:
             await asyncio.sleep(0)
             return
@@ -78,6 +85,7 @@ class ManualClock:
         await fut
 
     async def wait_for(self, awaitable: Awaitable[T], seconds: float) -> T:
+        """``awaitable``'s result, or TimeoutError once the test moved the clock ``seconds``."""
         task = asyncio.ensure_future(awaitable)
         timer = asyncio.ensure_future(self.sleep(seconds))
         try:

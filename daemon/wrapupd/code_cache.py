@@ -1,9 +1,10 @@
-"""Queue -> default wrap-up code, resolved once at start and refreshed in the background.
+"""Queue -> default wrap-up code and policy: resolved at start, verified and refreshed in the
+background, reloaded on request.
 
 The hot path (:meth:`CodeCache.lookup`) never does I/O. Resolution follows the platform's rule that a
 code can only be applied on a queue it is assigned to, so each default code is verified among the
 queue's own codes. Queues come from one listing (not one call per queue), every call is paced by the
-shared rate limiter, and a refresh that fails keeps the last good table.
+shared rate limiter, and a refresh or a reload that fails keeps the table in force.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ T = TypeVar("T")
 
 
 class QueueDirectory(Protocol):
+    """The platform's routing listings resolution reads (``GenesysClient`` in production)."""
+
     async def list_queues(self, name: str | None = None) -> list[Queue]: ...
-    async def get_queue(self, queue_id: str) -> Queue: ...
     async def list_queue_wrapup_codes(self, queue_id: str) -> list[WrapupCode]: ...
     async def list_wrapup_codes(self) -> list[WrapupCode]: ...
 
@@ -48,6 +50,7 @@ class ResolvedQueue:
 
     @property
     def queue_id(self) -> str:
+        """The platform's id of the queue."""
         return self.queue.id
 
 
@@ -126,12 +129,11 @@ class Directory:
         return await fn()
 
     async def queues(self) -> list[Queue]:
+        """Every queue the OAuth client can see, in one listing."""
         return await self._call(lambda: self._directory.list_queues())
 
-    async def queue(self, queue_id: str) -> Queue:
-        return await self._call(lambda: self._directory.get_queue(queue_id))
-
     async def queue_codes(self, queue_id: str) -> list[WrapupCode]:
+        """The wrap-up codes assigned to one queue."""
         return await self._call(lambda: self._directory.list_queue_wrapup_codes(queue_id))
 
     async def all_codes(self) -> list[WrapupCode] | None:

@@ -2,7 +2,8 @@
 
 PURE: a snapshot in, decisions out; no I/O, no clock, no logging. Every platform event is a full
 snapshot and events may arrive late, twice or out of order, so the decision depends only on the
-snapshot given (GENESYS.md §4, §5, §9). The rule keys on ``startAcwTime`` and
+snapshot given (the platform promises no ordering and keeps no events for a socket that is down).
+The rule keys on ``startAcwTime`` and
 ``afterCallWork.state``, never on the communication ``state``: a real capture shows a communication
 still ``connected`` while its after-call work is already ``pending``.
 
@@ -110,10 +111,11 @@ def acw_pending(participant: Participant) -> bool:
 
 
 def participant_in_acw_without_code(participant: Participant) -> bool:
-    """The platform's own condition for "left in ACW without a code" (GENESYS.md §5).
+    """The platform's own condition for "left in ACW without a code": an agent whose ACW started,
+    has not ended, shows no code, and has a communication whose after-call work is ``pending``.
 
     Queue membership is checked separately (:func:`is_watched_agent`); this is the per-participant
-    state test the reconciler and the applier's re-check also use.
+    state test :mod:`wrapupd.rules` also applies to a fresh state before every write.
     """
     return (
         participant.purpose == AGENT_PURPOSE

@@ -30,12 +30,16 @@ class QueuePolicy:
 
 @dataclass(frozen=True, slots=True)
 class WrapupCode:
+    """A wrap-up code: its id (what a write carries) and its name (what people read)."""
+
     id: str
     name: str
 
 
 @dataclass(frozen=True, slots=True)
 class Queue:
+    """A queue and its after-call-work settings."""
+
     id: str
     name: str
     # acwSettings.wrapupPrompt as the REST API spells it: MANDATORY, OPTIONAL, MANDATORY_TIMEOUT,
@@ -45,11 +49,14 @@ class Queue:
 
     @property
     def time_boxed(self) -> bool:
+        """ACW ends on its own after ``acw_timeout_ms`` (and the platform stamps its timeout code)."""
         return self.wrapup_prompt in ("MANDATORY_TIMEOUT", "MANDATORY_FORCED_TIMEOUT")
 
 
 @dataclass(frozen=True, slots=True)
 class Channel:
+    """A notification channel: its id, the WebSocket URI (itself the credential) and its expiry."""
+
     id: str
     connect_uri: str
     expires: datetime | None
@@ -70,6 +77,8 @@ class TopicResult:
 
 @dataclass(frozen=True, slots=True)
 class Communication:
+    """One medium of a participant (a call, a chat, ...) with its own after-call-work state."""
+
     id: str
     media_type: str  # call, callback, chat, email, message, ...
     state: str | None
@@ -81,6 +90,8 @@ class Communication:
 
 @dataclass(frozen=True, slots=True)
 class Participant:
+    """One participant of a conversation, as far as wrap-up is concerned."""
+
     id: str
     purpose: str | None
     user_id: str | None
@@ -94,16 +105,21 @@ class Participant:
 
     @property
     def media_type(self) -> str | None:
+        """The first communication's medium (call, chat, email, ...), if any."""
         return self.communications[0].media_type if self.communications else None
 
 
 class SnapshotSource(enum.StrEnum):
+    """Where a snapshot came from."""
+
     EVENT = "event"  # a v2.routing.queues.{id}.conversations frame
     REST = "rest"  # GET /api/v2/conversations/{id}
 
 
 @dataclass(frozen=True, slots=True)
 class ConversationSnapshot:
+    """A whole conversation at one moment: every event and every GET carries all of it."""
+
     id: str
     participants: tuple[Participant, ...]
     source: SnapshotSource = SnapshotSource.EVENT
@@ -134,6 +150,8 @@ class ChannelEnded:
 
 @dataclass(frozen=True, slots=True)
 class ConversationEvent:
+    """A ``v2.routing.queues.{id}.conversations`` frame: the queue's topic and the snapshot."""
+
     topic: str
     queue_id: str
     conversation: ConversationSnapshot
@@ -187,6 +205,8 @@ Decision = NeedsDefault | NoLongerNeeded
 
 
 class Outcome(enum.StrEnum):
+    """How a work item ended (recorded in the ledger, counted in metrics)."""
+
     APPLIED = "applied"
     ALREADY_CODED = "already_coded"
     TOO_LATE = "too_late"
@@ -197,6 +217,8 @@ class Outcome(enum.StrEnum):
 
 
 class ItemState(enum.StrEnum):
+    """Where a work item stands in the ledger."""
+
     PENDING = "pending"  # waiting for its due time
     WRITING = "writing"  # a PATCH may be in flight: re-check by GET before any second write
     DONE = "done"  # has an outcome
@@ -204,6 +226,8 @@ class ItemState(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class WorkItem:
+    """One participant that needs (or needed) a default code: the ledger's row."""
+
     conversation_id: str
     participant_id: str
     queue_id: str
@@ -220,4 +244,5 @@ class WorkItem:
 
     @property
     def key(self) -> tuple[str, str]:
+        """(conversation id, participant id): one item per participant, ever."""
         return (self.conversation_id, self.participant_id)

@@ -73,9 +73,6 @@ class EventKind(enum.StrEnum):
     MALFORMED = "malformed"
 
 
-STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
-
-
 def frame_kind(frame: Frame) -> EventKind:
     """Map a parsed frame to its event kind, so callers count frames without an if-ladder."""
     if isinstance(frame, Heartbeat):
@@ -257,6 +254,7 @@ class Metrics:
         self._last_heartbeat.set(at_unix)
 
     def set_connected(self, connected: bool) -> None:
+        """Whether every notification socket is open."""
         self._connected.set(1 if connected else 0)
 
     def reconnect(self, reason: str) -> None:
@@ -264,6 +262,7 @@ class Metrics:
         self._reconnects.labels(reason=reason_label(reason)).inc()
 
     def channel_rollover(self) -> None:
+        """Count one channel replaced before it expired (a new token)."""
         self._rollovers.inc()
 
     # --- detection and outcomes --------------------------------------------------------------
@@ -273,6 +272,7 @@ class Metrics:
         self._acw_without_code.inc()
 
     def outcome(self, outcome: Outcome) -> None:
+        """Count one finished work item."""
         self._outcomes.labels(outcome=Outcome(outcome).value).inc()
 
     def apply_latency(self, seconds: float) -> None:
@@ -280,6 +280,7 @@ class Metrics:
         self._apply_latency.observe(max(0.0, seconds))
 
     def set_pending(self, count: int) -> None:
+        """How many work items are unfinished now."""
         self._pending.set(count)
 
     def retry(self, reason: str) -> None:
@@ -340,6 +341,7 @@ class Metrics:
 
     @property
     def content_type(self) -> str:
+        """The Content-Type of :meth:`render`'s output."""
         return CONTENT_TYPE_LATEST
 
     def render(self) -> bytes:

@@ -1,10 +1,13 @@
-"""One token bucket for every platform call the daemon makes, plus a pause after a 429.
+"""One token bucket for the platform calls of the appliers, the reconciler and the code cache, plus
+a pause after a 429.
 
-Genesys counts requests per client-credentials token (300 a minute by default, GENESYS.md §3), so
-the subscriber, the reconciler and the appliers must share one budget. Live work (applying a code
-before a time-boxed ACW runs out) must never queue behind a reconciliation sweep, hence two
-priorities: a BACKGROUND caller is served only when no LIVE caller waits. Within a priority,
-callers are served first come, first served.
+Genesys counts requests per client-credentials token (300 a minute by default), so these callers
+share one budget. The subscriber's channel calls (create, subscribe, renew: a few an hour) take no
+token, though the ``inin-ratelimit-*`` headers of their answers still tell the bucket what is left
+of the platform's window (:meth:`RateLimiter.observe`). Live work (applying a code before a
+time-boxed ACW runs out) must never queue behind a reconciliation sweep, hence two priorities: a
+BACKGROUND caller is served only when no LIVE caller waits. Within a priority, callers are served
+first come, first served.
 
 After a 429 the platform wants silence for ``Retry-After`` seconds: :meth:`RateLimiter.pause_for`
 stops every caller, the longest pause wins, and the bucket restarts with a single token so the
@@ -84,10 +87,6 @@ class RateLimiter:
 
     # --- public API ------------------------------------------------------------------------
 
-    @property
-    def burst(self) -> int:
-        return self._burst
-
     async def acquire(self, priority: Priority = Priority.LIVE) -> None:
         """Take one token, waiting (fairly, by priority) when there is none or a pause is on."""
         if self._may_take_now(priority):
@@ -133,6 +132,7 @@ class RateLimiter:
         return sum(1 for q in queues for fut in q if not fut.done())
 
     def stats(self) -> RateLimitStats:
+        """The counters so far (exported as ``wrapupd_ratelimit_*``)."""
         return RateLimitStats(
             acquired=self._acquired,
             waited_live=self._waited[Priority.LIVE],

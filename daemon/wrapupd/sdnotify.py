@@ -67,10 +67,6 @@ class Notifier:
         self._watchdog_interval = watchdog_interval_from(env, os.getpid() if pid is None else pid)
         self._sock: socket.socket | None = None
 
-    @property
-    def enabled(self) -> bool:
-        return self._address is not None
-
     def watchdog_interval(self) -> float | None:
         """Seconds between ``WATCHDOG=1`` pings, or None when systemd is not watching."""
         return self._watchdog_interval
@@ -83,9 +79,10 @@ class Notifier:
         """One line for ``systemctl status`` (newlines would split the message, so they go)."""
         self.notify(*_status_field(text))
 
-    def watchdog(self) -> None:
-        """I am alive and well; systemd restarts the service if this stops for WatchdogSec."""
-        self.notify("WATCHDOG=1")
+    def watchdog(self) -> bool:
+        """I am alive and well; systemd restarts the service if this stops for WatchdogSec.
+        True when the ping was sent."""
+        return self.notify("WATCHDOG=1")
 
     def stopping(self, status: str | None = None) -> None:
         """Shutdown began: systemd stops expecting watchdog pings and waits for the exit."""
@@ -111,6 +108,7 @@ class Notifier:
         return True
 
     def close(self) -> None:
+        """Close the notify socket (the next notification opens it again)."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -151,10 +149,6 @@ class WatchdogPinger:
         self._interval = interval if interval is not None else notifier.watchdog_interval()
         self._healthy_before = True
 
-    @property
-    def interval(self) -> float | None:
-        return self._interval
-
     async def run(self) -> None:
         """Ping until cancelled; returns at once when systemd is not watching."""
         if self._interval is None or self._interval <= 0:
@@ -171,7 +165,7 @@ class WatchdogPinger:
         elif not healthy and self._healthy_before:
             log.warning("watchdog pings withheld: daemon unhealthy, systemd will restart it")
         self._healthy_before = healthy
-        return healthy and self._notifier.notify("WATCHDOG=1")
+        return healthy and self._notifier.watchdog()
 
     def _check(self) -> bool:
         try:

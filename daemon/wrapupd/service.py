@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -22,145 +21,18 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from wrapupd import __version__
-from wrapupd.applier import Applier
 from wrapupd.clock import Clock, SystemClock
-from wrapupd.code_cache import CodeCache
-from wrapupd.errors import BackgroundJobFailed, PlatformError
+from wrapupd.errors import BackgroundJobFailed
 from wrapupd.events import QueuePolicy
-from wrapupd.genesys.client import GenesysClient, Timeouts
 from wrapupd.health import HealthServer
-from wrapupd.intake import Intake
-from wrapupd.ledger import Ledger, ledger_path, open_ledger_blocking
-from wrapupd.metrics import Metrics
+from wrapupd.ledger import ledger_path
 from wrapupd.options import DaemonOptions
-from wrapupd.ratelimit import RateLimiter
+from wrapupd.parts import Parts, build_parts
 from wrapupd.readiness import Checks, readiness, watchdog_healthy
-from wrapupd.reconciler import Reconciler
 from wrapupd.sdnotify import Notifier, WatchdogPinger
-from wrapupd.subscriber import Subscriber
+from wrapupd.upkeep import keep_token_fresh, purge_forever
 
 log = structlog.get_logger("wrapupd.service")
-
-PURGE_INTERVAL_SECONDS = 3600.0
-TOKEN_RETRY_SECONDS = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Parts:
-    """Every part of one daemon, built together before anything starts."""
-
-    client: GenesysClient
-    limiter: RateLimiter
-    metrics: Metrics
-    codes: CodeCache
-    ledger: Ledger
-    subscriber: Subscriber
-    applier: Applier
-    reconciler: Reconciler
-    intake: Intake
-
-
-def build_client(
-    options: DaemonOptions,
-    *,
-    clock: Clock | None = None,
-    metrics: Metrics | None = None,
-    limiter: RateLimiter | None = None,
-    on_new_token: Callable[[str], None] | None = None,
-) -> GenesysClient:
-    """The platform client for these options (the daemon's, and the one-off commands')."""
-    return GenesysClient(
-        api_host=options.api_host,
-        client_id=options.client_id,
-        client_secret=options.client_secret,
-        timeouts=Timeouts(connect=options.connect_timeout, read=options.read_timeout),
-        max_workers=max(4, options.applier.workers * 2),
-        renew_margin_seconds=options.token_renew_margin,
-        clock=clock,
-        on_response=metrics.api_response if metrics is not None else None,
-        on_new_token=on_new_token,
-        on_rate_limit=_rate_limit_observer(options, limiter) if limiter is not None else None,
-    )
-
-
-def _rate_limit_observer(
-    options: DaemonOptions, limiter: RateLimiter
-) -> Callable[[int, int, float], None]:
-    """Keep our share of the platform's window (the reserve stays free for other tools), one
-    request short of it for a response still on its way."""
-    share = min(1.0, options.budget_per_minute / options.rate_limit_per_minute)
-
-    def observe(count: int, allowed: int, reset_in: float) -> None:
-        limiter.observe(allowed * share - count - 1, reset_in)
-
-    return observe
-
-
-def build_parts(
-    options: DaemonOptions,
-    *,
-    clock: Clock,
-    registry: CollectorRegistry,
-    on_state: Callable[[str], None],
-    on_new_token: Callable[[str], None] | None = None,
-) -> Parts:
-    """Every part, wired; nothing talks to the platform yet (the ledger is opened)."""
-    ledger = _open_ledger(options, clock)  # first: a local problem stops start-up before any I/O
-    metrics = Metrics(registry, version=__version__)
-    limiter = RateLimiter(options.budget_per_minute, clock=clock)
-    metrics.watch_rate_limiter(limiter)
-    client = build_client(
-        options, clock=clock, metrics=metrics, limiter=limiter, on_new_token=on_new_token
-    )
-    codes = CodeCache(
-        client,
-        options.policies,
-        clock=clock,
-        metrics=metrics,
-        limiter=limiter,
-        verify_at_start_max=options.verify_codes_at_start_max,
-        refresh_seconds=options.code_refresh_seconds,
-    )
-    subscriber = Subscriber(
-        api=client,
-        queue_ids=lambda: codes.queue_ids,
-        metrics=metrics,
-        clock=clock,
-        config=options.subscriber,
-        on_state=on_state,
-    )
-    applier = Applier(
-        client=client,
-        ledger=ledger,
-        lookup=codes.lookup,
-        continuity=subscriber,
-        limiter=limiter,
-        metrics=metrics,
-        clock=clock,
-        config=options.applier,
-    )
-    reconciler = Reconciler(
-        finder=client,
-        queue_ids=lambda: codes.queue_ids,
-        limiter=limiter,
-        metrics=metrics,
-        clock=clock,
-        config=options.reconciler,
-    )
-    intake = Intake(
-        watched=lambda: codes.queue_ids,
-        applier=applier,
-        socket=subscriber,
-        sweeps=reconciler,
-        metrics=metrics,
-    )
-    return Parts(client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake)
-
-
-def _open_ledger(options: DaemonOptions, clock: Clock) -> Ledger:
-    with contextlib.suppress(OSError):  # the ledger explains a directory it cannot use
-        options.state_dir.mkdir(parents=True, exist_ok=True)
-    return open_ledger_blocking(ledger_path(options.state_dir), clock=clock)
 
 
 class Daemon:
@@ -286,8 +158,11 @@ class Daemon:
             ("applier", p.applier.run()),
             ("reconciler", p.reconciler.run(p.intake)),
             ("code_cache", p.codes.run()),
-            ("token_keeper", self._keep_token_fresh()),
-            ("ledger_purge", self._purge_forever()),
+            (
+                "token_keeper",
+                keep_token_fresh(p.client, self.clock, self.options.token_renew_margin),
+            ),
+            ("ledger_purge", purge_forever(p.ledger, self.clock, self.options.retention_days)),
         ]
         if self.notifier.watchdog_interval() is not None:
             pinger = WatchdogPinger(self.notifier, clock=self.clock, is_healthy=self.healthy)
@@ -334,33 +209,6 @@ class Daemon:
         pending = self.parts.applier.pending_count
         await self.parts.ledger.close()
         log.info("stopped", drained=self._drained, pending_kept=pending)
-
-    # --- jobs of the service itself ---------------------------------------------------------------
-
-    async def _keep_token_fresh(self) -> None:
-        """Renew before expiry even when no API call is due: the channel dies with its token."""
-        client, margin = self.parts.client, self.options.token_renew_margin
-        while True:
-            expires = client.token_expires_at
-            if expires is None:
-                await self.clock.sleep(TOKEN_RETRY_SECONDS)
-                continue
-            lifetime_left = (expires - self.clock.now()).total_seconds()
-            await self.clock.sleep(max(0.0, lifetime_left - min(margin, lifetime_left / 2)))
-            try:
-                await client.renew_token()
-                renewed = client.token_expires_at
-                log.info("token_renewed", expires_at=renewed.isoformat() if renewed else None)
-            except PlatformError as exc:
-                log.warning("token_renew_failed", error=str(exc))
-                await self.clock.sleep(TOKEN_RETRY_SECONDS)
-
-    async def _purge_forever(self) -> None:
-        while True:
-            await self.clock.sleep(PURGE_INTERVAL_SECONDS)
-            await self.parts.ledger.purge(
-                self.clock.now() - timedelta(days=self.options.retention_days)
-            )
 
     # --- what others ask --------------------------------------------------------------------------
 

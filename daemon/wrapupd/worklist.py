@@ -37,6 +37,7 @@ class Live:
 
     @property
     def key(self) -> Key:
+        """The item's (conversation id, participant id)."""
         return self.item.key
 
 

@@ -39,7 +39,9 @@ async def test_wrapupd_and_tutorial_codes_every_watched_participant(tmp_path: Pa
     for run in runs:
         assert run.participants > 0, run.contender
         assert run.applied == run.participants, run.as_json()
-        assert run.missed == run.doubled == run.overwritten == run.stray == 0, run.as_json()
+        assert run.missed == run.late == run.doubled == run.overwritten == run.stray == 0, (
+            run.as_json()
+        )
         assert run.latencies_ms and run.calls_by_endpoint
     wrapupd, tutorial = (r.as_json() for r in runs)
     assert (

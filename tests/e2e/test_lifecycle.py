@@ -18,6 +18,7 @@ from e2e_harness import SUPPORT, UNIT, DaemonFactory, eventually, final_wrapup, 
 from structlog.testing import capture_logs
 
 from genesys_emulator.testing import RunningEmulator
+from groundtruth.score import score, unresolved
 from wrapupd.errors import BackgroundJobFailed
 from wrapupd.sdnotify import Notifier, WatchdogPinger
 from wrapupd.service import Daemon
@@ -137,14 +138,15 @@ async def test_metrics_match_the_ground_truth_after_a_run(
         what="traffic done",
     )
     watched = set(daemon.parts.codes.queue_ids)
-
-    def settled() -> list[dict[str, object]] | None:
-        truth = [e for e in emulator.ground_truth() if e["queueId"] in watched]
-        return truth if truth and all((e["wrapup"] or {}).get("by") for e in truth) else None
-
-    truth = await eventually(settled, timeout=10, what="every watched participant coded")
+    await eventually(
+        lambda: unresolved(emulator.ground_truth(), watched) == 0,
+        timeout=10,
+        what="every watched participant coded",
+    )
+    result = score(emulator.ground_truth(), emulator.calls(), watched)
+    assert not result.broken(), result.offenders
     registry = daemon.parts.metrics.registry
-    applied_truth = sum(1 for e in truth if e["wrapup"]["by"] == "api")  # type: ignore[index]
+    applied_truth = result.applied
     patch_route = {
         "endpoint": "/api/v2/conversations/{conversationId}/participants/{participantId}",
         "method": "PATCH",
@@ -166,10 +168,7 @@ async def test_metrics_match_the_ground_truth_after_a_run(
     await eventually(recorded, what="metrics match the emulator's call log")
     assert applied_truth > 0
     detected = registry.get_sample_value("wrapupd_acw_without_code_total")
-    coded_by_agent_first = sum(1 for e in truth if e["wrapup"]["by"] == "agent")  # type: ignore[index]
-    assert (
-        detected is not None and applied_truth <= detected <= applied_truth + coded_by_agent_first
-    )
+    assert detected is not None and applied_truth <= detected <= applied_truth + result.agent
     assert registry.get_sample_value("wrapupd_websocket_connected") == 1
 
 

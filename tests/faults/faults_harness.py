@@ -165,7 +165,7 @@ def row(name: str, result: Score) -> dict[str, Any]:
         "doubled": result.doubled,
         "overwritten": result.overwritten,
         "late": result.late,
-        "excused": result.excused,
+        "excused": result.timeout_stamped - result.late,
         "stray": result.stray,
         "applied": result.applied,
         "agent": result.agent,

@@ -15,9 +15,9 @@ from wrapupd.clock import Clock, SystemClock
 from wrapupd.code_cache import pick_code
 from wrapupd.errors import PlatformError, RateLimited, ResolutionError
 from wrapupd.events import ConversationSnapshot, Outcome, Participant, Queue, WrapupCode
+from wrapupd.parts import build_client
 from wrapupd.retry import Call, Final, Retry, classify, sane_wait
 from wrapupd.rules import StateCheck, after_refusal, check_participant, find_participant
-from wrapupd.service import build_client
 from wrapupd.settings import Settings
 
 EXIT_CODES: dict[Outcome, int] = {

@@ -18,8 +18,8 @@ from wrapupd.errors import ResolutionError
 from wrapupd.events import Queue, QueuePolicy, TopicResult
 from wrapupd.genesys.client import GenesysClient
 from wrapupd.genesys.notifications import queue_id_from_topic, queue_topic
+from wrapupd.parts import build_client
 from wrapupd.ratelimit import RateLimiter
-from wrapupd.service import build_client
 from wrapupd.settings import Settings
 
 

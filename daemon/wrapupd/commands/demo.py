@@ -22,8 +22,9 @@ from wrapupd.applier import ApplierConfig
 from wrapupd.commands import EX_FAILURE, EX_OK
 from wrapupd.events import Outcome, QueuePolicy
 from wrapupd.options import DaemonOptions, local_options
+from wrapupd.parts import Parts
 from wrapupd.reconciler import ReconcilerConfig
-from wrapupd.service import Daemon, Parts
+from wrapupd.service import Daemon
 from wrapupd.subscriber import SubscriberConfig
 
 # (queue, default code, grace seconds): the demo org's watched queues; "Unwatched Queue" is left alone.
@@ -145,9 +146,11 @@ def summarise(result: Score) -> dict[str, Any]:
         "agent_skipped": result.skipped,
         "missed": result.missed,
         "late": result.late,
+        "platform_timeouts": result.timeout_stamped,
         "doubled": result.doubled,
         "overwritten": result.overwritten,
         "stray": result.stray,
+        "writes_refused_after_acw": result.writes_after_acw,
         "latency_ms_p50": _round(percentile(result.latencies_ms, 50)),
         "latency_ms_p99": _round(percentile(result.latencies_ms, 99)),
         "after_grace_ms_p50": _round(percentile(result.after_grace_ms, 50)),

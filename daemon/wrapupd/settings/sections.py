@@ -60,6 +60,8 @@ class _Section(BaseModel):
 
 
 class GenesysSettings(_Section):
+    """``[genesys]``: where the org is, the OAuth client, timeouts and the rate budget."""
+
     region: str | None = Field(
         default=None,
         description="Genesys Cloud region domain, e.g. mypurecloud.ie (give this or api_host)",
@@ -161,6 +163,8 @@ class GenesysSettings(_Section):
 
 
 class DefaultsSettings(_Section):
+    """``[defaults]``: the policy every queue gets unless its own entry says otherwise."""
+
     grace_seconds: Seconds = Field(
         default=30.0, description="Wait this long after ACW starts before applying the default code"
     )
@@ -176,6 +180,8 @@ class DefaultsSettings(_Section):
 
 
 class QueueSettings(_Section):
+    """One ``[[queues]]`` entry: a queue, its default code, and overrides of ``[defaults]``."""
+
     queue: Name = Field(description="Queue name or id")
     default_code: Name = Field(
         description="Wrap-up code name or id to apply; must be assigned to the queue"
@@ -197,6 +203,8 @@ _CHANNEL_LIFETIME_S = 24 * 3600
 
 
 class DaemonSettings(_Section):
+    """``[daemon]``: state, intervals, retries and workers of the running daemon."""
+
     dry_run: bool = Field(default=False, description="Detect and log, but never write a code")
     state_dir: Path = Field(
         default=Path("/var/lib/wrapupd"), description="Directory for the ledger (wrapupd.sqlite3)"
@@ -229,6 +237,8 @@ class DaemonSettings(_Section):
 
 
 class HttpSettings(_Section):
+    """``[http]``: where ``/livez``, ``/readyz`` and ``/metrics`` listen."""
+
     listen: str = Field(
         default="127.0.0.1:9464",
         description="host:port for /livez, /readyz and /metrics (port 0: any)",
@@ -242,10 +252,12 @@ class HttpSettings(_Section):
 
     @property
     def host(self) -> str:
+        """The host part of ``listen`` (brackets of an IPv6 address removed)."""
         return _split_listen(self.listen)[0]
 
     @property
     def port(self) -> int:
+        """The port part of ``listen`` (0: any free port)."""
         return _split_listen(self.listen)[1]
 
 
@@ -263,6 +275,8 @@ LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
 class LogSettings(_Section):
+    """``[log]``: the log format and level."""
+
     format: LogFormat = Field(
         default="auto", description="json | console | auto (console on a terminal, json otherwise)"
     )

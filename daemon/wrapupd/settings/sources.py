@@ -29,6 +29,7 @@ class DictSource(PydanticBaseSettingsSource):
         self._data = data
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The value of one top-level key, as read."""
         return self._data.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
