@@ -25,12 +25,12 @@ from wrapupd import __version__
 from wrapupd.applier import Applier
 from wrapupd.clock import Clock, SystemClock
 from wrapupd.code_cache import CodeCache
-from wrapupd.errors import BackgroundJobFailed, PlatformError
+from wrapupd.errors import BackgroundJobFailed, LedgerUnavailable, PlatformError
 from wrapupd.events import QueuePolicy
 from wrapupd.genesys.client import GenesysClient, Timeouts
 from wrapupd.health import HealthServer
 from wrapupd.intake import Intake
-from wrapupd.ledger import Ledger, ledger_path, open_ledger_blocking
+from wrapupd.ledger import Ledger, open_ledger_blocking
 from wrapupd.metrics import Metrics
 from wrapupd.options import DaemonOptions
 from wrapupd.ratelimit import RateLimiter
@@ -160,7 +160,7 @@ def build_parts(
 def _open_ledger(options: DaemonOptions, clock: Clock) -> Ledger:
     with contextlib.suppress(OSError):  # the ledger explains a directory it cannot use
         options.state_dir.mkdir(parents=True, exist_ok=True)
-    return open_ledger_blocking(ledger_path(options.state_dir), clock=clock)
+    return open_ledger_blocking(options.ledger_location, clock=clock)
 
 
 class Daemon:
@@ -245,12 +245,7 @@ class Daemon:
         log.info("authenticated", token_expires_at=expires.isoformat() if expires else None)
         await p.codes.load()
         self._log_watched()
-        cutoff = self.clock.now() - timedelta(days=self.options.retention_days)
-        log.info(
-            "ledger_opened",
-            path=str(ledger_path(self.options.state_dir)),
-            purged=await p.ledger.purge(cutoff),
-        )
+        log.info("ledger_opened", path=str(p.ledger.location), purged=await self._purge())
         p.applier.resume()
         if self.status_page is not None:
             self.status_address = host, port = await self.status_page.start()
@@ -288,6 +283,7 @@ class Daemon:
             ("code_cache", p.codes.run()),
             ("token_keeper", self._keep_token_fresh()),
             ("ledger_purge", self._purge_forever()),
+            ("ledger_redrive", self._take_redriven_forever()),
         ]
         if self.notifier.watchdog_interval() is not None:
             pinger = WatchdogPinger(self.notifier, clock=self.clock, is_healthy=self.healthy)
@@ -358,9 +354,24 @@ class Daemon:
     async def _purge_forever(self) -> None:
         while True:
             await self.clock.sleep(PURGE_INTERVAL_SECONDS)
-            await self.parts.ledger.purge(
-                self.clock.now() - timedelta(days=self.options.retention_days)
-            )
+            await self._purge()
+
+    async def _purge(self) -> int:
+        """Forget items finished more than ``retention_days`` ago; ``retention_days = 0`` keeps all."""
+        if self.options.retention_days <= 0:
+            return 0
+        cutoff = self.clock.now() - timedelta(days=self.options.retention_days)
+        return await self.parts.ledger.purge(cutoff)
+
+    async def _take_redriven_forever(self) -> None:
+        """Hand what an operator redrove (``wrapupd ledger redrive``) to the applier."""
+        while True:
+            await self.clock.sleep(self.options.redrive_poll_seconds)
+            try:
+                items = await self.parts.ledger.take_redriven()
+            except LedgerUnavailable:
+                continue  # the flags stay on disk: taken once the ledger is back
+            self.parts.applier.take_redriven(items)
 
     # --- what others ask --------------------------------------------------------------------------
 
