@@ -37,6 +37,7 @@ from wrapupd.ratelimit import RateLimiter
 from wrapupd.readiness import Checks, readiness, watchdog_healthy
 from wrapupd.reconciler import Reconciler
 from wrapupd.sdnotify import Notifier, WatchdogPinger
+from wrapupd.status_source import DaemonStatus
 from wrapupd.subscriber import Subscriber
 
 log = structlog.get_logger("wrapupd.service")
@@ -185,8 +186,14 @@ class Daemon:
             on_state=self.notifier.status,
             on_new_token=on_new_token,
         )
+        self.status = _status_source(self, self.parts)
         self.status_page = (
-            HealthServer(*options.listen, readiness=self.readiness, metrics=self.parts.metrics)
+            HealthServer(
+                *options.listen,
+                readiness=self.readiness,
+                metrics=self.parts.metrics,
+                status=self.status,
+            )
             if options.listen is not None
             else None
         )
@@ -395,6 +402,20 @@ class Daemon:
             await self.parts.codes.reload(policies)
         finally:
             self.notifier.ready()
+
+
+def _status_source(daemon: Daemon, p: Parts) -> DaemonStatus:
+    """What the status page shows, read from the parts (never a platform call)."""
+    return DaemonStatus(
+        readiness=daemon.readiness,
+        subscriber=p.subscriber,
+        codes=p.codes,
+        limiter=p.limiter,
+        ledger=p.ledger,
+        clock=daemon.clock,
+        budget_per_minute=daemon.options.budget_per_minute,
+        dry_run=daemon.options.dry_run,
+    )
 
 
 async def _unless(stop: asyncio.Future[Any], work: Awaitable[Any]) -> bool:
