@@ -29,6 +29,7 @@ from wrapupd.applier import ApplierConfig
 from wrapupd.events import Outcome
 from wrapupd.ledger import EXPORT_COLUMNS
 from wrapupd.service import Daemon
+from wrapupd.settings import load_settings
 
 PATCH_PATH = "/api/v2/conversations/*/participants/*"
 
@@ -211,3 +212,21 @@ async def test_ledger_commands_explain_a_missing_ledger_and_bad_input(tmp_path: 
 
 class _Nothing:
     outcome = None
+
+
+async def test_retention_days_0_keeps_every_finished_item_across_restarts(
+    emulator: RunningEmulator, start_daemon: DaemonFactory, tmp_path: Path
+) -> None:
+    """Sites that must keep the audit trail set ``retention_days = 0``: nothing is purged."""
+    config = write_config(tmp_path, emulator)
+    config.write_text(config.read_text() + "retention_days = 0\n")
+    assert load_settings(config).daemon_options().retention_days == 0
+    daemon = await start_daemon((rule(SUPPORT),), retention_days=0)
+    conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
+    await settled(daemon, emulator, 1)
+    await start_daemon.stop(daemon)
+
+    restarted = await start_daemon((rule(SUPPORT),), retention_days=0)  # purges at start-up
+
+    item = restarted.parts.ledger.get((conv["conversationId"], conv["participantId"]))
+    assert item is not None and item.outcome is Outcome.APPLIED
