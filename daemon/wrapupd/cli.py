@@ -28,6 +28,9 @@ from wrapupd.settings import Settings, load_settings
 
 log = structlog.get_logger("wrapupd.cli")
 
+# The wrapupd-emulator distribution (emulator/): only `wrapupd demo` imports it.
+EMULATOR_PACKAGES = ("genesys_emulator", "groundtruth")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument table of every command."""
@@ -132,6 +135,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackgroundJobFailed as exc:
         log.error("background_job_ended", error=str(exc))
         return EX_FAILURE
+    except ModuleNotFoundError as exc:
+        if exc.name not in EMULATOR_PACKAGES:
+            raise
+        return _fail(
+            "`wrapupd demo` needs the emulator, which the production package leaves out:"
+            " install it from the wrapupd repository with `pip install ./emulator`"
+            " (or `make venv` for a development set-up)",
+            EX_UNAVAILABLE,
+        )
 
 
 def _command(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
