@@ -81,7 +81,8 @@ async def _play(
     where = f"{address[0]}:{address[1]}" if address else "-"
     _say(
         args.json,
-        f"daemon ready: watching {len(watched_ids)} queues; metrics at http://{where}/metrics",
+        f"daemon ready: watching {len(watched_ids)} queues; status page at http://{where}/"
+        f" (metrics at /metrics)",
     )
     await emulator.acontrol(
         "POST", "/_emulator/traffic", _traffic(args.duration, args.rate, args.seed)
