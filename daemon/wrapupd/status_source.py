@@ -10,6 +10,7 @@ the ledger's writer. Channels are named by their tag, never by id.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from wrapupd.status_report import (
 from wrapupd.subscriber import Subscriber
 
 RECENT_OUTCOMES = 15
+_QUEUE_NAMED = re.compile(r"queue '([^']+)'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,8 @@ class DaemonStatus:
     def _problems(self) -> tuple[Problem, ...]:
         problems = [self._rejected(r) for r in self._subscriber.rejected_topics]
         problems += [
-            Problem(ProblemKind.CODE_NOT_ASSIGNED, "queue", text) for text in self._codes.problems
+            Problem(ProblemKind.CODE_NOT_ASSIGNED, _queue_named_in(text), text)
+            for text in self._codes.problems
         ]
         health = self._ledger.health()
         if not health.available:
@@ -156,6 +159,12 @@ class DaemonStatus:
 
 def _queue_names(codes: CodeCache) -> Sequence[tuple[str, str]]:
     return [(e.queue_id, e.queue.name) for e in codes.entries()]
+
+
+def _queue_named_in(problem: str) -> str:
+    """The queue a code-assignment problem names (``... not assigned to queue 'Support' ...``)."""
+    found = _QUEUE_NAMED.search(problem)
+    return found.group(1) if found else "a configured queue"
 
 
 def _recent(row: LedgerRow) -> RecentOutcome:

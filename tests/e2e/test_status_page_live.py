@@ -115,3 +115,23 @@ async def test_a_topic_the_platform_refuses_is_shown_as_a_problem_to_fix(
     assert "missing permissions: Sales" in page["problems"]
     assert "grant the OAuth client's role" in page["problems"]
     assert "sales-topic-denied-secret" not in page["problems"] + page["channels"]
+
+
+async def test_a_default_code_not_assigned_to_its_queue_is_shown_as_a_problem_to_fix(
+    emulator: RunningEmulator, start_daemon: DaemonFactory, browser: webdriver.Chrome
+) -> None:
+    """A large table is verified after start-up (``verify_codes_at_start_max``): a code found but
+    not assigned to its queue drops that queue, and the page says which and what to do."""
+    daemon = await start_daemon(
+        (rule(SALES), rule(SUPPORT, code="Sale closed")),
+        listen=("127.0.0.1", 0),
+        verify_codes_at_start_max=0,
+    )
+    await eventually(lambda: daemon.parts.codes.problems or None, what="verified", blocking=False)
+
+    page = await asyncio.to_thread(read_page, browser, page_url(daemon))
+
+    assert "code not assigned: Support" in page["problems"]
+    assert "is not assigned to queue 'Support'" in page["problems"]
+    assert "assign the wrap-up code to the queue" in page["problems"]
+    assert list(page["queues"]) == [SALES]  # the dropped queue is not watched
