@@ -38,7 +38,9 @@ def headless_chromium(profile: Path) -> Iterator[webdriver.Chrome]:
         "--disable-dev-shm-usage",
         "--disable-background-networking",
         "--disable-component-update",
+        "--disable-sync",
         "--no-first-run",
+        "--hide-scrollbars",
         "--window-size=1280,900",
         f"--user-data-dir={profile}",
     ):
