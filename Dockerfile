@@ -23,7 +23,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/wrapupd
 WORKDIR /src
-# Only what the distribution needs (see .dockerignore); no [emulator] extra in production.
+# Only what the distribution needs (see .dockerignore): the daemon; the emulator is the separate
+# wrapupd-emulator distribution (emulator/) and never enters the image.
 COPY pyproject.toml README.md ./
 COPY daemon ./daemon
 RUN /opt/wrapupd/bin/pip install --upgrade pip \

@@ -8,11 +8,13 @@ STAMP  := $(VENV)/.installed
 
 all: test
 
-$(STAMP): pyproject.toml
+# The daemon and, as its own distribution, the emulator with the ground-truth scorer (emulator/).
+$(STAMP): pyproject.toml emulator/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./emulator
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -185,6 +185,17 @@ class Applier:
             log.info("resumed_work_items", count=count)
         return count
 
+    def take_redriven(self, items: Sequence[WorkItem]) -> int:
+        """Take back items an operator redrove (``wrapupd ledger redrive``): each is re-checked by GET first."""
+        count = 0
+        for item in items:
+            if self._work.get(item.key) is None:
+                self._track(item, None, needs_check=True)
+                count += 1
+        if count:
+            log.info("redriven_work_items", count=count)
+        return count
+
     def _track(self, item: WorkItem, epoch: int | None, *, needs_check: bool) -> None:
         self._work.track(item, epoch, needs_check=needs_check)
         self._metrics.set_pending(len(self._work))

@@ -1,4 +1,4 @@
-"""Command line: ``wrapupd run | check | apply | demo``. The one ``asyncio.run()`` lives here, and
+"""Command line: ``wrapupd run | check | apply | ledger | status | demo``. The one ``asyncio.run()`` lives here, and
 the one place where an error becomes an exit code (sysexits: 78 bad config, 69 unreachable).
 """
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,15 @@ from wrapupd.errors import (
     ConfigError,
     Forbidden,
     LedgerError,
+    LedgerUnavailable,
     PlatformError,
 )
 from wrapupd.settings import Settings, load_settings
 
 log = structlog.get_logger("wrapupd.cli")
+
+# The wrapupd-emulator distribution (emulator/): only `wrapupd demo` imports it.
+EMULATOR_PACKAGES = ("genesys_emulator", "groundtruth")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("--notes", default=None)
     apply.add_argument("--dry-run", action="store_true")
+    _ledger_parser(
+        sub.add_parser("ledger", help="read the ledger: list, show, redrive, export"), with_config
+    )
+    status = sub.add_parser("status", help="the status page's facts as text, from a running daemon")
+    where = status.add_mutually_exclusive_group()
+    where.add_argument("--config", "-c", type=Path, help="read [http] listen from this TOML file")
+    where.add_argument("--url", help="the daemon's health listener, e.g. http://127.0.0.1:9464")
     demo = sub.add_parser(
         "demo", help="run against the built-in simulated org (no credentials needed)"
     )
@@ -73,6 +84,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ledger_parser(
+    ledger: argparse.ArgumentParser,
+    with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
+) -> None:
+    """``wrapupd ledger``'s subcommands (see :mod:`wrapupd.commands.ledger`)."""
+    from wrapupd.commands.ledger import WRITERS, moment, positive
+    from wrapupd.ledger import REDRIVABLE, state_choices
+
+    sub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="SUBCOMMAND")
+    listing = with_config(sub.add_parser("list", help="work items, newest change first"))
+    listing.add_argument("--state", choices=state_choices(), help="a state or an outcome")
+    listing.add_argument("--queue", help="queue name or id")
+    listing.add_argument("--since", type=moment, help="changed at or after (ISO-8601)")
+    listing.add_argument("--limit", type=positive, default=100, help="at most N rows (default 100)")
+    show = with_config(sub.add_parser("show", help="one conversation's items and their history"))
+    show.add_argument("conversation")
+    show.add_argument("participant", nargs="?")
+    redrive = with_config(
+        sub.add_parser(
+            "redrive", help="put failed items back to pending for the daemon to re-check"
+        )
+    )
+    redrive.add_argument("--state", choices=sorted(o.value for o in REDRIVABLE), default="failed")
+    redrive.add_argument("--queue", help="queue name or id")
+    redrive.add_argument("--dry-run", action="store_true", help="print what would be redriven")
+    export = with_config(
+        sub.add_parser("export", help="one record per applied code (CSV or JSONL)")
+    )
+    export.add_argument("--format", choices=sorted(WRITERS), default="csv")
+    export.add_argument("--since", type=moment, help="applied at or after (ISO-8601)")
+    export.add_argument("--until", type=moment, help="applied before (ISO-8601)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run the command, and turn what it raised into an exit code."""
     args = build_parser().parse_args(argv)
@@ -83,12 +127,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(f"configuration problem:\n{exc}", EX_CONFIG)
     except LedgerError as exc:
-        return _fail(f"state directory problem: {exc}", EX_CONFIG)
+        return _fail(f"ledger problem: {exc}", EX_CONFIG)
+    except LedgerUnavailable as exc:
+        return _fail(f"the ledger is unreachable or failing: {exc}", EX_UNAVAILABLE)
     except PlatformError as exc:
         return _platform_exit(exc)
     except BackgroundJobFailed as exc:
         log.error("background_job_ended", error=str(exc))
         return EX_FAILURE
+    except ModuleNotFoundError as exc:
+        if exc.name not in EMULATOR_PACKAGES:
+            raise
+        return _fail(
+            "`wrapupd demo` needs the emulator, which the production package leaves out:"
+            " install it from the wrapupd repository with `pip install ./emulator`"
+            " (or `make venv` for a development set-up)",
+            EX_UNAVAILABLE,
+        )
 
 
 def _command(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
@@ -99,6 +154,10 @@ def _command(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
         from wrapupd.commands import demo
 
         return demo.command(args)
+    if args.command == "status":
+        from wrapupd.commands import status
+
+        return status.command(args)
     settings = load_settings(args.config)
     _configure_logs(settings)
     if args.command == "run":
@@ -109,6 +168,10 @@ def _command(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
         from wrapupd.commands import check
 
         return check.command(args, settings)
+    if args.command == "ledger":
+        from wrapupd.commands import ledger
+
+        return ledger.command(args, settings.daemon_options())
     from wrapupd.commands import apply
 
     return apply.command(args, settings)

@@ -14,6 +14,7 @@ from typing import Any
 
 from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
+from wrapupd.ledger import ledger_path
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.subscriber import SubscriberConfig
 
@@ -37,6 +38,7 @@ class DaemonOptions:
     verify_codes_at_start_max: int = 50
     drain_seconds: float = 20.0
     retention_days: float = 14.0
+    redrive_poll_seconds: float = 5.0
     subscriber: SubscriberConfig = field(default_factory=SubscriberConfig)
     applier: ApplierConfig = field(default_factory=ApplierConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
@@ -45,6 +47,11 @@ class DaemonOptions:
     def dry_run(self) -> bool:
         """Detect and log, never write (the applier's setting: there is only one)."""
         return self.applier.dry_run
+
+    @property
+    def ledger_location(self) -> Path | str:
+        """Where the daemon and ``wrapupd ledger`` find the ledger: its file in the state directory."""
+        return ledger_path(self.state_dir)
 
 
 def local_options(
@@ -82,6 +89,7 @@ def _scaled(unit: float) -> dict[str, Any]:
         "connect_timeout": 2.0,
         "read_timeout": 2.0,
         "drain_seconds": 20 * unit,
+        "redrive_poll_seconds": 2 * unit,
         "subscriber": SubscriberConfig(
             heartbeat_timeout=20 * unit,
             ping_timeout=10 * unit,

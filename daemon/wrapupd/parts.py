@@ -16,7 +16,7 @@ from wrapupd.clock import Clock
 from wrapupd.code_cache import CodeCache
 from wrapupd.genesys.client import GenesysClient, Timeouts
 from wrapupd.intake import Intake
-from wrapupd.ledger import Ledger, ledger_path, open_ledger_blocking
+from wrapupd.ledger import Ledger, open_ledger_blocking
 from wrapupd.metrics import Metrics
 from wrapupd.options import DaemonOptions
 from wrapupd.ratelimit import RateLimiter
@@ -153,4 +153,4 @@ def _with_workers(
 def _open_ledger(options: DaemonOptions, clock: Clock) -> Ledger:
     with contextlib.suppress(OSError):  # the ledger explains a directory it cannot use
         options.state_dir.mkdir(parents=True, exist_ok=True)
-    return open_ledger_blocking(ledger_path(options.state_dir), clock=clock)
+    return open_ledger_blocking(options.ledger_location, clock=clock)

@@ -31,6 +31,7 @@ __all__ = ["Priority", "RateLimitStats", "RateLimiter", "default_burst"]
 
 # Float arithmetic can leave a refilled bucket at 0.9999999 tokens; that is one token.
 _EPSILON = 1e-9
+_MINUTE = 60.0
 
 
 class Priority(enum.IntEnum):
@@ -84,6 +85,7 @@ class RateLimiter:
         self._waited = {p: 0 for p in Priority}
         self._wait_seconds = 0.0
         self._pauses = 0
+        self._taken_at: deque[float] = deque()  # monotonic times of the last minute's tokens
 
     # --- public API ------------------------------------------------------------------------
 
@@ -131,6 +133,15 @@ class RateLimiter:
         queues = self._queues.values() if priority is None else (self._queues[priority],)
         return sum(1 for q in queues for fut in q if not fut.done())
 
+    def used_last_minute(self) -> int:
+        """Tokens handed out in the last 60 s (the status page's "budget in use")."""
+        self._forget_before(self._clock.monotonic() - _MINUTE)
+        return len(self._taken_at)
+
+    def _forget_before(self, moment: float) -> None:
+        while self._taken_at and self._taken_at[0] < moment:
+            self._taken_at.popleft()
+
     def stats(self) -> RateLimitStats:
         """The counters so far (exported as ``wrapupd_ratelimit_*``)."""
         return RateLimitStats(
@@ -161,6 +172,9 @@ class RateLimiter:
     def _take(self) -> None:
         self._tokens = max(0.0, self._tokens - 1.0)
         self._acquired += 1
+        now = self._clock.monotonic()
+        self._taken_at.append(now)
+        self._forget_before(now - _MINUTE)
 
     def _anyone_waiting_at_or_above(self, priority: Priority) -> bool:
         return any(self._queues[p] for p in Priority if p >= priority)
@@ -194,6 +208,8 @@ class RateLimiter:
         if waiter.done() and not waiter.cancelled():
             self._tokens = min(float(self._burst), self._tokens + 1.0)
             self._acquired -= 1
+            if self._taken_at:
+                self._taken_at.pop()
         with contextlib.suppress(ValueError):
             self._queues[priority].remove(waiter)
         if not self._anyone_waiting_at_or_above(Priority.BACKGROUND) and self._dispatcher:

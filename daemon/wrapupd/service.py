@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -22,15 +21,15 @@ from prometheus_client import CollectorRegistry
 
 from wrapupd import __version__
 from wrapupd.clock import Clock, SystemClock
-from wrapupd.errors import BackgroundJobFailed
+from wrapupd.errors import BackgroundJobFailed, LedgerUnavailable
 from wrapupd.events import QueuePolicy
 from wrapupd.health import HealthServer
-from wrapupd.ledger import ledger_path
 from wrapupd.options import DaemonOptions
 from wrapupd.parts import Parts, build_parts
 from wrapupd.readiness import Checks, readiness, watchdog_healthy
 from wrapupd.sdnotify import Notifier, WatchdogPinger
-from wrapupd.upkeep import keep_token_fresh, purge_forever
+from wrapupd.status_source import DaemonStatus
+from wrapupd.upkeep import keep_token_fresh, purge_forever, purge_once
 
 log = structlog.get_logger("wrapupd.service")
 
@@ -57,8 +56,14 @@ class Daemon:
             on_state=self.notifier.status,
             on_new_token=on_new_token,
         )
+        self.status = _status_source(self, self.parts)
         self.status_page = (
-            HealthServer(*options.listen, readiness=self.readiness, metrics=self.parts.metrics)
+            HealthServer(
+                *options.listen,
+                readiness=self.readiness,
+                metrics=self.parts.metrics,
+                status=self.status,
+            )
             if options.listen is not None
             else None
         )
@@ -117,11 +122,10 @@ class Daemon:
         log.info("authenticated", token_expires_at=expires.isoformat() if expires else None)
         await p.codes.load()
         self._log_watched()
-        cutoff = self.clock.now() - timedelta(days=self.options.retention_days)
         log.info(
             "ledger_opened",
-            path=str(ledger_path(self.options.state_dir)),
-            purged=await p.ledger.purge(cutoff),
+            path=str(p.ledger.location),
+            purged=await purge_once(p.ledger, self.clock, self.options.retention_days),
         )
         p.applier.resume()
         if self.status_page is not None:
@@ -163,6 +167,7 @@ class Daemon:
                 keep_token_fresh(p.client, self.clock, self.options.token_renew_margin),
             ),
             ("ledger_purge", purge_forever(p.ledger, self.clock, self.options.retention_days)),
+            ("ledger_redrive", self._take_redriven_forever()),
         ]
         if self.notifier.watchdog_interval() is not None:
             pinger = WatchdogPinger(self.notifier, clock=self.clock, is_healthy=self.healthy)
@@ -210,6 +215,18 @@ class Daemon:
         await self.parts.ledger.close()
         log.info("stopped", drained=self._drained, pending_kept=pending)
 
+    # --- jobs of the service itself ---------------------------------------------------------------
+
+    async def _take_redriven_forever(self) -> None:
+        """Hand what an operator redrove (``wrapupd ledger redrive``) to the applier."""
+        while True:
+            await self.clock.sleep(self.options.redrive_poll_seconds)
+            try:
+                items = await self.parts.ledger.take_redriven()
+            except LedgerUnavailable:
+                continue  # the flags stay on disk: taken once the ledger is back
+            self.parts.applier.take_redriven(items)
+
     # --- what others ask --------------------------------------------------------------------------
 
     def readiness(self) -> Checks:
@@ -232,6 +249,20 @@ class Daemon:
             await self.parts.codes.reload(policies)
         finally:
             self.notifier.ready()
+
+
+def _status_source(daemon: Daemon, p: Parts) -> DaemonStatus:
+    """What the status page shows, read from the parts (never a platform call)."""
+    return DaemonStatus(
+        readiness=daemon.readiness,
+        subscriber=p.subscriber,
+        codes=p.codes,
+        limiter=p.limiter,
+        ledger=p.ledger,
+        clock=daemon.clock,
+        budget_per_minute=daemon.options.budget_per_minute,
+        dry_run=daemon.options.dry_run,
+    )
 
 
 async def _unless(stop: asyncio.Future[Any], work: Awaitable[Any]) -> bool:

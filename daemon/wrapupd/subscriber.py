@@ -127,6 +127,11 @@ class Subscriber:
         """Topics the platform refused (a missing permission), across every shard."""
         return [r for s in self._shards for r in s.rejected]
 
+    @property
+    def shards(self) -> tuple[Shard, ...]:
+        """Each shard of topics and its channel, for the status page (read only)."""
+        return tuple(self._shards)
+
     def heartbeat_age(self) -> float | None:
         """Seconds since the last frame of any kind, or None before the first one."""
         return None if self.last_frame_at is None else self._clock.monotonic() - self.last_frame_at

@@ -51,8 +51,15 @@ async def keep_token_fresh(client: TokenOwner, clock: Clock, margin: float) -> N
             await clock.sleep(TOKEN_RETRY_SECONDS)
 
 
+async def purge_once(ledger: Purgeable, clock: Clock, retention_days: float) -> int:
+    """Forget items finished more than ``retention_days`` ago; ``retention_days = 0`` keeps all."""
+    if retention_days <= 0:
+        return 0
+    return await ledger.purge(clock.now() - timedelta(days=retention_days))
+
+
 async def purge_forever(ledger: Purgeable, clock: Clock, retention_days: float) -> None:
-    """Every hour, forget finished items older than the retention period, until cancelled."""
+    """Every hour, apply the retention period (see :func:`purge_once`), until cancelled."""
     while True:
         await clock.sleep(PURGE_INTERVAL_SECONDS)
-        await ledger.purge(clock.now() - timedelta(days=retention_days))
+        await purge_once(ledger, clock, retention_days)

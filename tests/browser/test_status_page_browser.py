@@ -21,17 +21,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from chromium import headless_chromium
 from status_samples import HOSTILE_QUEUE, FixedStatus, docs_report, sample_report, troubled_report
 from wrapupd.health import HealthServer
 from wrapupd.metrics import Metrics
 from wrapupd.status_report import StatusReport
 
-CHROMIUM = os.environ.get("WRAPUPD_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("WRAPUPD_CHROMEDRIVER", "/usr/bin/chromedriver")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "status-page.png"
 REFRESH_S = 1  # the page under watch for a refresh
 STILL_S = 600  # pages that must not reload while the test reads them
@@ -41,42 +39,9 @@ GREEN = "rgba(31, 136, 61, 1)"  # .ready in the page's stylesheet
 RED = "rgba(207, 34, 46, 1)"  # .not-ready
 
 
-def _chromium_missing() -> str | None:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.access(path, os.X_OK):
-            return f"{path} not found: apt-get install chromium chromium-driver (.ci/run does)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    missing = _chromium_missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(missing)  # CI installs it: missing there is a broken set-up, not a skip
-        pytest.skip(missing)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",  # tests run as root here
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-        "--window-size=1280,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    yield from headless_chromium(tmp_path_factory.mktemp("chromium-profile"))
 
 
 Serve = Callable[[StatusReport, int], Awaitable[tuple[FixedStatus, str]]]

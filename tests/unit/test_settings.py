@@ -300,7 +300,7 @@ def test_every_problem_gets_its_own_line(tmp_path: Path) -> None:
         ("defaults", "grace_seconds = nan", "defaults.grace_seconds: got nan; must be a finite"),
         ("genesys", "read_timeout_seconds = 0", "genesys.read_timeout_seconds: got 0;"),
         ("daemon", "channel_renew_seconds = 90000", "daemon.channel_renew_seconds: got 90000;"),
-        ("daemon", "retention_days = 0", "daemon.retention_days: got 0;"),
+        ("daemon", "retention_days = -1", "daemon.retention_days: got -1;"),
         ("daemon", "max_attempts = 0", "daemon.max_attempts: got 0;"),
         ("log", 'format = "xml"', "log.format: got 'xml'; must be 'auto', 'json' or 'console'"),
         ("http", 'listen = "127.0.0.1:70000"', "http.listen: got '127.0.0.1:70000'; must be"),

@@ -82,7 +82,8 @@ async def _play(
     where = f"{address[0]}:{address[1]}" if address else "-"
     _say(
         args.json,
-        f"daemon ready: watching {len(watched_ids)} queues; metrics at http://{where}/metrics",
+        f"daemon ready: watching {len(watched_ids)} queues; status page at http://{where}/"
+        f" (metrics at /metrics)",
     )
     await emulator.acontrol(
         "POST", "/_emulator/traffic", _traffic(args.duration, args.rate, args.seed)
@@ -115,14 +116,30 @@ async def _progress(parts: Parts, duration: float, quiet: bool) -> None:
     while elapsed < duration:
         await asyncio.sleep(1.0)
         elapsed += 1.0
-        counts = parts.ledger.outcome_counts()
         socket = "up" if parts.subscriber.connected else "DOWN"
-        _say(
-            quiet,
-            f"[{elapsed:5.0f}s/{duration:.0f}s] socket={socket} pending={parts.applier.pending_count} "
-            f"applied={counts.get(Outcome.APPLIED, 0)} agent/coded={counts.get(Outcome.ALREADY_CODED, 0)} "
-            f"too_late={counts.get(Outcome.TOO_LATE, 0)} failed={counts.get(Outcome.FAILED, 0)}",
-        )
+        counts = parts.ledger.outcome_counts()
+        head = f"[{elapsed:5.0f}s/{duration:.0f}s] socket={socket} pending={parts.applier.pending_count}"
+        _say(quiet, f"{head} {live_counts(counts)}")
+
+
+# The live line counts the daemon's own outcomes, named with the summary's words for the same
+# thing: in the demo org an item that ends too_late is an agent who skipped the wrap-up.
+LIVE_WORDS: tuple[tuple[Outcome, str], ...] = (
+    (Outcome.APPLIED, "applied"),
+    (Outcome.ALREADY_CODED, "agent_coded_untouched"),
+    (Outcome.TOO_LATE, "agent_skipped"),
+    (Outcome.FAILED, "failed"),
+)
+
+
+def live_counts(counts: dict[Outcome, int]) -> str:
+    """The outcome part of the live line, e.g. ``applied 3 · agent coded untouched 1 · ...``."""
+    return " · ".join(f"{_label(word)} {counts.get(outcome, 0)}" for outcome, word in LIVE_WORDS)
+
+
+def _label(key: str) -> str:
+    """A summary key as both the live line and the summary print it."""
+    return key.replace("_", " ")
 
 
 async def _settle(emulator: Emulator, watched_ids: set[str]) -> None:
@@ -171,7 +188,7 @@ def render(summary: dict[str, Any]) -> str:
             lines.append("  api calls by endpoint:")
             lines += [f"    {n:6d}  {endpoint}" for endpoint, n in value.items()]
         else:
-            lines.append(f"  {key.replace('_', ' '):<24} {value}")
+            lines.append(f"  {_label(key):<24} {value}")
     broken = [k for k in ("missed", "late", "doubled", "overwritten", "stray") if summary[k]]
     verdict = (
         "PROBLEMS - see above"

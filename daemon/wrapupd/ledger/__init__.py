@@ -41,6 +41,7 @@ from wrapupd.ledger.model import (
     Known,
     LedgerHealth,
     LedgerRow,
+    QueueActivity,
     Replica,
 )
 from wrapupd.ledger.postgres import is_postgres_url, redact_url
@@ -65,6 +66,7 @@ __all__ = [
     "LedgerHealth",
     "LedgerQueries",
     "LedgerRow",
+    "QueueActivity",
     "Receipt",
     "Replica",
     "default_owner",

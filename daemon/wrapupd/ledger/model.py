@@ -36,6 +36,15 @@ EXPORT_COLUMNS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class QueueActivity:
+    """One queue's work in the ledger, for the status page."""
+
+    pending: int
+    applied_since: int
+    last_applied_at: datetime | None
+
+
 class Known(enum.IntEnum):
     """What this process knows of a participant, without reading the disk."""
 

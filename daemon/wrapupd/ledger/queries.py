@@ -23,6 +23,8 @@ from wrapupd.ledger.model import (
     HistoryKind,
     ItemHistory,
     LedgerRow,
+    QueueActivity,
+    as_datetime,
 )
 from wrapupd.ledger.ops import INSERT_EVENT, event_row
 from wrapupd.ledger.rows import (
@@ -94,6 +96,22 @@ class LedgerQueries:
         for outcome, count in rows:
             counts[Outcome(str(outcome))] = int(str(count))
         return counts
+
+    def queue_activity(self, applied_since: datetime) -> dict[str, QueueActivity]:
+        """Per queue id: unfinished items, codes applied since ``applied_since``, the last one's time."""
+        with self._backend.reading() as s, self._backend.errors("queue_activity"):
+            rows = s.all(
+                "SELECT queue_id,"
+                " sum(CASE WHEN state != 'done' THEN 1 ELSE 0 END),"
+                " sum(CASE WHEN outcome = 'applied' AND finished_at >= ? THEN 1 ELSE 0 END),"
+                " max(CASE WHEN outcome = 'applied' THEN finished_at END)"
+                " FROM work_items GROUP BY queue_id",
+                (s.ts(applied_since),),
+            )
+        return {
+            str(queue): QueueActivity(int(str(pending)), int(str(applied)), as_datetime(last))
+            for queue, pending, applied, last in rows
+        }
 
     def list_items(
         self,

@@ -218,8 +218,9 @@ class DaemonSettings(_Section):
     drain_seconds: Seconds = Field(
         default=20.0, description="On shutdown, let in-flight writes finish for up to this long"
     )
-    retention_days: Annotated[int, Field(gt=0)] = Field(
-        default=14, description="Forget finished work items after this many days"
+    retention_days: Annotated[int, Field(ge=0)] = Field(
+        default=14,
+        description="Forget finished work items after this many days (0: keep everything; export first, see OPERATIONS)",
     )
     heartbeat_timeout_seconds: PositiveSeconds = Field(
         default=75.0, description="Socket silence before a ping, then a reconnect"
