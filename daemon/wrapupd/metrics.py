@@ -231,6 +231,12 @@ class Metrics:
             "Unix time the queue -> default wrap-up code table was last loaded (0 = never).",
         )
         self._retries = self._counter("retries_total", "Retried operations, by reason.", ["reason"])
+        self._deployment_problem = self._gauge(
+            "deployment_problem",
+            "1 while a problem only an operator can fix holds all work (problem: login_required,"
+            " user_context_required), else 0.",
+            ["problem"],
+        )
 
     def _register_build_info(self, version: str | None, sdk_version: str | None) -> None:
         info = self._gauge(
@@ -285,6 +291,10 @@ class Metrics:
     def retry(self, reason: str) -> None:
         """Count a retried operation; ``reason`` is snake_case or an exception class name."""
         self._retries.labels(reason=reason_label(reason)).inc()
+
+    def set_deployment_problem(self, problem: str, active: bool) -> None:
+        """Raise or clear a deployment problem (``login_required``, ``user_context_required``)."""
+        self._deployment_problem.labels(problem=reason_label(problem)).set(1 if active else 0)
 
     def rate_limited(self) -> None:
         """A work item waits out a 429 and will be tried again.

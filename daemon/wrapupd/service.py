@@ -25,7 +25,9 @@ from wrapupd import __version__
 from wrapupd.applier import Applier
 from wrapupd.clock import Clock, SystemClock
 from wrapupd.code_cache import CodeCache
-from wrapupd.errors import BackgroundJobFailed, PlatformError
+from wrapupd.credentials import build_grant
+from wrapupd.deployment import DeploymentProblems
+from wrapupd.errors import BackgroundJobFailed, LoginRequired, PlatformError
 from wrapupd.events import QueuePolicy
 from wrapupd.genesys.client import GenesysClient, Timeouts
 from wrapupd.health import HealthServer
@@ -36,13 +38,13 @@ from wrapupd.options import DaemonOptions
 from wrapupd.ratelimit import RateLimiter
 from wrapupd.readiness import Checks, readiness, watchdog_healthy
 from wrapupd.reconciler import Reconciler
+from wrapupd.retry import LOGIN_REMEDY, LOGIN_REQUIRED
 from wrapupd.sdnotify import Notifier, WatchdogPinger
 from wrapupd.subscriber import Subscriber
 
 log = structlog.get_logger("wrapupd.service")
 
 PURGE_INTERVAL_SECONDS = 3600.0
-TOKEN_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class Parts:
     applier: Applier
     reconciler: Reconciler
     intake: Intake
+    problems: DeploymentProblems
 
 
 def build_client(
@@ -71,8 +74,7 @@ def build_client(
     """The platform client for these options (the daemon's, and the one-off commands')."""
     return GenesysClient(
         api_host=options.api_host,
-        client_id=options.client_id,
-        client_secret=options.client_secret,
+        grant=build_grant(options, on_secret=on_new_token),
         timeouts=Timeouts(connect=options.connect_timeout, read=options.read_timeout),
         max_workers=max(4, options.applier.workers * 2),
         renew_margin_seconds=options.token_renew_margin,
@@ -109,6 +111,7 @@ def build_parts(
     metrics = Metrics(registry, version=__version__)
     limiter = RateLimiter(options.budget_per_minute, clock=clock)
     metrics.watch_rate_limiter(limiter)
+    problems = DeploymentProblems(metrics)
     client = build_client(
         options, clock=clock, metrics=metrics, limiter=limiter, on_new_token=on_new_token
     )
@@ -138,6 +141,7 @@ def build_parts(
         metrics=metrics,
         clock=clock,
         config=options.applier,
+        on_hold=problems.hold,
     )
     reconciler = Reconciler(
         finder=client,
@@ -154,7 +158,9 @@ def build_parts(
         sweeps=reconciler,
         metrics=metrics,
     )
-    return Parts(client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake)
+    return Parts(
+        client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake, problems
+    )
 
 
 def _open_ledger(options: DaemonOptions, clock: Clock) -> Ledger:
@@ -343,17 +349,28 @@ class Daemon:
         while True:
             expires = client.token_expires_at
             if expires is None:
-                await self.clock.sleep(TOKEN_RETRY_SECONDS)
+                await self.clock.sleep(self.options.token_retry_seconds)
                 continue
             lifetime_left = (expires - self.clock.now()).total_seconds()
             await self.clock.sleep(max(0.0, lifetime_left - min(margin, lifetime_left / 2)))
             try:
                 await client.renew_token()
-                renewed = client.token_expires_at
-                log.info("token_renewed", expires_at=renewed.isoformat() if renewed else None)
             except PlatformError as exc:
-                log.warning("token_renew_failed", error=str(exc))
-                await self.clock.sleep(TOKEN_RETRY_SECONDS)
+                self._renewal_failed(exc)
+                await self.clock.sleep(self.options.token_retry_seconds)
+                continue
+            self.parts.problems.clear(LOGIN_REQUIRED)
+            renewed = client.token_expires_at
+            log.info("token_renewed", expires_at=renewed.isoformat() if renewed else None)
+
+    def _renewal_failed(self, error: PlatformError) -> None:
+        """A refused refresh token holds everything until ``wrapupd login``; the rest may pass.
+
+        The grant re-reads the refresh-token file at every attempt: a new login ends the hold."""
+        if isinstance(error, LoginRequired):
+            self.parts.problems.report(LOGIN_REQUIRED, str(error), LOGIN_REMEDY)
+        else:
+            log.warning("token_renew_failed", error=str(error))
 
     async def _purge_forever(self) -> None:
         while True:
@@ -369,7 +386,8 @@ class Daemon:
         sub = self.options.subscriber
         p = self.parts
         fresh = sub.heartbeat_timeout + sub.ping_timeout
-        return readiness(p.client, p.subscriber, p.codes, self.clock, fresh)
+        checks = readiness(p.client, p.subscriber, p.codes, self.clock, fresh)
+        return {**checks, "deployment": p.problems.check()}
 
     def healthy(self) -> bool:
         """What the watchdog pings on: frames still arrive."""

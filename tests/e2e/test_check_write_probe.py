@@ -1,0 +1,35 @@
+"""``wrapupd check`` tells what the org accepts: a harmless probe write on a conversation that does
+not exist answers 404 for a grant that may write wrap-ups, and the user-context refusal otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_commands import SUPPORT_QUEUE, wrapupd, write_config
+
+from genesys_emulator.testing import RunningEmulator
+
+
+@pytest.mark.parametrize("status", [400, 403])
+def test_check_with_client_credentials_exits_78_when_the_org_requires_a_user_context(
+    emulator: RunningEmulator, tmp_path: Path, status: int
+) -> None:
+    emulator.reset(require_user_context=True, user_context_status=status)
+    config = write_config(tmp_path / "w.toml", emulator, SUPPORT_QUEUE)
+    result = wrapupd("check", "--config", str(config))
+    assert result.returncode == 78, result.stdout + result.stderr
+    assert "requires a user context" in result.stdout
+    assert 'grant = "authorization_code"' in result.stdout and "wrapupd login" in result.stdout
+    probes = [c for c in emulator.calls() if c.get("method") == "PATCH"]
+    assert probes and all(c.get("status") == status for c in probes)
+    assert emulator.ground_truth() == [], "the probe changed nothing"
+
+
+def test_check_says_the_grant_may_write_wrapups_when_the_probe_answers_404(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "w.toml", emulator, SUPPORT_QUEUE)
+    result = wrapupd("check", "--config", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "wrap-up writes: accepted for this grant" in result.stdout
