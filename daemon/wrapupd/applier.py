@@ -335,6 +335,7 @@ class Applier:
         """A deployment problem: report it, keep the item pending, try again later."""
         if self._on_hold is not None:
             self._on_hold(verdict)
+        self._metrics.retry(verdict.problem)
         self._retry_later(live, f"held: {verdict.problem}")
 
     def _retry_later(self, live: Live, reason: str) -> None:
