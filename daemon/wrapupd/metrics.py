@@ -32,6 +32,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from wrapupd.events import (
+    ControlFrame,
     ConversationEvent,
     Frame,
     Heartbeat,
@@ -69,6 +70,9 @@ class EventKind(enum.StrEnum):
     PONG = "pong"
     SOCKET_CLOSING = "socket_closing"
     CHANNEL_ENDED = "channel_ended"
+    CHANNEL_GONE = "channel_gone"  # an in-socket {"result": "404"}
+    SUBSCRIBE_ACK = "subscribe_ack"
+    SUBSCRIBE_FAILED = "subscribe_failed"
     UNKNOWN = "unknown"
     MALFORMED = "malformed"
 
@@ -86,7 +90,15 @@ def frame_kind(frame: Frame) -> EventKind:
         return EventKind.CONVERSATION
     if isinstance(frame, SocketClosing):
         return EventKind.SOCKET_CLOSING
+    if isinstance(frame, ControlFrame):
+        return _control_kind(frame)
     return EventKind.CHANNEL_ENDED
+
+
+def _control_kind(frame: ControlFrame) -> EventKind:
+    if frame.channel_gone:
+        return EventKind.CHANNEL_GONE
+    return EventKind.SUBSCRIBE_ACK if frame.acknowledged else EventKind.SUBSCRIBE_FAILED
 
 
 def status_class(status: int) -> str:

@@ -131,6 +131,7 @@ def build_parts(
         clock=clock,
         config=options.subscriber,
         on_state=on_state,
+        limiter=limiter,
     )
     applier = Applier(
         client=client,
