@@ -50,8 +50,10 @@ class Queue:
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    id: str
-    connect_uri: str
+    """A notification channel. Its id and connectUri are credentials: never in a repr."""
+
+    id: str = field(repr=False)
+    connect_uri: str = field(repr=False)
     expires: datetime | None
 
 

@@ -14,7 +14,7 @@ from websockets.frames import Close
 
 from wrapupd.clock import ManualClock
 from wrapupd.errors import ServerError
-from wrapupd.events import ControlFrame, TopicResult, UnknownFrame
+from wrapupd.events import Channel, ControlFrame, TopicResult, UnknownFrame
 from wrapupd.genesys.notifications import parse_frame
 from wrapupd.ratelimit import RateLimiter
 from wrapupd.redaction import channel_tag
@@ -160,3 +160,8 @@ async def test_channel_ids_never_reach_the_logs() -> None:
     assert "ch1" not in text and "ch2" not in text and "ws://" not in text
     connected = [e for e in logs if e["event"] == "socket_connected"]
     assert connected[0]["channel"] == channel_tag("ch1")
+
+
+def test_a_channels_repr_shows_neither_its_id_nor_its_uri() -> None:
+    channel = Channel("secret-channel-id", "wss://streaming.example/channels/secret-uri", None)
+    assert "secret" not in repr(channel)
