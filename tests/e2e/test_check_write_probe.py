@@ -3,10 +3,12 @@ not exist answers 404 for a grant that may write wrap-ups, and the user-context 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from test_commands import SUPPORT_QUEUE, wrapupd, write_config
+from test_user_context_grant import wrapupd_login
 
 from genesys_emulator.testing import RunningEmulator
 
@@ -33,3 +35,14 @@ def test_check_says_the_grant_may_write_wrapups_when_the_probe_answers_404(
     result = wrapupd("check", "--config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "wrap-up writes: accepted for this grant" in result.stdout
+
+
+async def test_check_with_the_signed_in_user_says_writes_are_accepted(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    emulator.reset(require_user_context=True)
+    await wrapupd_login(emulator, tmp_path)
+    config = tmp_path / "w.toml"  # the login's settings: grant = "authorization_code"
+    result = await asyncio.to_thread(wrapupd, "check", "--config", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "wrap-up writes: accepted for this grant (authorization_code)" in result.stdout
