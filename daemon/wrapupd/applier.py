@@ -35,7 +35,7 @@ from wrapupd.events import (
 from wrapupd.ledger import Ledger
 from wrapupd.metrics import Metrics
 from wrapupd.ratelimit import Priority, RateLimiter
-from wrapupd.retry import Call, Final, Retry, classify
+from wrapupd.retry import Call, Final, Hold, Retry, classify
 from wrapupd.rules import (
     StateCheck,
     after_refusal,
@@ -101,8 +101,10 @@ class Applier:
         clock: Clock,
         config: ApplierConfig = ApplierConfig(),
         backoff: Callable[[], Iterator[float]] | None = None,
+        on_hold: Callable[[Hold], None] | None = None,
     ) -> None:
         self._client = client
+        self._on_hold = on_hold
         self._ledger = ledger
         self._lookup = lookup
         self._continuity = continuity
@@ -256,6 +258,9 @@ class Applier:
             snapshot = await self._client.get_conversation(conversation_id)
         except PlatformError as exc:
             verdict = classify(exc, Call.READ)
+            if isinstance(verdict, Hold):
+                self._hold(live, verdict)
+                return None
             if isinstance(verdict, Final):
                 return StateCheck(verdict.outcome, verdict.detail)
             return self._check_failed(live, verdict, exc)
@@ -306,6 +311,9 @@ class Applier:
         elif isinstance(verdict, Retry):
             live.needs_check = verdict.may_have_landed
             self._retry(live, verdict, error, Call.WRITE)
+        elif isinstance(verdict, Hold):  # refused before anything was written: not an attempt
+            live.item = replace(live.item, attempts=live.item.attempts - 1)
+            self._hold(live, verdict)
         else:  # refused: find out why from the live state, then decide
             live.needs_check = True  # if the check fails, never write again unchecked
             check = await self._check_state(live, resolved)
@@ -333,6 +341,13 @@ class Applier:
             return
         self._metrics.retry(type(error).__name__)
         self._retry_later(live, f"{doing}: {error}")
+
+    def _hold(self, live: Live, verdict: Hold) -> None:
+        """A deployment problem: report it, keep the item pending, try again later."""
+        if self._on_hold is not None:
+            self._on_hold(verdict)
+        self._metrics.retry(verdict.problem)
+        self._retry_later(live, f"held: {verdict.problem}")
 
     def _retry_later(self, live: Live, reason: str) -> None:
         if live.delays is None:

@@ -9,7 +9,7 @@ platform's heartbeat and our text ping do that job (see :mod:`wrapupd.subscriber
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,11 +17,14 @@ import structlog
 import websockets
 from websockets.exceptions import InvalidStatus, WebSocketException
 
+from wrapupd import logs
 from wrapupd.clock import Clock
 from wrapupd.errors import ChannelGone, NotFound, PlatformError
 from wrapupd.events import Channel, TopicResult
 from wrapupd.genesys.notifications import queue_topic
 from wrapupd.metrics import Metrics
+from wrapupd.ratelimit import Priority, RateLimiter
+from wrapupd.redaction import channel_tag
 
 log = structlog.get_logger("wrapupd.subscriber")
 
@@ -93,7 +96,7 @@ class EndReason(enum.StrEnum):
     HEARTBEAT_TIMEOUT = "heartbeat_timeout"  # no frame, then no pong
     CLOSED = "closed"  # the server or the network closed the socket
     CHANNEL_ENDED = "channel_ended"  # v2.system.no_longer_subscribed / token_revoked
-    CHANNEL_GONE = "channel_gone"  # the renewal found the channel deleted
+    CHANNEL_GONE = "channel_gone"  # the renewal, or an in-socket 404 frame, found the channel gone
     SOCKET_CLOSING = "socket_closing"  # the platform announced maintenance
     ROLLOVER = "rollover"  # a new token: a new channel replaces this one
 
@@ -119,6 +122,11 @@ class End:
             return f"closed_{self.close_code or 'abnormal'}"
         return self.reason.value
 
+    @property
+    def routine(self) -> bool:
+        """A close the platform makes in normal operation: 1001 "going away" (an idle socket)."""
+        return self.reason is EndReason.CLOSED and self.close_code == 1001
+
 
 @dataclass(frozen=True, slots=True)
 class ShardTools:
@@ -129,6 +137,8 @@ class ShardTools:
     clock: Clock
     metrics: Metrics
     on_state: Callable[[str], None]
+    backoff: Callable[[], Iterator[float]]
+    limiter: RateLimiter | None = None
 
 
 class Shard:
@@ -143,13 +153,15 @@ class Shard:
         self.channel: Channel | None = None
         self.rejected: list[TopicResult] = []
         self._renewed_at = 0.0
+        self._renew_not_before = 0.0  # after a failed or deferred renewal
+        self._renew_delays: Iterator[float] | None = None
         self._token_generation = 0
 
     async def open(self) -> Socket:
         """Connect to the shard's channel, creating (and subscribing) a new one when it is gone."""
         api = self._tools.api
         if self.channel is not None and not await api.channel_exists(self.channel.id):
-            log.info("channel_gone", shard=self.index, channel=self.channel.id)
+            log.info("channel_gone", shard=self.index, channel=channel_tag(self.channel.id))
             self.channel = None
         if self.channel is None:
             self.channel = await self._new_channel()
@@ -163,6 +175,7 @@ class Shard:
 
     async def _new_channel(self) -> Channel:
         channel = await self._tools.api.create_channel()
+        logs.add_channel_id(channel.id)  # a credential: logs show only its tag from now on
         results = await self._tools.api.subscribe(channel.id, self.topics)
         self._note_subscription(channel, results)
         self._renewed_at = self._tools.clock.monotonic()
@@ -182,7 +195,7 @@ class Shard:
         log.info(
             "channel_subscribed",
             shard=self.index,
-            channel=channel.id,
+            channel=channel_tag(channel.id),
             topics=len(results) - len(self.rejected),
             rejected=len(self.rejected),
             expires=channel.expires.isoformat() if channel.expires else None,
@@ -192,19 +205,50 @@ class Shard:
         """Renew the subscription before the channel expires; roll over to a new channel after a new token."""
         if self._tools.api.token_generation != self._token_generation:
             return await self._roll_over()
-        due = self._tools.clock.monotonic() - self._renewed_at >= renew_interval
+        now = self._tools.clock.monotonic()
+        due = now - self._renewed_at >= renew_interval and now >= self._renew_not_before
         if not (due and self.channel):
+            return None
+        if not await self._budget_for_renewal():
+            self._defer_renewal()
             return None
         try:
             results = await self._tools.api.subscribe(self.channel.id, self.topics)
         except NotFound:
             return End(EndReason.CHANNEL_GONE)
         except PlatformError as exc:
-            log.warning("subscription_renew_failed", shard=self.index, error=str(exc))
+            delay = self._defer_renewal()
+            log.warning(
+                "subscription_renew_failed",
+                shard=self.index,
+                error=str(exc),
+                retry_in_s=round(delay, 3),
+            )
             return None
         self._renewed_at = self._tools.clock.monotonic()
+        self._renew_delays = None
         self._note_subscription(self.channel, results)
         return None
+
+    async def _budget_for_renewal(self) -> bool:
+        """Take a request from the shared budget, unless the platform asked everyone to pause.
+
+        Renewing has hours of slack (every 12 h, for a 24 h channel): it never makes the read loop
+        wait out a 429 pause, it tries again later."""
+        limiter = self._tools.limiter
+        if limiter is None:
+            return True
+        if limiter.paused_remaining() > 0 or limiter.waiting():
+            return False
+        await limiter.acquire(Priority.BACKGROUND)
+        return True
+
+    def _defer_renewal(self) -> float:
+        """Try the renewal again after the next backoff delay (not on the next frame)."""
+        self._renew_delays = self._renew_delays or self._tools.backoff()
+        delay = next(self._renew_delays)
+        self._renew_not_before = self._tools.clock.monotonic() + delay
+        return delay
 
     async def _roll_over(self) -> End | None:
         """The channel dies with the token that created it: make the new one before breaking the old."""
@@ -219,7 +263,7 @@ class Shard:
             )  # again on the next renewal only
             return None
         self._tools.metrics.channel_rollover()
-        log.info("channel_rolled_over", shard=self.index, channel=channel.id)
+        log.info("channel_rolled_over", shard=self.index, channel=channel_tag(channel.id))
         return End(EndReason.ROLLOVER, channel=channel, replacement=replacement)
 
     async def replace_socket(self, reason: EndReason) -> End:

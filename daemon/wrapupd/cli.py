@@ -1,4 +1,4 @@
-"""Command line: ``wrapupd run | check | apply | ledger | status | demo``. The one ``asyncio.run()`` lives here, and
+"""Command line: ``wrapupd run | check | login | apply | ledger | status | demo``. The one ``asyncio.run()`` lives here, and
 the one place where an error becomes an exit code (sysexits: 78 bad config, 69 unreachable).
 """
 
@@ -50,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
             "check",
             help="validate config, authenticate, resolve queues, codes and topic permissions",
         )
+    )
+    login = with_config(
+        sub.add_parser(
+            "login",
+            help="sign the integration user in (grant = authorization_code) and store the"
+            " refresh token",
+        )
+    )
+    login.add_argument(
+        "--no-browser", action="store_true", help="only print the URL to open (another machine)"
+    )
+    login.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for the sign-in (default 300)"
     )
     apply = with_config(
         sub.add_parser(
@@ -172,6 +185,10 @@ def _command(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
         from wrapupd.commands import ledger
 
         return ledger.command(args, settings.daemon_options())
+    if args.command == "login":
+        from wrapupd.commands import login
+
+        return login.command(args, settings)
     from wrapupd.commands import apply
 
     return apply.command(args, settings)

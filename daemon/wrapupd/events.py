@@ -55,10 +55,10 @@ class Queue:
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """A notification channel: its id, the WebSocket URI (itself the credential) and its expiry."""
+    """A notification channel. Its id and connectUri are credentials: never in a repr."""
 
-    id: str
-    connect_uri: str
+    id: str = field(repr=False)
+    connect_uri: str = field(repr=False)
     expires: datetime | None
 
 
@@ -166,7 +166,28 @@ class UnknownFrame:
     detail: str = ""
 
 
-Frame = Heartbeat | SocketClosing | ChannelEnded | ConversationEvent | UnknownFrame
+@dataclass(frozen=True, slots=True)
+class ControlFrame:
+    """An in-socket answer without a topic: ``{"result": "404", "message": …}`` when the channel
+    is gone (expired, replaced, its token expired), ``{"result": "200", "status": "subscribed"}``
+    acknowledging a subscribe, ``{"result": "400", …}`` refusing one."""
+
+    result: int
+    status: str | None = None
+    message: str | None = None
+
+    @property
+    def channel_gone(self) -> bool:
+        """The channel no longer exists: replace it now, and reconcile the gap."""
+        return self.result == 404
+
+    @property
+    def acknowledged(self) -> bool:
+        """A subscribe or unsubscribe the platform accepted."""
+        return 200 <= self.result < 300
+
+
+Frame = Heartbeat | SocketClosing | ChannelEnded | ConversationEvent | ControlFrame | UnknownFrame
 
 
 # --- detector decisions and the work they create ---------------------------------------------

@@ -32,6 +32,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from wrapupd.events import (
+    ControlFrame,
     ConversationEvent,
     Frame,
     Heartbeat,
@@ -69,6 +70,9 @@ class EventKind(enum.StrEnum):
     PONG = "pong"
     SOCKET_CLOSING = "socket_closing"
     CHANNEL_ENDED = "channel_ended"
+    CHANNEL_GONE = "channel_gone"  # an in-socket {"result": "404"}
+    SUBSCRIBE_ACK = "subscribe_ack"
+    SUBSCRIBE_FAILED = "subscribe_failed"
     UNKNOWN = "unknown"
     MALFORMED = "malformed"
 
@@ -83,7 +87,15 @@ def frame_kind(frame: Frame) -> EventKind:
         return EventKind.CONVERSATION
     if isinstance(frame, SocketClosing):
         return EventKind.SOCKET_CLOSING
+    if isinstance(frame, ControlFrame):
+        return _control_kind(frame)
     return EventKind.CHANNEL_ENDED
+
+
+def _control_kind(frame: ControlFrame) -> EventKind:
+    if frame.channel_gone:
+        return EventKind.CHANNEL_GONE
+    return EventKind.SUBSCRIBE_ACK if frame.acknowledged else EventKind.SUBSCRIBE_FAILED
 
 
 def status_class(status: int) -> str:
@@ -228,6 +240,12 @@ class Metrics:
             "Unix time the queue -> default wrap-up code table was last loaded (0 = never).",
         )
         self._retries = self._counter("retries_total", "Retried operations, by reason.", ["reason"])
+        self._deployment_problem = self._gauge(
+            "deployment_problem",
+            "1 while a problem only an operator can fix holds all work (problem: login_required,"
+            " user_context_required), else 0.",
+            ["problem"],
+        )
 
     def _register_build_info(self, version: str | None, sdk_version: str | None) -> None:
         info = self._gauge(
@@ -286,6 +304,10 @@ class Metrics:
     def retry(self, reason: str) -> None:
         """Count a retried operation; ``reason`` is snake_case or an exception class name."""
         self._retries.labels(reason=reason_label(reason)).inc()
+
+    def set_deployment_problem(self, problem: str, active: bool) -> None:
+        """Raise or clear a deployment problem (``login_required``, ``user_context_required``)."""
+        self._deployment_problem.labels(problem=reason_label(problem)).set(1 if active else 0)
 
     def rate_limited(self) -> None:
         """A work item waits out a 429 and will be tried again.

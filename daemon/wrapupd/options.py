@@ -10,13 +10,35 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
 from wrapupd.ledger import ledger_path
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.subscriber import SubscriberConfig
+
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+REFRESH_TOKEN_FILE_NAME = "refresh_token"  # in the state directory unless configured
+GrantKind = Literal["client_credentials", "authorization_code"]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantOptions:
+    """How the daemon gets access tokens: the OAuth client's own credentials, or the refresh token
+    of an integration user signed in once with ``wrapupd login`` (kept in ``refresh_token_file``;
+    ``refresh_token_seed`` is a read-only first token, such as a systemd credential)."""
+
+    kind: GrantKind = "client_credentials"
+    redirect_uri: str = DEFAULT_REDIRECT_URI
+    refresh_token_file: Path | None = None
+    refresh_token_seed: Path | None = None
+
+    @property
+    def listen_port(self) -> int:
+        """The loopback port ``wrapupd login`` waits on for the redirect."""
+        return urlsplit(self.redirect_uri).port or 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +56,7 @@ class DaemonOptions:
     budget_per_minute: float = 270.0
     rate_limit_per_minute: float = 300.0
     token_renew_margin: float = 300.0
+    token_retry_seconds: float = 5.0  # after a failed renewal (a new login is noticed this fast)
     code_refresh_seconds: float = 300.0
     verify_codes_at_start_max: int = 50
     drain_seconds: float = 20.0
@@ -42,6 +65,7 @@ class DaemonOptions:
     subscriber: SubscriberConfig = field(default_factory=SubscriberConfig)
     applier: ApplierConfig = field(default_factory=ApplierConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
+    grant: GrantOptions = field(default_factory=GrantOptions)
 
     @property
     def dry_run(self) -> bool:
@@ -90,6 +114,7 @@ def _scaled(unit: float) -> dict[str, Any]:
         "read_timeout": 2.0,
         "drain_seconds": 20 * unit,
         "redrive_poll_seconds": 2 * unit,
+        "token_retry_seconds": 2 * unit,
         "subscriber": SubscriberConfig(
             heartbeat_timeout=20 * unit,
             ping_timeout=10 * unit,

@@ -14,6 +14,8 @@ from wrapupd import __version__
 from wrapupd.applier import Applier
 from wrapupd.clock import Clock
 from wrapupd.code_cache import CodeCache
+from wrapupd.credentials import build_grant
+from wrapupd.deployment import DeploymentProblems
 from wrapupd.genesys.client import GenesysClient, Timeouts
 from wrapupd.intake import Intake
 from wrapupd.ledger import Ledger, open_ledger_blocking
@@ -37,6 +39,7 @@ class Parts:
     applier: Applier
     reconciler: Reconciler
     intake: Intake
+    problems: DeploymentProblems
 
 
 def build_client(
@@ -50,8 +53,7 @@ def build_client(
     """The platform client for these options (the daemon's, and the one-off commands')."""
     return GenesysClient(
         api_host=options.api_host,
-        client_id=options.client_id,
-        client_secret=options.client_secret,
+        grant=build_grant(options, on_secret=on_new_token),
         timeouts=Timeouts(connect=options.connect_timeout, read=options.read_timeout),
         max_workers=max(4, options.applier.workers * 2),
         renew_margin_seconds=options.token_renew_margin,
@@ -88,6 +90,7 @@ def build_parts(
     metrics = Metrics(registry, version=__version__)
     limiter = RateLimiter(options.budget_per_minute, clock=clock)
     metrics.watch_rate_limiter(limiter)
+    problems = DeploymentProblems(metrics)
     client = build_client(
         options, clock=clock, metrics=metrics, limiter=limiter, on_new_token=on_new_token
     )
@@ -107,8 +110,11 @@ def build_parts(
         clock=clock,
         config=options.subscriber,
         on_state=on_state,
+        limiter=limiter,
     )
-    return _with_workers(options, client, limiter, metrics, codes, ledger, subscriber, clock)
+    return _with_workers(
+        options, client, limiter, metrics, codes, ledger, subscriber, problems, clock
+    )
 
 
 def _with_workers(
@@ -119,6 +125,7 @@ def _with_workers(
     codes: CodeCache,
     ledger: Ledger,
     subscriber: Subscriber,
+    problems: DeploymentProblems,
     clock: Clock,
 ) -> Parts:
     """The parts that act on what the socket and the sweeps find: applier, reconciler, intake."""
@@ -131,6 +138,7 @@ def _with_workers(
         metrics=metrics,
         clock=clock,
         config=options.applier,
+        on_hold=problems.hold,
     )
     reconciler = Reconciler(
         finder=client,
@@ -147,7 +155,9 @@ def _with_workers(
         sweeps=reconciler,
         metrics=metrics,
     )
-    return Parts(client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake)
+    return Parts(
+        client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake, problems
+    )
 
 
 def _open_ledger(options: DaemonOptions, clock: Clock) -> Ledger:

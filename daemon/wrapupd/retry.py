@@ -9,10 +9,14 @@ One table for every caller (the applier, ``wrapupd apply``, the code cache, the 
     404 NotFound                  Final(too_late)                Recheck
     400 BadRequest, 409 Conflict  Final(failed)                  Recheck
     5xx, 401, timeout, transport  Retry()                        Retry(may_have_landed=True)
+    LoginRequired                 Hold(login_required)           Hold(login_required)
+    user-context refusal (4xx)    Final(forbidden)               Hold(user_context_required)
 
 ``Retry.after`` is the platform's own wait (the caller pauses every caller for it); None means the
 caller's backoff. ``Recheck``: the platform refused the write, and only the live state says why
-(coded meanwhile, ACW over, or the code itself refused). Caps on attempts are the caller's policy.
+(coded meanwhile, ACW over, or the code itself refused). ``Hold``: a deployment problem that no
+retry fixes until an operator acts (the remedy says how); the item stays pending, uncounted.
+Caps on attempts are the caller's policy.
 """
 
 from __future__ import annotations
@@ -22,7 +26,15 @@ import math
 from dataclasses import dataclass
 from typing import Literal, overload
 
-from wrapupd.errors import BadRequest, Conflict, Forbidden, NotFound, PlatformError, RateLimited
+from wrapupd.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    LoginRequired,
+    NotFound,
+    PlatformError,
+    RateLimited,
+)
 from wrapupd.events import Outcome
 
 # A Retry-After beyond this (or not a number at all) is the platform's mistake, not an instruction.
@@ -61,11 +73,28 @@ class Final:
     detail: str
 
 
-Verdict = Retry | Recheck | Final
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A deployment problem: keep the work pending until the operator applies ``remedy``."""
+
+    problem: str  # login_required | user_context_required
+    detail: str
+    remedy: str
+
+
+LOGIN_REQUIRED = "login_required"
+USER_CONTEXT_REQUIRED = "user_context_required"
+LOGIN_REMEDY = "sign the integration user in again with `wrapupd login` (no restart needed)"
+USER_CONTEXT_REMEDY = (
+    'set [genesys] grant = "authorization_code" with an Authorization Code OAuth client, sign '
+    "the integration user in once with `wrapupd login`, and restart (see docs/OPERATIONS.md)"
+)
+
+Verdict = Retry | Recheck | Final | Hold
 
 
 @overload
-def classify(error: PlatformError, call: Literal[Call.READ] = ...) -> Retry | Final: ...
+def classify(error: PlatformError, call: Literal[Call.READ] = ...) -> Retry | Final | Hold: ...
 
 
 @overload
@@ -74,6 +103,10 @@ def classify(error: PlatformError, call: Call) -> Verdict: ...
 
 def classify(error: PlatformError, call: Call = Call.READ) -> Verdict:
     """The one decision on a platform error, for a read or for the wrap-up write."""
+    if isinstance(error, LoginRequired):
+        return Hold(LOGIN_REQUIRED, str(error), LOGIN_REMEDY)
+    if call is Call.WRITE and isinstance(error, Forbidden) and error.user_context_required:
+        return Hold(USER_CONTEXT_REQUIRED, str(error), USER_CONTEXT_REMEDY)
     if isinstance(error, RateLimited):
         return Retry(after=sane_wait(error.retry_after))
     if isinstance(error, Forbidden):
@@ -103,10 +136,5 @@ def forbidden_detail(error: Forbidden, call: Call) -> str:
     if call is Call.READ:
         missing = ", ".join(error.missing_permissions) or READ_PERMISSION
         return f"cannot read the conversation: the role lacks {missing}: {error}"
-    if error.user_context_required:
-        return (
-            "the platform refuses client-credentials tokens for this write (it requires a user context): "
-            f"a deployment problem, not transient: {error}"
-        )
     missing = ", ".join(error.missing_permissions) or WRITE_PERMISSION
     return f"the OAuth client's role lacks {missing}: {error}"

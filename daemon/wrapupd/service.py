@@ -21,12 +21,13 @@ from prometheus_client import CollectorRegistry
 
 from wrapupd import __version__
 from wrapupd.clock import Clock, SystemClock
-from wrapupd.errors import BackgroundJobFailed, LedgerUnavailable
+from wrapupd.errors import BackgroundJobFailed, LedgerUnavailable, LoginRequired, PlatformError
 from wrapupd.events import QueuePolicy
 from wrapupd.health import HealthServer
 from wrapupd.options import DaemonOptions
 from wrapupd.parts import Parts, build_parts
 from wrapupd.readiness import Checks, readiness, watchdog_healthy
+from wrapupd.retry import LOGIN_REMEDY, LOGIN_REQUIRED
 from wrapupd.sdnotify import Notifier, WatchdogPinger
 from wrapupd.status_source import DaemonStatus
 from wrapupd.upkeep import keep_token_fresh, purge_forever, purge_once
@@ -164,7 +165,14 @@ class Daemon:
             ("code_cache", p.codes.run()),
             (
                 "token_keeper",
-                keep_token_fresh(p.client, self.clock, self.options.token_renew_margin),
+                keep_token_fresh(
+                    p.client,
+                    self.clock,
+                    self.options.token_renew_margin,
+                    retry_seconds=self.options.token_retry_seconds,
+                    on_failure=self._renewal_failed,
+                    on_renewed=lambda: p.problems.clear(LOGIN_REQUIRED),
+                ),
             ),
             ("ledger_purge", purge_forever(p.ledger, self.clock, self.options.retention_days)),
             ("ledger_redrive", self._take_redriven_forever()),
@@ -217,6 +225,15 @@ class Daemon:
 
     # --- jobs of the service itself ---------------------------------------------------------------
 
+    def _renewal_failed(self, error: PlatformError) -> None:
+        """A refused refresh token holds everything until ``wrapupd login``; the rest may pass.
+
+        The grant re-reads the refresh-token file at every attempt: a new login ends the hold."""
+        if isinstance(error, LoginRequired):
+            self.parts.problems.report(LOGIN_REQUIRED, str(error), LOGIN_REMEDY)
+        else:
+            log.warning("token_renew_failed", error=str(error))
+
     async def _take_redriven_forever(self) -> None:
         """Hand what an operator redrove (``wrapupd ledger redrive``) to the applier."""
         while True:
@@ -234,7 +251,8 @@ class Daemon:
         sub = self.options.subscriber
         p = self.parts
         fresh = sub.heartbeat_timeout + sub.ping_timeout
-        return readiness(p.client, p.subscriber, p.codes, self.clock, fresh)
+        checks = readiness(p.client, p.subscriber, p.codes, self.clock, fresh)
+        return {**checks, "deployment": p.problems.check()}
 
     def healthy(self) -> bool:
         """What the watchdog pings on: frames still arrive."""

@@ -39,6 +39,7 @@ from wrapupd.channels import (
 from wrapupd.clock import Clock
 from wrapupd.events import (
     ChannelEnded,
+    ControlFrame,
     ConversationEvent,
     Heartbeat,
     SocketClosing,
@@ -47,6 +48,8 @@ from wrapupd.events import (
 )
 from wrapupd.genesys.notifications import PING, parse_frame
 from wrapupd.metrics import Metrics
+from wrapupd.ratelimit import RateLimiter
+from wrapupd.redaction import channel_tag
 
 log = structlog.get_logger("wrapupd.subscriber")
 
@@ -91,6 +94,7 @@ class Subscriber:
         connector: Connector | None = None,
         on_state: Callable[[str], None] | None = None,
         backoff: Callable[[], Iterator[float]] | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._queue_ids = queue_ids
         self._backoff = backoff or (
@@ -103,7 +107,9 @@ class Subscriber:
         connect = connector or websocket_connector(
             max_message_bytes=config.max_message_bytes, open_timeout=config.open_timeout
         )
-        self._tools = ShardTools(api, connect, clock, metrics, self._on_state)
+        self._tools = ShardTools(
+            api, connect, clock, metrics, self._on_state, self._backoff, limiter
+        )
         self._shards: list[Shard] = []
         self.epoch = 0
         self.last_frame_at: float | None = None
@@ -269,6 +275,8 @@ class Subscriber:
         elif isinstance(frame, ChannelEnded):
             log.warning("channel_ended", shard=shard.index, topic=frame.topic, reason=frame.reason)
             return End(EndReason.CHANNEL_ENDED)
+        elif isinstance(frame, ControlFrame):
+            return self._on_control(shard, frame)
         elif isinstance(frame, UnknownFrame):
             log.warning(
                 "frame_ignored",
@@ -279,6 +287,24 @@ class Subscriber:
             )
         elif isinstance(frame, Heartbeat):
             self._metrics.heartbeat(self._clock.now().timestamp())
+        return None
+
+    def _on_control(self, shard: Shard, frame: ControlFrame) -> End | None:
+        """A 404 ends the channel at once (no waiting for the heartbeat watchdog); acks are
+        routine; a refused subscribe means a queue's events do not arrive."""
+        if frame.channel_gone:
+            log.info("channel_gone", shard=shard.index, message=frame.message)
+            return End(EndReason.CHANNEL_GONE)
+        if frame.acknowledged:
+            log.debug("subscribe_acknowledged", shard=shard.index, status=frame.status)
+            return None
+        log.error(
+            "subscribe_failed",
+            shard=shard.index,
+            result=frame.result,
+            status=frame.status,
+            message=frame.message,
+        )
         return None
 
     # --- state changes ----------------------------------------------------------------------
@@ -293,7 +319,7 @@ class Subscriber:
         log.info(
             "socket_connected",
             shard=shard.index,
-            channel=shard.channel.id if shard.channel else None,
+            channel=channel_tag(shard.channel.id) if shard.channel else None,
         )
         if reconnect:
             sink.on_gap("reconnected")
@@ -305,6 +331,7 @@ class Subscriber:
         if end.reason is not EndReason.STOPPING:
             self._metrics.reconnect(end.label)
             self._on_state("reconnecting")
-            log.warning("socket_disconnected", shard=shard.index, reason=end.label)
+            level = "info" if end.routine else "warning"  # an idle close (1001) is routine
+            getattr(log, level)("socket_disconnected", shard=shard.index, reason=end.label)
         if end.reason.channel_lost:
             shard.channel = None

@@ -3,6 +3,7 @@ channel dies with it), and forget finished work items after the retention period
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -14,7 +15,6 @@ from wrapupd.errors import PlatformError
 log = structlog.get_logger("wrapupd.service")
 
 PURGE_INTERVAL_SECONDS = 3600.0
-TOKEN_RETRY_SECONDS = 5.0
 
 
 class TokenOwner(Protocol):
@@ -32,23 +32,33 @@ class Purgeable(Protocol):
     async def purge(self, older_than: datetime) -> int: ...
 
 
-async def keep_token_fresh(client: TokenOwner, clock: Clock, margin: float) -> None:
+async def keep_token_fresh(
+    client: TokenOwner,
+    clock: Clock,
+    margin: float,
+    *,
+    retry_seconds: float,
+    on_failure: Callable[[PlatformError], None],
+    on_renewed: Callable[[], None],
+) -> None:
     """Renew ``margin`` seconds before expiry (at most half the lifetime early), even when no
-    API call is due, until cancelled; a failed renewal is retried soon."""
+    API call is due, until cancelled; a failed renewal is reported and retried soon."""
     while True:
         expires = client.token_expires_at
         if expires is None:
-            await clock.sleep(TOKEN_RETRY_SECONDS)
+            await clock.sleep(retry_seconds)
             continue
         lifetime_left = (expires - clock.now()).total_seconds()
         await clock.sleep(max(0.0, lifetime_left - min(margin, lifetime_left / 2)))
         try:
             await client.renew_token()
-            renewed = client.token_expires_at
-            log.info("token_renewed", expires_at=renewed.isoformat() if renewed else None)
         except PlatformError as exc:
-            log.warning("token_renew_failed", error=str(exc))
-            await clock.sleep(TOKEN_RETRY_SECONDS)
+            on_failure(exc)
+            await clock.sleep(retry_seconds)
+            continue
+        on_renewed()
+        renewed = client.token_expires_at
+        log.info("token_renewed", expires_at=renewed.isoformat() if renewed else None)
 
 
 async def purge_once(ledger: Purgeable, clock: Clock, retention_days: float) -> int:

@@ -20,7 +20,7 @@ from wrapupd.errors import (
     Unauthorized,
 )
 from wrapupd.events import Outcome
-from wrapupd.retry import MAX_RETRY_AFTER, Call, Final, Recheck, Retry, Verdict, classify
+from wrapupd.retry import MAX_RETRY_AFTER, Call, Final, Hold, Recheck, Retry, Verdict, classify
 
 
 def kind(verdict: Verdict) -> str:
@@ -91,8 +91,8 @@ def test_a_read_refused_for_a_permission_names_it() -> None:
 def test_a_write_refused_for_client_credentials_says_it_is_a_deployment_problem() -> None:
     error = Forbidden(f"This request {Forbidden.USER_CONTEXT_MARKER}.", status=403)
     verdict = classify(error, Call.WRITE)
-    assert isinstance(verdict, Final) and "user context" in verdict.detail
-    assert "not transient" in verdict.detail
+    assert isinstance(verdict, Hold) and "user context" in verdict.detail
+    assert "authorization_code" in verdict.remedy
 
 
 def test_a_write_refused_without_named_permissions_names_the_wrapup_permission() -> None:

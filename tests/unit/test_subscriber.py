@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 from websockets.exceptions import ConnectionClosedOK, InvalidMessage
+from websockets.frames import Close
 
 from wrapupd.channels import RECONNECTABLE, End, EndReason, shard_topics
 from wrapupd.clock import ManualClock
@@ -25,6 +26,7 @@ from wrapupd.errors import (
 from wrapupd.events import Channel, ConversationEvent, TopicResult
 from wrapupd.genesys.notifications import PING
 from wrapupd.metrics import Metrics
+from wrapupd.ratelimit import RateLimiter
 from wrapupd.subscriber import Subscriber, SubscriberConfig
 
 UNIT = 1.0  # manual-clock seconds
@@ -43,10 +45,11 @@ class FakeSocket:
         self.sent: list[str] = []
         self.answers_ping = answers_ping
         self.closed = False
+        self.close_frame: Close | None = None  # what the server's close said (None: abnormal)
 
     async def recv(self) -> str:
         if self.closed:
-            raise ConnectionClosedOK(None, None)
+            raise ConnectionClosedOK(self.close_frame, None)
         return await self.inbox.get()
 
     async def send(self, message: str) -> None:
@@ -103,8 +106,11 @@ class Rig:
         answers_ping: bool,
         queue_ids: Sequence[str] = ("q1",),
         closes_at_once: bool = False,
+        config: SubscriberConfig = CONFIG,
+        limiter: RateLimiter | None = None,
+        clock: ManualClock | None = None,
     ) -> None:
-        self.clock = ManualClock()
+        self.clock = clock or ManualClock()
         self.api = FakeApi()
         self.sockets: list[FakeSocket] = []
         self.connected_at: list[float] = []
@@ -128,9 +134,10 @@ class Rig:
             queue_ids=lambda: queue_ids,
             metrics=self.metrics,
             clock=self.clock,
-            config=CONFIG,
+            config=config,
             connector=connect,
             backoff=backoff,
+            limiter=limiter,
         )
 
     async def advance(self, seconds: float, step: float = UNIT / 4) -> None:

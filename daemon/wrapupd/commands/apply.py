@@ -16,7 +16,7 @@ from wrapupd.code_cache import pick_code
 from wrapupd.errors import PlatformError, RateLimited, ResolutionError
 from wrapupd.events import ConversationSnapshot, Outcome, Participant, Queue, WrapupCode
 from wrapupd.parts import build_client
-from wrapupd.retry import Call, Final, Retry, classify, sane_wait
+from wrapupd.retry import Call, Final, Hold, Retry, classify, sane_wait
 from wrapupd.rules import StateCheck, after_refusal, check_participant, find_participant
 from wrapupd.settings import Settings
 
@@ -177,7 +177,7 @@ async def _check(
         snapshot = await client.get_conversation(conversation_id)
     except PlatformError as exc:
         verdict = classify(exc, Call.READ)
-        if isinstance(verdict, Retry):
+        if isinstance(verdict, Retry | Hold):
             raise
         return OneShotResult(verdict.outcome, verdict.detail)
     participant = find_participant(snapshot, participant_id)
@@ -197,7 +197,7 @@ async def _write(
         )
     except PlatformError as exc:
         verdict = classify(exc, Call.WRITE)
-        if isinstance(verdict, Retry):
+        if isinstance(verdict, Retry | Hold):  # the CLI names the problem and its remedy
             raise
         if isinstance(verdict, Final):
             return OneShotResult(verdict.outcome, verdict.detail, code)

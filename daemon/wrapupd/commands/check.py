@@ -1,7 +1,13 @@
-"""``wrapupd check``: authenticate, resolve every queue and its code, and try the topic subscriptions.
+"""``wrapupd check``: authenticate, resolve every queue and its code, try the topic subscriptions,
+and find out whether the org accepts this grant's wrap-up writes.
 
-It prints one row per configured queue and exits 0 when every row is ok, 78 otherwise, so a
-deployment can be validated before the daemon runs.
+It prints one row per configured queue and a line on wrap-up writes, and exits 0 when all is
+well, 78 otherwise, so a deployment can be validated before the daemon runs.
+
+The write probe is harmless: a wrap-up PATCH on a conversation id that does not exist. A grant
+that may write wrap-ups gets 404 (no such conversation); an org that refuses client-credentials
+tokens for the write answers its user-context refusal (400 or 403) before looking the
+conversation up, and the remedy is the ``authorization_code`` grant.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ from wrapupd import logs
 from wrapupd.clock import SystemClock
 from wrapupd.code_cache import Directory, find_queue, pick_code
 from wrapupd.commands import EX_CONFIG, EX_OK
-from wrapupd.errors import ResolutionError
+from wrapupd.errors import Forbidden, NotFound, PlatformError, ResolutionError
 from wrapupd.events import Queue, QueuePolicy, TopicResult
 from wrapupd.genesys.client import GenesysClient
 from wrapupd.genesys.notifications import queue_id_from_topic, queue_topic
 from wrapupd.parts import build_client
 from wrapupd.ratelimit import RateLimiter
+from wrapupd.retry import USER_CONTEXT_REMEDY
 from wrapupd.settings import Settings
 
 
@@ -34,16 +41,29 @@ class CheckRow:
     queue_id: str | None = None
 
 
+# A conversation id no org holds (a fixed, random UUID): the probe write can only be refused.
+PROBE_CONVERSATION_ID = "0b5e9a7c-6d1f-4c2e-9a3b-7f8e1d2c3b4a"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteProbe:
+    """What the probe write said about this grant's wrap-up writes."""
+
+    ok: bool
+    detail: str
+
+
 @dataclass(frozen=True, slots=True)
 class CheckReport:
-    """Every row of the check, printable as a table."""
+    """Every row of the check, printable as a table, and the write probe's verdict."""
 
     rows: tuple[CheckRow, ...]
+    writes: WriteProbe | None = None
 
     @property
     def ok(self) -> bool:
-        """Every queue and code resolved and every topic permitted."""
-        return all(r.ok for r in self.rows)
+        """Every queue and code resolved, every topic permitted, and writes accepted."""
+        return all(r.ok for r in self.rows) and (self.writes is None or self.writes.ok)
 
     def table(self) -> str:
         """The rows as an aligned text table with a verdict line."""
@@ -56,7 +76,9 @@ class CheckReport:
         ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append("")
-        lines.append("all good" if self.ok else "problems found: see the status column")
+        if self.writes is not None:
+            lines.append(f"wrap-up writes: {self.writes.detail}")
+        lines.append("all good" if self.ok else "problems found: see above")
         return "\n".join(lines)
 
 
@@ -79,7 +101,8 @@ async def check_deployment(
         queues = await directory.queues()
         rows = [await _check_policy(directory, queues, policy) for policy in options.policies]
         resolved = {r.queue_id: r.queue for r in rows if r.ok and r.queue_id}  # id -> label
-        return CheckReport(tuple(await _check_topics(client, resolved, rows)))
+        rows = await _check_topics(client, resolved, rows)
+        return CheckReport(tuple(rows), await probe_wrapup_write(client))
     finally:
         await client.close()
 
@@ -114,3 +137,33 @@ def _with_topic(row: CheckRow, rejection: TopicResult | None) -> CheckRow:
     missing = ", ".join(rejection.missing_permissions) or "unknown"
     status = f"topic rejected ({rejection.rejection_reason}); missing permissions: {missing}"
     return replace(row, status=status, ok=False)
+
+
+async def probe_wrapup_write(client: GenesysClient) -> WriteProbe:
+    """A wrap-up PATCH on a conversation that does not exist: 404 means writes are accepted."""
+    try:
+        await client.patch_participant_wrapup(
+            PROBE_CONVERSATION_ID,
+            PROBE_CONVERSATION_ID,
+            code_id=PROBE_CONVERSATION_ID,
+            code_name=None,
+            notes=None,
+        )
+    except NotFound:
+        return WriteProbe(True, f"accepted for this grant ({client.grant.name})")
+    except Forbidden as exc:
+        return _refused_write(exc)
+    except PlatformError as exc:
+        return WriteProbe(False, f"could not be probed: {exc}")
+    return WriteProbe(False, "the probe on a conversation that does not exist was accepted (?)")
+
+
+def _refused_write(exc: Forbidden) -> WriteProbe:
+    if exc.user_context_required:
+        return WriteProbe(
+            False,
+            "refused: the org requires a user context for wrap-up writes (client credentials "
+            f"cannot be used): {exc}. Remedy: {USER_CONTEXT_REMEDY}",
+        )
+    missing = ", ".join(exc.missing_permissions) or "conversation:participant:wrapup"
+    return WriteProbe(False, f"refused: the role lacks {missing}: {exc}")

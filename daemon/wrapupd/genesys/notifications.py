@@ -19,6 +19,7 @@ import msgspec
 
 from wrapupd.events import (
     ChannelEnded,
+    ControlFrame,
     ConversationEvent,
     Frame,
     Heartbeat,
@@ -62,6 +63,10 @@ class _Envelope(msgspec.Struct, frozen=True):
 
     topicName: str | None = None
     eventBody: msgspec.Raw = msgspec.Raw()
+    # In-socket control frames carry these instead of a topic (any type: never a reason to fail).
+    result: Any = None
+    status: Any = None
+    message: Any = None
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
@@ -78,13 +83,36 @@ def parse_frame(raw: str | bytes) -> Frame:
     except Exception as exc:  # malformed JSON, invalid UTF-8, a str with lone surrogates
         return UnknownFrame(None, "malformed_json", _short(str(exc)))
     topic = envelope.topicName
+    if not topic:
+        return _control(envelope)
     try:
-        return _route(topic, envelope.eventBody) if topic else _NO_TOPIC
+        return _route(topic, envelope.eventBody)
     except Exception as exc:  # the promise is "never raises": a parser bug becomes a counted frame
         return UnknownFrame(topic, "bad_conversation", _short(repr(exc)))
 
 
 _NO_TOPIC = UnknownFrame(None, "bad_envelope", "topicName missing or not a string")
+
+
+def _control(envelope: _Envelope) -> Frame:
+    """A frame without a topic: a control frame when its ``result`` is an HTTP-like status."""
+    code = _status_code(envelope.result)
+    if code is None:
+        return _NO_TOPIC
+    return ControlFrame(code, _text(envelope.status), _text(envelope.message))
+
+
+def _status_code(result: Any) -> int | None:
+    """``"404"`` or ``404`` -> 404; anything that is not an HTTP-like status -> None."""
+    if isinstance(result, str) and result.isdigit():
+        result = int(result)
+    if isinstance(result, int) and not isinstance(result, bool) and 100 <= result < 600:
+        return result
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return _short(value) if isinstance(value, str) and value else None
 
 
 def _unreadable_envelope(raw: str | bytes, exc: msgspec.ValidationError) -> UnknownFrame:

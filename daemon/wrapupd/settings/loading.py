@@ -31,6 +31,7 @@ def load_settings(
     layers = Layers.gather(config_file, environment, set(Settings.model_fields))
     result = _validate(layers)
     if isinstance(result, Settings) and not layers.stray_env:
+        result._refresh_token_seed = layers.refresh_token_seed
         return result
     problems = [*layers.stray_env, *([] if isinstance(result, Settings) else result)]
     # Raised outside any ``except``: the ValidationError (whose text may quote the secret) must

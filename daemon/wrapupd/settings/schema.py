@@ -4,13 +4,14 @@ each queue's policy and the daemon's plain options."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
-from wrapupd.options import DaemonOptions
+from wrapupd.options import REFRESH_TOKEN_FILE_NAME, DaemonOptions, GrantOptions
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.settings.sections import (
     ENV_PREFIX,
@@ -43,6 +44,8 @@ class Settings(BaseSettings):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    # A read-only first refresh token ($CREDENTIALS_DIRECTORY/refresh_token), set by the loader.
+    _refresh_token_seed: Path | None = PrivateAttr(default=None)
 
     @field_validator("queues")
     @classmethod
@@ -88,6 +91,18 @@ class Settings(BaseSettings):
                 dry_run=d.dry_run, workers=d.workers, max_attempts=d.max_attempts
             ),
             reconciler=ReconcilerConfig(interval=d.reconcile_interval_seconds),
+            grant=self.grant_options(),
+        )
+
+    def grant_options(self) -> GrantOptions:
+        """How tokens are obtained, as plain values (the refresh token's file resolved)."""
+        g = self.genesys
+        return GrantOptions(
+            kind=g.grant,
+            redirect_uri=g.redirect_uri,
+            refresh_token_file=g.refresh_token_file
+            or self.daemon.state_dir / REFRESH_TOKEN_FILE_NAME,
+            refresh_token_seed=self._refresh_token_seed,
         )
 
     def queue_policies(self) -> list[QueuePolicy]:

@@ -12,10 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic import model_validator as _model_validator
 from pydantic_core import PydanticCustomError
 
+from wrapupd.options import DEFAULT_REDIRECT_URI, GrantKind
+
 ENV_PREFIX = "WRAPUPD_"
 ENV_CONFIG_FILE = "WRAPUPD_CONFIG"
 ENV_SECRET_FILE = "WRAPUPD_GENESYS__CLIENT_SECRET_FILE"
 CREDENTIAL_NAME = "client_secret"
+REFRESH_TOKEN_CREDENTIAL = "refresh_token"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 KNOWN_REGIONS: tuple[str, ...] = (
     "mypurecloud.com",
@@ -71,9 +75,19 @@ class GenesysSettings(_Section):
         description="Explicit API base URL instead of a region, e.g. http://127.0.0.1:8080"
         " for the emulator or a proxy",
     )
-    client_id: Name = Field(description="OAuth client-credentials client id")
+    grant: GrantKind = Field(
+        default="client_credentials",
+        description="client_credentials (the OAuth client's own token) | authorization_code (an"
+        " integration user signed in once with `wrapupd login`, for orgs that refuse wrap-up"
+        " writes without a user context)",
+    )
+    client_id: Name = Field(
+        description="OAuth client id: the Client Credentials client, or the Authorization Code"
+        " client when grant = authorization_code"
+    )
     client_secret: SecretStr = Field(
-        description="OAuth client secret (prefer client_secret_file or systemd LoadCredential)"
+        description="That OAuth client's secret (prefer client_secret_file or systemd"
+        " LoadCredential)"
     )
     client_secret_file: Path | None = Field(
         default=None, description="File holding the client secret; overrides client_secret"
@@ -95,8 +109,36 @@ class GenesysSettings(_Section):
     token_renew_margin_seconds: Seconds = Field(
         default=300.0, description="Renew the access token this long before it expires"
     )
+    redirect_uri: str = Field(
+        default=DEFAULT_REDIRECT_URI,
+        description="authorization_code: the Authorization Code client's redirect URI, where"
+        " `wrapupd login` listens (http on loopback, with a port)",
+    )
+    refresh_token_file: Path | None = Field(
+        default=None,
+        description="authorization_code: where `wrapupd login` stores the refresh token and the"
+        " daemon keeps its rotations (mode 0600; default <daemon.state_dir>/refresh_token;"
+        " systemd credential refresh_token is a read-only first token)",
+    )
 
-    _normalise = field_validator("region", "api_host", "client_id", mode="before")(_strip)
+    _normalise = field_validator(
+        "region", "api_host", "client_id", "grant", "redirect_uri", mode="before"
+    )(_strip)
+
+    @field_validator("redirect_uri")
+    @classmethod
+    def _loopback_redirect(cls, value: str) -> str:
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme != "http" or parts.hostname not in _LOOPBACK_HOSTS or not port:
+            raise ValueError(
+                "must be a loopback http URL with a port, e.g. http://127.0.0.1:<port>/callback"
+                " (`wrapupd login` listens there)"
+            )
+        return value
 
     @field_validator("region")
     @classmethod

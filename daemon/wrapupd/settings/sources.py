@@ -18,7 +18,13 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 from pydantic_settings.sources.utils import parse_env_vars
 
 from wrapupd.errors import ConfigError
-from wrapupd.settings.sections import CREDENTIAL_NAME, ENV_CONFIG_FILE, ENV_PREFIX, ENV_SECRET_FILE
+from wrapupd.settings.sections import (
+    CREDENTIAL_NAME,
+    ENV_CONFIG_FILE,
+    ENV_PREFIX,
+    ENV_SECRET_FILE,
+    REFRESH_TOKEN_CREDENTIAL,
+)
 
 
 class DictSource(PydanticBaseSettingsSource):
@@ -60,6 +66,7 @@ class Layers:
     origin: str
 
     stray_env: tuple[str, ...] = ()
+    refresh_token_seed: Path | None = None
 
     @classmethod
     def gather(cls, config_file: Path | None, env: Mapping[str, str], sections: set[str]) -> Layers:
@@ -75,7 +82,21 @@ class Layers:
         stray = tuple(_stray_env_vars(env, sections))
         if problems:
             raise ConfigError(report([*problems, *stray], _origin(path)))
-        return cls(file=data, env=env, secret=secret, origin=_origin(path), stray_env=stray)
+        return cls(
+            file=data,
+            env=env,
+            secret=secret,
+            origin=_origin(path),
+            stray_env=stray,
+            refresh_token_seed=_credential(env, REFRESH_TOKEN_CREDENTIAL),
+        )
+
+
+def _credential(env: Mapping[str, str], name: str) -> Path | None:
+    """A systemd credential's file (``LoadCredential=<name>:…``), when the unit passed one."""
+    directory = _env_lookup(env, "CREDENTIALS_DIRECTORY")
+    path = Path(directory) / name if directory else None
+    return path if path is not None and path.is_file() else None
 
 
 CURRENT_LAYERS: contextvars.ContextVar[Layers | None] = contextvars.ContextVar(
