@@ -148,15 +148,25 @@ def _with_workers(
         clock=clock,
         config=options.reconciler,
     )
-    intake = Intake(
+    intake = _intake(codes, applier, subscriber, reconciler, metrics)
+    return Parts(
+        client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake, problems
+    )
+
+
+def _intake(
+    codes: CodeCache,
+    applier: Applier,
+    subscriber: Subscriber,
+    reconciler: Reconciler,
+    metrics: Metrics,
+) -> Intake:
+    return Intake(
         watched=lambda: codes.queue_ids,
         applier=applier,
         socket=subscriber,
         sweeps=reconciler,
         metrics=metrics,
-    )
-    return Parts(
-        client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake, problems
     )
 
 
