@@ -1,4 +1,6 @@
-"""Wiring and lifecycle of the daemon: every part built at once, then startup -> serve -> shutdown.
+"""The daemon's lifecycle: its parts (built at once by :mod:`wrapupd.parts`), then startup ->
+serve -> shutdown, uvicorn-style, with the shutdown trigger injected (signals in ``wrapupd run``,
+an event in the tests).
 
 Startup, one log line per step: ``starting``, ``authenticated``, ``queue_watched`` (each), the
 ledger ``ledger_opened``, ``health_listening``, the socket connected and subscribed, ``ready``.
