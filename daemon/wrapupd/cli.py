@@ -24,6 +24,7 @@ from wrapupd.errors import (
     LedgerUnavailable,
     PlatformError,
 )
+from wrapupd.retry import USER_CONTEXT_REMEDY
 from wrapupd.settings import Settings, load_settings
 
 log = structlog.get_logger("wrapupd.cli")
@@ -211,6 +212,10 @@ def _platform_exit(exc: PlatformError) -> int:
     """Credentials and permissions are configuration problems; anything else may pass."""
     if isinstance(exc, AuthenticationFailed):
         return _fail(f"authentication failed: {exc}", EX_CONFIG)
+    if isinstance(exc, Forbidden) and exc.user_context_required:
+        return _fail(
+            f"the org requires a user context: {exc}. Remedy: {USER_CONTEXT_REMEDY}", EX_CONFIG
+        )
     if isinstance(exc, Forbidden):
         return _fail(f"permission problem: {exc}", EX_CONFIG)
     return _fail(f"the platform is unreachable or failing: {exc}", EX_UNAVAILABLE)

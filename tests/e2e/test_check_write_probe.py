@@ -4,6 +4,7 @@ not exist answers 404 for a grant that may write wrap-ups, and the user-context 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,30 @@ async def test_check_with_the_signed_in_user_says_writes_are_accepted(
     result = await asyncio.to_thread(wrapupd, "check", "--config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "wrap-up writes: accepted for this grant (authorization_code)" in result.stdout
+
+
+def test_apply_with_client_credentials_on_a_user_context_org_names_the_remedy(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    emulator.reset(require_user_context=True)
+    conv = emulator.start_conversation(queue="Support", talk_s=0.05, outcome="nothing")
+    deadline = time.monotonic() + 5
+    while not emulator.ground_truth():
+        assert time.monotonic() < deadline, "never in ACW"
+        time.sleep(0.01)
+    config = write_config(tmp_path / "w.toml", emulator, SUPPORT_QUEUE)
+    result = wrapupd(
+        "apply",
+        "--config",
+        str(config),
+        "--conversation",
+        conv["conversationId"],
+        "--participant",
+        conv["participantId"],
+        "--code",
+        "Resolved",
+    )
+    assert result.returncode == 78
+    assert "requires a user context" in result.stderr
+    assert 'grant = "authorization_code"' in result.stderr and "wrapupd login" in result.stderr
+    assert emulator.ground_truth()[0]["wrapup"]["by"] is None, "nothing written"

@@ -127,3 +127,24 @@ async def test_client_credentials_on_a_user_context_org_hold_the_work_and_name_t
     ]
     item = daemon.parts.ledger.get((conv["conversationId"], participants[0]["participantId"]))
     assert item is not None and item.outcome is None, "not ended as forbidden or too late"
+
+
+async def test_an_org_where_users_code_only_their_own_participant_ends_items_as_forbidden(
+    emulator: RunningEmulator, start_daemon: DaemonFactory, tmp_path: Path
+) -> None:
+    """No grant can write there: each item ends as forbidden with the platform's words (alert
+    WrapupdMisconfigured), rather than being held for a remedy that does not exist."""
+    emulator.reset(require_user_context=True, wrapup_own_participant_only=True)
+    await wrapupd_login(emulator, tmp_path)
+    daemon = await start_with_user_grant(start_daemon)
+    conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
+    key = (conv["conversationId"], conv["participantId"])
+
+    def finished() -> object:
+        item = daemon.parts.ledger.get(key)
+        return item if item is not None and item.outcome is not None else None
+
+    item = await eventually(finished, what="the item's outcome", blocking=False)
+    assert item.outcome is Outcome.FORBIDDEN
+    assert "own participant" in (item.detail or "")
+    assert daemon.parts.problems.check()[0], "not a deployment problem a login could fix"
