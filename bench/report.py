@@ -326,6 +326,10 @@ def write(results: dict[str, Any], doc: Path, *, json_path: Path | None = None) 
         rss_pending=plan["rss_pending"],
         pollers=", ".join(f"{p:g} s" for p in plan["pollers"]),
     )
+    from bench import report_targets
+
+    top = report_targets.section(results, img)
+    text = text.replace("## Targets (wrapupd)", top + "## Targets (wrapupd)", 1)
     doc.write_text(text + ANALYSIS)
     return doc
 
