@@ -273,6 +273,7 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 info["processor"] = line.split(":", 1)[1].strip()
                 break
+        info["load_avg_1_5_15"] = [round(x, 2) for x in os.getloadavg()]  # others' jobs too
         import psutil
 
         info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)

@@ -100,6 +100,16 @@ def repeats_chart(results: dict[str, Any], img: Path) -> str | None:
     return path.name
 
 
+def _load(results: dict[str, Any]) -> str:
+    load = results["machine"].get("load_avg_1_5_15")
+    if not load:
+        return ""
+    return (
+        f"\nLoad average of the machine when the run ended (1/5/15 min): "
+        f"{' / '.join(str(x) for x in load)} on {results['machine'].get('cpus')} CPUs."
+    )
+
+
 def section(results: dict[str, Any], img: Path) -> str:
     """Markdown for the top of the document."""
     if not results.get("targets"):
@@ -118,6 +128,7 @@ def section(results: dict[str, Any], img: Path) -> str:
             if results.get("compared_with")
             else "none yet",
         ),
+        _load(results),
         "",
         "### p99 in consecutive runs",
         "",

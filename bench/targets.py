@@ -142,7 +142,7 @@ def last_committed(repo: Path, mode: str, exclude: Path | None = None) -> dict[s
             results = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if results.get("mode") == mode:
+        if isinstance(results, dict) and results.get("mode") == mode:
             return dict(results, _path=name)
     return None
 
