@@ -64,7 +64,7 @@ class Plan:
     peak_rate: float = 200.0  # ACW starts per second in the peak run (unlimited budget)
     peak_s: float = 5.0
     startup_runs: int = 3  # `wrapupd run` process start -> ready, 10 queues
-    intake_items: int = 50_000  # new work items per durable intake measurement (3 runs)
+    intake_items: int = 20_000  # new work items per durable intake measurement (3 runs)
     scale_queues: int = 10_000  # start-up at org scale, default limit (0: skipped)
 
 
