@@ -19,6 +19,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,23 @@ async def measure_group_commit(location: str | Path, count: int) -> dict[str, An
         "durable_items_per_s": round(count / durable_s),
         "event_loop_items_per_s": round(count / on_loop),
         "mark_writing_ms": round(mark_ms, 2),
+    }
+
+
+async def durable_intake(count: int, runs: int) -> dict[str, Any]:
+    """``runs`` group-commit measurements, each on a fresh SQLite ledger; medians beside them."""
+    done = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="wrapupd-intake-") as directory:
+            done.append(await measure_group_commit(ledger_path(directory), count))
+    return {
+        "items": count,
+        "runs": done,
+        "durable_items_per_s": round(statistics.median(r["durable_items_per_s"] for r in done)),
+        "event_loop_items_per_s": round(
+            statistics.median(r["event_loop_items_per_s"] for r in done)
+        ),
+        "mark_writing_ms": round(statistics.median(r["mark_writing_ms"] for r in done), 2),
     }
 
 

@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -332,6 +333,7 @@ async def ready_time(
                         stack.enter_async_context(daemon.running()), timeout_s
                     )
                     result.update(ok=True, ready_s=round(time.monotonic() - started, 2))
+                    result.update(await _subscribed(emu))
                     await _wait_verified(parts.codes, verify_wait_s)
                     if parts.codes.verified:
                         result["verified_s"] = round(time.monotonic() - started, 2)
@@ -347,6 +349,13 @@ async def ready_time(
             result["calls"] = sum(int(c["count"]) for c in calls)
             result["rate_limited"] = sum(int(c["count"]) for c in calls if int(c["status"]) == 429)
     return result
+
+
+async def _subscribed(emu: Emulator) -> dict[str, int]:
+    """What the emulator holds at ready: channels, and distinct topics on connected ones."""
+    channels = (await emu.acontrol("GET", "/_emulator/channels"))["channels"]
+    topics = {t for c in channels if c["connected"] for t in c["topics"]}
+    return {"channels": len(channels), "topics_subscribed": len(topics)}
 
 
 async def _wait_verified(codes: Any, limit_s: float) -> None:
@@ -453,6 +462,21 @@ def startup_figures(queues: int, runs: int) -> dict[str, Any]:
                 out[mode] = {"sdk_import": imports, "process_ready": ready}
                 out[mode]["best_ready_s"] = min(r.get("ready_s", float("inf")) for r in ready)
                 out[mode]["max_rss_at_ready_mb"] = max(r.get("rss_at_ready_mb", 0) for r in ready)
+    return out
+
+
+def process_startup(queues: int, runs: int) -> dict[str, Any]:
+    """``python -m wrapupd run`` as shipped (lean SDK import), ``runs`` times: the medians of
+    process start -> ready and of the RSS then, beside every run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        org = many_queues_org(Path(tmp) / "org.toml", queues)
+        with emulator_process(org, rate_args(UNLIMITED, 60)) as emu:
+            done = [process_ready_once(emu, Path(tmp), queues, "lean") for _ in range(runs)]
+    ok = [r for r in done if r["ok"]]
+    out: dict[str, Any] = {"queues": queues, "runs": done}
+    if ok:
+        out["ready_s"] = round(statistics.median(r["ready_s"] for r in ok), 3)
+        out["rss_at_ready_mb"] = round(statistics.median(r["rss_at_ready_mb"] for r in ok), 1)
     return out
 
 

@@ -67,12 +67,11 @@ def build_client(
 def _rate_limit_observer(
     options: DaemonOptions, limiter: RateLimiter
 ) -> Callable[[int, int, float], None]:
-    """Keep our share of the platform's window (the reserve stays free for other tools), one
-    request short of it for a response still on its way."""
+    """Keep our share of the platform's window (the reserve stays free for other tools)."""
     share = min(1.0, options.budget_per_minute / options.rate_limit_per_minute)
 
     def observe(count: int, allowed: int, reset_in: float) -> None:
-        limiter.observe(allowed * share - count - 1, reset_in)
+        limiter.observe_window(count, allowed, reset_in, share=share)
 
     return observe
 

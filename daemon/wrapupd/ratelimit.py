@@ -86,6 +86,12 @@ class RateLimiter:
         self._wait_seconds = 0.0
         self._pauses = 0
         self._taken_at: deque[float] = deque()  # monotonic times of the last minute's tokens
+        # The platform's fixed window as its headers tell it: the earliest reset any response
+        # promised (each says "within N whole seconds", so the smallest bound is the tightest),
+        # and our own grants in it, known once a reset has passed (None in the first window).
+        self._window_ends_by = float("inf")
+        self._window_grants: int | None = None
+        self._window_allowance = float("inf")
 
     # --- public API ------------------------------------------------------------------------
 
@@ -112,14 +118,29 @@ class RateLimiter:
         """Stop every caller for ``seconds`` from now (a 429's ``Retry-After``)."""
         self.pause_until(self._clock.monotonic() + seconds)
 
-    def observe(self, remaining: float, reset_in: float) -> None:
-        """What the platform says is left of its current window (``inin-ratelimit-*``): never hold
-        more tokens than that, and when nothing is left wait for the window to reset. This keeps a
-        bucket that refills smoothly from bursting into a fixed window that is already spent."""
+    def observe_window(
+        self, count: int, allowed: int, reset_in: float, *, share: float = 1.0
+    ) -> None:
+        """A response's ``inin-ratelimit-count/-allowed/-reset``: keep to ``share`` of the
+        platform's current window, and when our part is spent wait exactly for its reset.
+
+        Once a reset has passed, the limiter counts its own grants in the window, requests still
+        on their way included, so it can spend the whole share; in the first window it cannot tell
+        which of its requests the platform has counted, so it keeps one back."""
+        if self._window_grants is not None and count > self._window_grants:
+            return  # counted in the window before (an answer that arrived after the reset)
+        self._window_ends_by = min(self._window_ends_by, self._clock.monotonic() + reset_in)
+        ours = self._window_allowance = allowed * share
+        if self._window_grants is None:
+            self._cap(ours - count - 1)
+        else:
+            self._cap(ours - self._window_grants)
+
+    def _cap(self, remaining: float) -> None:
+        """Never hold more tokens than the window has left; nothing left: wait for its reset
+        and restart with a full bucket (a fresh window follows, nothing was refused)."""
         if remaining < 1:
-            # The window is spent but nothing was refused: a fresh window follows, so restart with
-            # a full bucket (it also makes up for the platform's whole-second reset granularity).
-            self.pause_until(self._clock.monotonic() + reset_in, restart_tokens=self._burst)
+            self.pause_until(self._window_ends_by, restart_tokens=self._burst)
             return
         self._refill()
         self._tokens = min(self._tokens, float(remaining))
@@ -175,6 +196,13 @@ class RateLimiter:
         now = self._clock.monotonic()
         self._taken_at.append(now)
         self._forget_before(now - _MINUTE)
+        if self._clock.monotonic() >= self._window_ends_by:  # the platform's window has reset
+            self._window_ends_by, self._window_grants = float("inf"), 0
+        if self._window_grants is not None:
+            self._window_grants += 1
+            spent = self._window_grants >= self._window_allowance
+            if spent and self._window_ends_by < float("inf"):  # known before any answer says so
+                self.pause_until(self._window_ends_by, restart_tokens=self._burst)
 
     def _anyone_waiting_at_or_above(self, priority: Priority) -> bool:
         return any(self._queues[p] for p in Priority if p >= priority)
@@ -210,6 +238,8 @@ class RateLimiter:
             self._acquired -= 1
             if self._taken_at:
                 self._taken_at.pop()
+            if self._window_grants:
+                self._window_grants -= 1
         with contextlib.suppress(ValueError):
             self._queues[priority].remove(waiter)
         if not self._anyone_waiting_at_or_above(Priority.BACKGROUND) and self._dispatcher:

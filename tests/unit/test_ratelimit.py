@@ -373,7 +373,7 @@ async def test_many_concurrent_callers_are_all_served_once(clock: ManualClock) -
 async def test_observe_caps_tokens_at_what_the_platform_says_is_left() -> None:
     clock = ManualClock()
     limiter = RateLimiter(600, burst=30, clock=clock)
-    limiter.observe(remaining=2, reset_in=5.0)
+    limiter.observe_window(count=97, allowed=100, reset_in=5.0)  # 2 left, 1 kept back
     await limiter.acquire()
     await limiter.acquire()
     assert limiter.stats().acquired == 2
@@ -388,7 +388,7 @@ async def test_observe_caps_tokens_at_what_the_platform_says_is_left() -> None:
 async def test_observe_with_nothing_left_waits_for_the_window_to_reset() -> None:
     clock = ManualClock()
     limiter = RateLimiter(600, burst=30, clock=clock)
-    limiter.observe(remaining=0, reset_in=3.0)
+    limiter.observe_window(count=99, allowed=100, reset_in=3.0)
     assert limiter.paused_remaining() == 3.0
     waiter = asyncio.ensure_future(limiter.acquire())
     await clock.advance(2.9)
@@ -402,7 +402,7 @@ async def test_observe_with_nothing_left_waits_for_the_window_to_reset() -> None
 async def test_a_spent_window_restarts_with_a_full_bucket_but_a_429_with_one_token() -> None:
     clock = ManualClock()
     limiter = RateLimiter(600, burst=10, clock=clock)
-    limiter.observe(remaining=0, reset_in=1.0)
+    limiter.observe_window(count=99, allowed=100, reset_in=1.0)
     await clock.advance(1.0)
     for _ in range(10):
         await limiter.acquire()  # a fresh window: the whole burst at once
@@ -416,3 +416,73 @@ async def test_a_spent_window_restarts_with_a_full_bucket_but_a_429_with_one_tok
     await clock.advance(0.1)
     await settle()
     assert blocked.done()
+
+
+# --- the platform's fixed window -------------------------------------------------------------
+
+
+async def spend_first_window(clock: ManualClock, limiter: RateLimiter, reset_in: float) -> None:
+    """The first window is spent (as far as its answers say): wait for its reset."""
+    limiter.observe_window(count=9, allowed=10, reset_in=reset_in)
+    await clock.advance(reset_in)
+
+
+async def test_the_tightest_reset_bound_of_a_window_wins() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(600, burst=30, clock=clock)
+    limiter.observe_window(count=1, allowed=10, reset_in=3.0)  # the reset is within 3 s of t=0
+    await clock.advance(0.7)
+    limiter.observe_window(count=9, allowed=10, reset_in=3.0)  # and within 3 s of t=0.7
+    assert limiter.paused_remaining() == pytest.approx(2.3), "waits for the earlier bound"
+
+
+async def test_after_a_reset_the_whole_share_of_the_window_is_used() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(600, burst=100, clock=clock)
+    await spend_first_window(clock, limiter, 1.0)
+    for _ in range(10):
+        await limiter.acquire()  # all ten, none kept back: the limiter counts them itself
+    limiter.observe_window(count=3, allowed=10, reset_in=5.0)  # answers still coming in
+    blocked = asyncio.ensure_future(limiter.acquire())
+    await settle()
+    assert limiter.stats().acquired == 10 and not blocked.done(), "an eleventh would be a 429"
+    await clock.advance(5.0)
+    await settle()
+    assert blocked.done(), "the next window starts at its reset"
+
+
+async def test_the_window_share_holds_even_before_any_answer_arrives() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(600, burst=100, clock=clock)
+    await spend_first_window(clock, limiter, 1.0)
+    for _ in range(4):
+        await limiter.acquire()
+    limiter.observe_window(count=1, allowed=5, reset_in=2.0)
+    await limiter.acquire()  # the fifth spends the window: no answer needed to know it
+    blocked = asyncio.ensure_future(limiter.acquire())
+    await settle()
+    assert not blocked.done()
+
+
+async def test_a_late_answer_from_the_spent_window_does_not_stop_the_new_one() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(600, burst=100, clock=clock)
+    await spend_first_window(clock, limiter, 1.0)
+    await limiter.acquire()
+    limiter.observe_window(count=10, allowed=10, reset_in=1.0)  # counted before the reset
+    assert limiter.paused_remaining() == 0.0
+    await limiter.acquire()
+    assert limiter.stats().acquired == 2
+
+
+async def test_a_share_below_one_leaves_the_rest_of_the_window_free() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(600, burst=100, clock=clock)
+    await spend_first_window(clock, limiter, 1.0)
+    await limiter.acquire()
+    limiter.observe_window(count=1, allowed=10, reset_in=5.0, share=0.5)
+    for _ in range(4):
+        await limiter.acquire()
+    blocked = asyncio.ensure_future(limiter.acquire())
+    await settle()
+    assert limiter.stats().acquired == 5 and not blocked.done()
