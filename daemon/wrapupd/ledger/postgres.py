@@ -23,7 +23,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from wrapupd.errors import LedgerError, LedgerUnavailable
-from wrapupd.ledger.backend import Backend, Params, Row, Session
+from wrapupd.ledger.backend import Backend, DriverSession, Params, Row, Session
 from wrapupd.ledger.model import iso
 
 SCHEMES = ("postgresql", "postgres")
@@ -56,41 +56,24 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def _placeholders(sql: str) -> str:
-    """The ledger's ``?`` placeholders in psycopg's style (its SQL has no other ``?`` or ``%``)."""
-    return sql.replace("?", "%s")
-
-
-class PostgresSession(Session):
+class PostgresSession(DriverSession[psycopg.Connection[Any]]):
     """The ledger's SQL on a psycopg connection: placeholders converted, rows locked for update."""
 
     for_update = " FOR UPDATE"
 
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self._db = connection
-
-    def run(self, sql: str, params: Params = ()) -> int:
-        """See :meth:`Session.run`."""
-        return self._db.execute(_placeholders(sql), params).rowcount
+    def _sql(self, sql: str) -> str:
+        """psycopg's ``%s`` for the ledger's ``?`` (its SQL has no other ``?`` or ``%``)."""
+        return sql.replace("?", "%s")
 
     def run_many(self, sql: str, rows: Sequence[Params]) -> None:
         """One statement for many rows; psycopg keeps executemany on a cursor, closed after the batch."""
         with self._db.cursor() as cursor:
-            cursor.executemany(_placeholders(sql), rows)
-
-    def one(self, sql: str, params: Params = ()) -> Row | None:
-        """See :meth:`Session.one`."""
-        row: Row | None = self._db.execute(_placeholders(sql), params).fetchone()
-        return row
-
-    def all(self, sql: str, params: Params = ()) -> list[Row]:
-        """See :meth:`Session.all`."""
-        return list(self._db.execute(_placeholders(sql), params).fetchall())
+            cursor.executemany(self._sql(sql), rows)
 
     def stream(self, sql: str, params: Params = ()) -> Iterator[Row]:
         """A server-side cursor, so a large export never sits in memory whole."""
         with self._db.transaction(), self._db.cursor(name="wrapupd_stream") as cursor:
-            cursor.execute(_placeholders(sql), params)
+            cursor.execute(self._sql(sql), params)
             yield from cursor
 
     def ts(self, moment: datetime) -> object:

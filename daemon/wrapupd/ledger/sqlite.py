@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from wrapupd.errors import LedgerError, LedgerInUse, LedgerUnavailable
-from wrapupd.ledger.backend import Backend, Params, Row, Session
+from wrapupd.ledger.backend import Backend, DriverSession, Params, Row, Session
 from wrapupd.ledger.model import iso
 
 LEDGER_FILENAME = "wrapupd.sqlite3"
@@ -81,29 +81,16 @@ def check_directory(directory: Path) -> None:
         ) from exc
 
 
-class SqliteSession(Session):
+class SqliteSession(DriverSession[sqlite3.Connection]):
     """The ledger's SQL on a sqlite3 connection, times stored as ISO text."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
-        self._db = connection
+        super().__init__(connection)
         self._last: tuple[datetime | None, str] = (None, "")
-
-    def run(self, sql: str, params: Params = ()) -> int:
-        """See :meth:`Session.run`."""
-        return self._db.execute(sql, params).rowcount
 
     def run_many(self, sql: str, rows: Sequence[Params]) -> None:
         """See :meth:`Session.run_many`."""
         self._db.executemany(sql, rows)
-
-    def one(self, sql: str, params: Params = ()) -> Row | None:
-        """See :meth:`Session.one`."""
-        row: Row | None = self._db.execute(sql, params).fetchone()
-        return row
-
-    def all(self, sql: str, params: Params = ()) -> list[Row]:
-        """See :meth:`Session.all`."""
-        return self._db.execute(sql, params).fetchall()
 
     def stream(self, sql: str, params: Params = ()) -> Iterator[Row]:
         """sqlite3's cursor already fetches as it is iterated."""
