@@ -130,6 +130,7 @@ class UserContextRequired(Forbidden):
 
     @property
     def user_context_required(self) -> bool:
+        """Always true here: the refusal already names the missing user context."""
         return True
 
 

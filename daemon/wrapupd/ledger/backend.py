@@ -12,6 +12,7 @@ import abc
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 from wrapupd.errors import LedgerError, LedgerUnavailable
 
@@ -47,6 +48,50 @@ class Session(abc.ABC):
     @abc.abstractmethod
     def ts(self, moment: datetime) -> object:
         """A time as this backend stores it."""
+
+
+class Cursor(Protocol):
+    """What a session reads of a driver's cursor after one statement."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Sequence[Any]: ...
+
+
+class Connection(Protocol):
+    """What :class:`DriverSession` needs of a driver's connection; sqlite3's and psycopg's fit."""
+
+    def execute(self, sql: str, params: Params, /) -> Cursor: ...
+
+
+C = TypeVar("C", bound=Connection)
+
+
+class DriverSession(Session, Generic[C]):
+    """The statements every driver runs alike, so a backend's session states only its dialect."""
+
+    def __init__(self, connection: C) -> None:
+        self._db = connection
+
+    def _sql(self, sql: str) -> str:
+        """The ledger's ``?`` placeholders in the driver's style (sqlite3 takes them as written)."""
+        return sql
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        """See :meth:`Session.run`."""
+        return self._db.execute(self._sql(sql), params).rowcount
+
+    def one(self, sql: str, params: Params = ()) -> Row | None:
+        """See :meth:`Session.one`."""
+        row: Row | None = self._db.execute(self._sql(sql), params).fetchone()
+        return row
+
+    def all(self, sql: str, params: Params = ()) -> list[Row]:
+        """See :meth:`Session.all`."""
+        return list(self._db.execute(self._sql(sql), params).fetchall())
 
 
 class Backend(abc.ABC):

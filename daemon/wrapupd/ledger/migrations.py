@@ -18,6 +18,8 @@ from wrapupd.ledger.backend import Session
 
 @dataclass(frozen=True, slots=True)
 class Migration:
+    """One numbered schema step in one dialect, recorded in ``schema_migrations`` once applied."""
+
     version: int
     name: str
     statements: tuple[str, ...]
@@ -25,6 +27,11 @@ class Migration:
 
 def _v2(ts: str, event_id: str) -> tuple[str, ...]:
     """Export columns, history, leases, replicas and roles (issues 11, 13, 15)."""
+    return (*_v2_item_columns(ts), *_v2_item_events(ts, event_id), *_v2_replicas_and_roles(ts))
+
+
+def _v2_item_columns(ts: str) -> tuple[str, ...]:
+    """What exports and leases need on each work item, filled in for the items already there."""
     columns = (
         "queue_name TEXT",
         "user_id TEXT",
@@ -43,6 +50,12 @@ def _v2(ts: str, event_id: str) -> tuple[str, ...]:
         "UPDATE work_items SET finished_at = updated_at WHERE state = 'done'",
         "CREATE INDEX work_items_finished ON work_items (finished_at) WHERE state = 'done'",
         "CREATE INDEX work_items_redriven ON work_items (redriven) WHERE redriven = 1",
+    )
+
+
+def _v2_item_events(ts: str, event_id: str) -> tuple[str, ...]:
+    """Each item's history, so an operator can see why it ended as it did."""
+    return (
         f"""CREATE TABLE item_events (
             id              {event_id},
             conversation_id TEXT NOT NULL,
@@ -55,6 +68,12 @@ def _v2(ts: str, event_id: str) -> tuple[str, ...]:
             owner           TEXT
         )""",
         "CREATE INDEX item_events_key ON item_events (conversation_id, participant_id, id)",
+    )
+
+
+def _v2_replicas_and_roles(ts: str) -> tuple[str, ...]:
+    """The replicas sharing a ledger, and which of them holds each role until it expires."""
+    return (
         f"""CREATE TABLE replicas (
             owner      TEXT PRIMARY KEY,
             started_at {ts} NOT NULL,

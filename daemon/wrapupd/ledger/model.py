@@ -88,6 +88,8 @@ class HistoryKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
+    """One dated line of an item's history, so an operator can see why it ended as it did."""
+
     at: datetime
     kind: HistoryKind
     detail: str | None = None
@@ -122,6 +124,8 @@ class LedgerRow:
 
 @dataclass(frozen=True, slots=True)
 class ItemHistory:
+    """A work item with its history, oldest first: what ``wrapupd ledger show`` prints."""
+
     row: LedgerRow
     events: tuple[HistoryEntry, ...]
 

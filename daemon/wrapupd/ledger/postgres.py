@@ -23,7 +23,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from wrapupd.errors import LedgerError, LedgerUnavailable
-from wrapupd.ledger.backend import Backend, Params, Row, Session
+from wrapupd.ledger.backend import Backend, DriverSession, Params, Row, Session
 from wrapupd.ledger.model import iso
 
 SCHEMES = ("postgresql", "postgres")
@@ -56,37 +56,28 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def _placeholders(sql: str) -> str:
-    """The ledger's ``?`` placeholders in psycopg's style (its SQL has no other ``?`` or ``%``)."""
-    return sql.replace("?", "%s")
+class PostgresSession(DriverSession[psycopg.Connection[Any]]):
+    """The ledger's SQL on a psycopg connection: placeholders converted, rows locked for update."""
 
-
-class PostgresSession(Session):
     for_update = " FOR UPDATE"
 
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self._db = connection
-
-    def run(self, sql: str, params: Params = ()) -> int:
-        return self._db.execute(_placeholders(sql), params).rowcount
+    def _sql(self, sql: str) -> str:
+        """psycopg's ``%s`` for the ledger's ``?`` (its SQL has no other ``?`` or ``%``)."""
+        return sql.replace("?", "%s")
 
     def run_many(self, sql: str, rows: Sequence[Params]) -> None:
+        """One statement for many rows; psycopg keeps executemany on a cursor, closed after the batch."""
         with self._db.cursor() as cursor:
-            cursor.executemany(_placeholders(sql), rows)
-
-    def one(self, sql: str, params: Params = ()) -> Row | None:
-        row: Row | None = self._db.execute(_placeholders(sql), params).fetchone()
-        return row
-
-    def all(self, sql: str, params: Params = ()) -> list[Row]:
-        return list(self._db.execute(_placeholders(sql), params).fetchall())
+            cursor.executemany(self._sql(sql), rows)
 
     def stream(self, sql: str, params: Params = ()) -> Iterator[Row]:
+        """A server-side cursor, so a large export never sits in memory whole."""
         with self._db.transaction(), self._db.cursor(name="wrapupd_stream") as cursor:
-            cursor.execute(_placeholders(sql), params)
+            cursor.execute(self._sql(sql), params)
             yield from cursor
 
     def ts(self, moment: datetime) -> object:
+        """The aware datetime itself (timestamptz); a naive one is refused, as SQLite refuses it."""
         iso(moment)  # refuses naive times, as SQLite does
         return moment
 
@@ -141,6 +132,7 @@ class PostgresBackend(Backend):
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        """The writer's connection, made again after a failure rather than reused broken."""
         if self._writer is None or self._writer.closed:
             self._writer = self._connect()
         db = self._writer
@@ -158,6 +150,7 @@ class PostgresBackend(Backend):
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
+        """A pooled connection, checked before it is lent, so reads survive a server restart."""
         if self._pool is None:
             self._connect().close()  # a clear error now rather than a pool timeout
             self._pool = ConnectionPool(
@@ -179,6 +172,7 @@ class PostgresBackend(Backend):
         return message
 
     def classify(self, exc: Exception, doing: str) -> LedgerError | LedgerUnavailable | None:
+        """A lost or refused connection is an outage to wait out; any other error is final."""
         if not isinstance(exc, psycopg.Error):
             return None
         message = self._scrub(self.describe(exc, doing))
@@ -187,6 +181,7 @@ class PostgresBackend(Backend):
         return LedgerError(message)
 
     def close(self) -> None:
+        """Release the writer's connection and the pool; later use fails as closed."""
         self._closed = True
         self._drop_writer()
         if self._pool is not None:

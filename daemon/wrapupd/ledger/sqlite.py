@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from wrapupd.errors import LedgerError, LedgerInUse, LedgerUnavailable
-from wrapupd.ledger.backend import Backend, Params, Row, Session
+from wrapupd.ledger.backend import Backend, DriverSession, Params, Row, Session
 from wrapupd.ledger.model import iso
 
 LEDGER_FILENAME = "wrapupd.sqlite3"
@@ -81,28 +81,23 @@ def check_directory(directory: Path) -> None:
         ) from exc
 
 
-class SqliteSession(Session):
+class SqliteSession(DriverSession[sqlite3.Connection]):
+    """The ledger's SQL on a sqlite3 connection, times stored as ISO text."""
+
     def __init__(self, connection: sqlite3.Connection) -> None:
-        self._db = connection
+        super().__init__(connection)
         self._last: tuple[datetime | None, str] = (None, "")
 
-    def run(self, sql: str, params: Params = ()) -> int:
-        return self._db.execute(sql, params).rowcount
-
     def run_many(self, sql: str, rows: Sequence[Params]) -> None:
+        """See :meth:`Session.run_many`."""
         self._db.executemany(sql, rows)
 
-    def one(self, sql: str, params: Params = ()) -> Row | None:
-        row: Row | None = self._db.execute(sql, params).fetchone()
-        return row
-
-    def all(self, sql: str, params: Params = ()) -> list[Row]:
-        return self._db.execute(sql, params).fetchall()
-
     def stream(self, sql: str, params: Params = ()) -> Iterator[Row]:
+        """sqlite3's cursor already fetches as it is iterated."""
         yield from self._db.execute(sql, params)
 
     def ts(self, moment: datetime) -> object:
+        """Fixed-width ISO UTC text, which sorts as time does; a batch's shared "now" is made once."""
         last, text = self._last  # many writes of one batch share their "now"
         if moment is not last:
             text = iso(moment)
@@ -145,6 +140,7 @@ class SqliteBackend(Backend):
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        """``BEGIN IMMEDIATE`` on the one writer connection: the write lock is taken up front."""
         with self._write_lock:
             if self._writer is None:
                 self._writer = self._connect()
@@ -162,12 +158,14 @@ class SqliteBackend(Backend):
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
+        """A second connection, a WAL reader that never waits on the writer."""
         with self._read_lock:
             if self._reader is None:
                 self._reader = self._connect()
             yield SqliteSession(self._reader)
 
     def classify(self, exc: Exception, doing: str) -> LedgerError | LedgerUnavailable | None:
+        """Busy, locked, full or failing storage is an outage to wait out; anything else is final."""
         if not isinstance(exc, sqlite3.Error):
             return None
         code = getattr(exc, "sqlite_errorcode", None)
@@ -176,6 +174,7 @@ class SqliteBackend(Backend):
         return LedgerError(self.describe(exc, doing))
 
     def close(self) -> None:
+        """Close both connections and drop the single-writer lock for the next process."""
         self._closed = True
         for db in (self._writer, self._reader):
             if db is not None:
