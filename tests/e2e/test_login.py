@@ -111,3 +111,25 @@ def test_login_with_the_client_credentials_grant_is_refused_with_exit_78(
     )
     assert result.returncode == 78
     assert 'grant = "authorization_code"' in result.stderr
+
+
+def test_login_opens_the_url_in_the_browser_unless_told_not_to(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """``$BROWSER`` (honoured by Python's webbrowser) names a "browser" that fetches the URL."""
+    browser = tmp_path / "browser.py"
+    browser.write_text(
+        "import sys, urllib.request\nurllib.request.urlopen(sys.argv[1], timeout=10).read()\n"
+    )
+    config = login_config(emulator, tmp_path, free_port())
+    result = subprocess.run(
+        [sys.executable, "-m", "wrapupd", "login", "--config", str(config), "--timeout", "30"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "BROWSER": f"{sys.executable} {browser} %s"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"logged in as {LOGIN_USER_NAME}" in result.stdout
+    assert (tmp_path / "state" / "refresh_token").read_text().strip()

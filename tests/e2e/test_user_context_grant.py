@@ -66,7 +66,9 @@ async def test_the_user_grant_applies_codes_across_token_expiry_and_refresh_toke
     first = await wrapupd_login(emulator, tmp_path)
     daemon = await start_with_user_grant(start_daemon)
     conversations = []
-    for _ in range(6):
+    for turn in range(6):
+        if turn == 3:  # the access token (and the channel) expire early: a 401, then a renewal
+            emulator.fault(kind="expire_tokens")
         conversations.append(
             emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
         )
