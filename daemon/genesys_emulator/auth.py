@@ -37,7 +37,6 @@ class Caller:
 class Token:
     value: str
     client: OAuthClient
-    issued_at: float
     expires_at: float
     revoked: bool = False
     user: User | None = None
@@ -71,7 +70,7 @@ class TokenStore:
     def issue(
         self, client: OAuthClient, now: float, lifetime_s: float, user: User | None = None
     ) -> Token:
-        token = Token(secrets.token_urlsafe(32), client, now, now + lifetime_s, user=user)
+        token = Token(secrets.token_urlsafe(32), client, now + lifetime_s, user=user)
         self.tokens[token.value] = token
         return token
 

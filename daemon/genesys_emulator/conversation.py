@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from .errors import ApiError, bad_request
-from .org import SKIPPABLE_PROMPTS, Queue, WrapupCode
+from .org import Queue, WrapupCode
 
 MEDIA = ("call", "callback", "chat", "email", "message")
 MEDIA_ARRAY = {
@@ -211,10 +211,6 @@ def conversation_finished(conv: Conversation) -> bool:
 
 
 # --- the wrap-up rules (REST) ---------------------------------------------------------------
-
-
-def can_skip(p: Participant) -> bool:
-    return p.wrapup_prompt in SKIPPABLE_PROMPTS
 
 
 def check_wrapup_target(p: Participant, overwrite_allowed: bool = False) -> None:

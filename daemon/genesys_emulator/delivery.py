@@ -47,7 +47,6 @@ class EventLoss:
 class DeliveryFaults:
     chaos: EventChaos | None = None
     losses: list[EventLoss] = field(default_factory=list)
-    lost_total: int = 0
 
     def lose(self, topic: str) -> bool:
         """Whether this event (one that some socket would receive) is silently dropped."""
@@ -56,7 +55,6 @@ class DeliveryFaults:
             return False
         loss.remaining -= 1
         loss.lost += 1
-        self.lost_total += 1
         if loss.remaining <= 0:
             self.losses.remove(loss)
         return True

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
@@ -34,11 +33,6 @@ class GrantOptions:
     redirect_uri: str = DEFAULT_REDIRECT_URI
     refresh_token_file: Path | None = None
     refresh_token_seed: Path | None = None
-
-    @property
-    def listen_port(self) -> int:
-        """The loopback port ``wrapupd login`` waits on for the redirect."""
-        return urlsplit(self.redirect_uri).port or 0
 
 
 @dataclass(frozen=True, slots=True)

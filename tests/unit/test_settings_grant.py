@@ -70,7 +70,6 @@ def test_an_explicit_refresh_token_file_and_redirect_uri_are_used(tmp_path: Path
     grant = load_settings(settings_file(tmp_path, extra), {}).daemon_options().grant
     assert grant.redirect_uri == "http://localhost:9000/wrapupd/done"
     assert grant.refresh_token_file == tmp_path / "elsewhere" / "token"
-    assert grant.listen_port == 9000
 
 
 def test_the_systemd_credential_seeds_the_refresh_token(tmp_path: Path) -> None:

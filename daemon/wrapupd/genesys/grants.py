@@ -125,11 +125,6 @@ class AuthorizationCodeGrant:
     def __repr__(self) -> str:
         return f"AuthorizationCodeGrant(client_id={self._client_id!r}, store={self._store!r})"
 
-    @property
-    def refresh_token_saved(self) -> bool:
-        """False while a rotated refresh token lives only in memory (saving failed; retried)."""
-        return not self._unsaved
-
     def fetch(self, token_endpoint: TokenEndpoint) -> Token:
         """Refresh; save a rotated refresh token before the new access token is used."""
         with self._lock:

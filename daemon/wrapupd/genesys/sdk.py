@@ -111,7 +111,7 @@ class DeferredModel:
     def __subclasscheck__(self, subclass: type) -> bool:
         return issubclass(subclass, self._real())
 
-    def __mro_entries__(self, bases: tuple[object, ...]) -> tuple[type, ...]:
+    def __mro_entries__(self, _bases: tuple[object, ...]) -> tuple[type, ...]:
         return (self._real(),)
 
     def __repr__(self) -> str:
