@@ -218,6 +218,7 @@ class TokenManager:
 
     @property
     def expires_at(self) -> datetime | None:
+        """When the current access token stops working (None before the first one)."""
         return self._expires_at
 
     @property
@@ -227,6 +228,7 @@ class TokenManager:
 
     @property
     def renew_due(self) -> bool:
+        """Whether the token is within the renewal margin of its expiry (renew before a call)."""
         return self._renew_at is None or self._clock.monotonic() >= self._renew_at
 
     async def ensure_fresh(self) -> None:

@@ -28,27 +28,25 @@ from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 from wrapupd.clock import Clock, SystemClock
-from wrapupd.errors import NotFound, PlatformError, TransportError, Unauthorized, WrapupdError
+from wrapupd.errors import NotFound, PlatformError, TransportError, Unauthorized
 from wrapupd.events import Channel, ConversationSnapshot, Queue, TopicResult, WrapupCode
 from wrapupd.genesys import convert
 from wrapupd.genesys.auth import Grant, TokenEndpoint, TokenManager
-from wrapupd.genesys.error_map import platform_errors
+from wrapupd.genesys.error_map import invoke_mapped
 from wrapupd.genesys.grants import ClientCredentialsGrant
-from wrapupd.genesys.http import PinnedHttpClient, endpoint, pin_sdk_configuration
+from wrapupd.genesys.http import PinnedHttpClient, sdk_api_client
 from wrapupd.genesys.queries import (
     PAGE_SIZE,
     analytics_open_conversations_query,
     rate_limit_window,
+    read_listing_page,
 )
 from wrapupd.genesys.sdk import (
     AnalyticsApi,
-    ApiClient,
-    ApiException,
     ConversationsApi,
     NotificationsApi,
     RoutingApi,
     UsersApi,
-    model,
 )
 
 __all__ = [
@@ -82,6 +80,8 @@ _USERS_ME = "/api/v2/users/me"
 
 @dataclass(frozen=True)
 class Timeouts:
+    """Explicit HTTP timeouts: the SDK sets none, and a hung call would hold a worker forever."""
+
     connect: float = 5.0
     read: float = 15.0
 
@@ -126,16 +126,15 @@ class GenesysClient:
             max_connections=max_workers + 1,
             on_response=self._response_hook(on_response),
         )
-        self._api = _api_client(api_host.rstrip("/"), self._http)
+        self._api = sdk_api_client(api_host.rstrip("/"), self._http)
         self._routing = RoutingApi(self._api)
         self._conversations = ConversationsApi(self._api)
         self._analytics = AnalyticsApi(self._api)
         self._notifications = NotificationsApi(self._api)
         self._users = UsersApi(self._api)
         self._grant = grant or _client_credentials(client_id, client_secret)
-        token_endpoint = TokenEndpoint(self._http, api_host=api_host)
         self._auth = TokenManager(
-            partial(self._grant.fetch, token_endpoint),
+            partial(self._grant.fetch, TokenEndpoint(self._http, api_host=api_host)),
             executor=self._executor,
             clock=clock or SystemClock(),
             renew_margin_seconds=renew_margin_seconds,
@@ -176,10 +175,12 @@ class GenesysClient:
 
     @property
     def token_expires_at(self) -> datetime | None:
+        """When the current access token expires (None before start)."""
         return self._auth.expires_at
 
     @property
     def token_generation(self) -> int:
+        """Bumped on every new token: the subscriber rolls its channel over to a new token's."""
         return self._auth.generation
 
     @property
@@ -235,22 +236,28 @@ class GenesysClient:
         return exact or [q for q in queues if q.name.casefold() == name.casefold()]
 
     async def get_queue(self, queue_id: str) -> Queue:
+        """One queue, with its ACW settings."""
+
         def call() -> Queue:
             return convert.queue_from_model(self._routing.get_routing_queue(queue_id))
 
         return await self._call("GET", _QUEUE, call)
 
     async def list_queue_wrapup_codes(self, queue_id: str) -> list[WrapupCode]:
+        """Every code assigned to this queue (all pages): only these can be applied there."""
         fetch = partial(self._routing.get_routing_queue_wrapupcodes, queue_id)
         return await self._all_pages(_QUEUE_CODES, fetch, convert.wrapup_code_from_model)
 
     async def list_wrapup_codes(self) -> list[WrapupCode]:
+        """Every wrap-up code of the org (all pages), to resolve a code by name or id."""
         fetch = self._routing.get_routing_wrapupcodes
         return await self._all_pages(_CODES, fetch, convert.wrapup_code_from_model)
 
     # --- conversations ------------------------------------------------------------------------
 
     async def get_conversation(self, conversation_id: str) -> ConversationSnapshot:
+        """The conversation's live state: the proof a write is taken on."""
+
         def call() -> ConversationSnapshot:
             return convert.snapshot_from_model(
                 self._conversations.get_conversation(conversation_id)
@@ -272,7 +279,7 @@ class GenesysClient:
         The SDK serialises models without their ``None`` attributes, so the other fields of
         ``MediaParticipantRequest`` (``state``, ``held``, …, each an action) are never sent.
         """
-        body = _wrapup_request(code_id, code_name, notes)
+        body = convert.wrapup_request(code_id, code_name, notes)
 
         def call() -> None:
             self._conversations.patch_conversation_participant(
@@ -313,6 +320,8 @@ class GenesysClient:
     # --- notification channels ----------------------------------------------------------------
 
     async def create_channel(self) -> Channel:
+        """A new notification channel (its id and connectUri are credentials)."""
+
         def call() -> Channel:
             return convert.channel_from_model(self._notifications.post_notifications_channels())
 
@@ -354,7 +363,7 @@ class GenesysClient:
     ) -> list[T]:
         items: list[T] = []
         for page_number in range(1, _MAX_PAGES + 1):
-            page = partial(_read_page, fetch, page_number, to_item)
+            page = partial(read_listing_page, fetch, page_number, to_item)
             entities, last = await self._call("GET", template, page)
             items.extend(entities)
             if last:
@@ -375,52 +384,10 @@ class GenesysClient:
         if self._closed:
             raise TransportError(f"{method} {template}: the Genesys client is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _invoke, method, template, fn)
-
-
-def _invoke(method: str, template: str, fn: Callable[[], T]) -> T:
-    """In a worker thread: name the endpoint for metrics, map every failure to wrapupd errors."""
-    with endpoint(template), platform_errors(method, template):
-        try:
-            return fn()
-        except (WrapupdError, ApiException):
-            raise
-        except Exception as exc:  # the SDK could not read the answer (or build the request)
-            detail = f"{type(exc).__name__}: {exc}"[:300]
-            raise PlatformError(f"{method} {template}: unreadable answer ({detail})") from exc
+        return await loop.run_in_executor(self._executor, invoke_mapped, method, template, fn)
 
 
 def _client_credentials(client_id: str | None, client_secret: str | None) -> Grant:
     if client_id is None or client_secret is None:
         raise ValueError("GenesysClient needs a grant, or a client_id and client_secret")
     return ClientCredentialsGrant(client_id, client_secret)
-
-
-def _read_page(
-    fetch: Callable[..., Any], page_number: int, to_item: Callable[[Any], T]
-) -> tuple[list[T], bool]:
-    listing = fetch(page_size=PAGE_SIZE, page_number=page_number)
-    entities = getattr(listing, "entities", None) or []
-    page_count = getattr(listing, "page_count", None)
-    if isinstance(page_count, int):
-        return [to_item(e) for e in entities], page_number >= page_count or not entities
-    return [to_item(e) for e in entities], len(entities) < PAGE_SIZE
-
-
-def _api_client(api_host: str, http_client: PinnedHttpClient) -> Any:
-    pin_sdk_configuration()
-    api = ApiClient(host=api_host)
-    api.gateway_configuration = None  # copied from Configuration at construction: pin it too
-    api.set_http_client(http_client)
-    api.user_agent = "wrapupd PureCloud SDK/python"
-    return api
-
-
-def _wrapup_request(code_id: str, code_name: str | None, notes: str | None) -> Any:
-    wrapup = model("WrapupInput")()
-    wrapup.code = code_id
-    wrapup.name = code_name
-    wrapup.notes = notes
-    request = model("MediaParticipantRequest")()
-    request.wrapup = wrapup
-    return request

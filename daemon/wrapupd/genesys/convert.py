@@ -40,6 +40,7 @@ from wrapupd.events import (
     TopicResult,
     WrapupCode,
 )
+from wrapupd.genesys.sdk import model
 from wrapupd.genesys.slots import slot_constructor
 
 __all__ = [
@@ -278,6 +279,7 @@ def _model_wrapup_code(wrapup: Any) -> str | None:
 
 
 def queue_from_model(queue: Any) -> Queue:
+    """A queue from the SDK's Queue model, with the ACW prompt and timeout the deadline needs."""
     acw = getattr(queue, "acw_settings", None)
     return Queue(
         id=required_id(queue.id, "queue id"),
@@ -288,10 +290,12 @@ def queue_from_model(queue: Any) -> Queue:
 
 
 def wrapup_code_from_model(code: Any) -> WrapupCode:
+    """A wrap-up code (id and name) from the SDK's WrapupCode model."""
     return WrapupCode(id=required_id(code.id, "wrap-up code id"), name=code.name or "")
 
 
 def channel_from_model(channel: Any) -> Channel:
+    """A channel from the SDK's Channel model."""
     return Channel(
         id=required_id(channel.id, "channel id"),
         connect_uri=required_id(channel.connect_uri, "channel connectUri"),
@@ -313,3 +317,14 @@ def topic_results_from_model(listing: Any) -> list[TopicResult]:
             )
         )
     return results
+
+
+def wrapup_request(code_id: str, code_name: str | None, notes: str | None) -> Any:
+    """The participant PATCH body: only ``wrapup`` (any other field asks the platform to act)."""
+    wrapup = model("WrapupInput")()
+    wrapup.code = code_id
+    wrapup.name = code_name
+    wrapup.notes = notes
+    request = model("MediaParticipantRequest")()
+    request.wrapup = wrapup
+    return request

@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from wrapupd.errors import (
     ApiError,
@@ -27,13 +27,18 @@ from wrapupd.errors import (
     TransportError,
     Unauthorized,
     UserContextRequired,
+    WrapupdError,
 )
+from wrapupd.genesys.http import endpoint
 from wrapupd.genesys.sdk import ApiException
+
+T = TypeVar("T")
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",
     "USER_CONTEXT_MARKERS",
     "ErrorBody",
+    "invoke_mapped",
     "map_api_exception",
     "parse_error_body",
     "platform_errors",
@@ -214,3 +219,15 @@ def _opt_str(value: object) -> str | None:
 
 def _shorten(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def invoke_mapped(method: str, template: str, fn: Callable[[], T]) -> T:
+    """In a worker thread: name the endpoint for metrics, map every failure to wrapupd errors."""
+    with endpoint(template), platform_errors(method, template):
+        try:
+            return fn()
+        except (WrapupdError, ApiException):
+            raise
+        except Exception as exc:  # the SDK could not read the answer (or build the request)
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+            raise PlatformError(f"{method} {template}: unreadable answer ({detail})") from exc

@@ -30,7 +30,13 @@ import certifi
 import urllib3
 
 from wrapupd.errors import RequestTimeout, TransportError
-from wrapupd.genesys.sdk import AbstractHttpClient, ApiException, Configuration, LogLevel
+from wrapupd.genesys.sdk import (
+    AbstractHttpClient,
+    ApiClient,
+    ApiException,
+    Configuration,
+    LogLevel,
+)
 
 __all__ = [
     "HttpResponse",
@@ -85,9 +91,11 @@ class HttpResponse:
         self.headers = headers
 
     def getheaders(self) -> Mapping[str, str]:
+        """The answer's headers, as the SDK's RESTResponse interface asks for them."""
         return self.headers
 
     def getheader(self, name: str, default: str | None = None) -> str | None:
+        """One header of the answer, as the SDK asks for it."""
         return self.headers.get(name, default)
 
 
@@ -120,6 +128,7 @@ class PinnedHttpClient(AbstractHttpClient):  # type: ignore[misc]
         )
 
     def close(self) -> None:
+        """Release the connection pool."""
         self._pool.clear()
 
     def request(self, http_request_options: Any) -> HttpResponse:
@@ -218,3 +227,13 @@ def _silence_sdk_logger(logger: Any) -> None:
     if file_handler is not None:
         with contextlib.suppress(Exception):
             file_handler.close()
+
+
+def sdk_api_client(api_host: str, http_client: PinnedHttpClient) -> Any:
+    """The SDK's ApiClient for this host, on our HTTP client and a pinned configuration."""
+    pin_sdk_configuration()
+    api = ApiClient(host=api_host)
+    api.gateway_configuration = None  # copied from Configuration at construction: pin it too
+    api.set_http_client(http_client)
+    api.user_agent = "wrapupd PureCloud SDK/python"
+    return api

@@ -162,7 +162,10 @@ def exchange_code(
         ) from None
     finally:
         http.close()
-    token = read_token(answer)
+    return _with_refresh_token(read_token(answer))
+
+
+def _with_refresh_token(token: Token) -> Token:
     if token.refresh_token is None:
         raise AuthenticationFailed(
             "the OAuth token endpoint issued no refresh token: the OAuth client must use the "

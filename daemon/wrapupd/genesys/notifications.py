@@ -46,6 +46,7 @@ _MAX_DETAIL = 200
 
 
 def queue_topic(queue_id: str) -> str:
+    """The conversations topic of one queue: the one topic wrapupd watches per queue."""
     return f"{_QUEUE_PREFIX}{queue_id}{_QUEUE_SUFFIX}"
 
 

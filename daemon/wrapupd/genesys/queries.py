@@ -6,11 +6,18 @@ platform's ``inin-ratelimit-*`` headers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["PAGE_SIZE", "analytics_open_conversations_query", "rate_limit_window"]
+T = TypeVar("T")
+
+__all__ = [
+    "PAGE_SIZE",
+    "analytics_open_conversations_query",
+    "rate_limit_window",
+    "read_listing_page",
+]
 
 PAGE_SIZE = 100
 
@@ -60,3 +67,15 @@ def rate_limit_window(headers: Mapping[str, str]) -> tuple[int, int, float] | No
         )
     except (KeyError, ValueError):
         return None
+
+
+def read_listing_page(
+    fetch: Callable[..., Any], page_number: int, to_item: Callable[[Any], T]
+) -> tuple[list[T], bool]:
+    """One page of an SDK entity listing, converted, and whether it was the last."""
+    listing = fetch(page_size=PAGE_SIZE, page_number=page_number)
+    entities = getattr(listing, "entities", None) or []
+    page_count = getattr(listing, "page_count", None)
+    if isinstance(page_count, int):
+        return [to_item(e) for e in entities], page_number >= page_count or not entities
+    return [to_item(e) for e in entities], len(entities) < PAGE_SIZE

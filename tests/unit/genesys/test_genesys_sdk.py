@@ -55,7 +55,7 @@ out = {
         {"id": "ch", "connectUri": "wss://x/ch", "expires": "2030-01-01T00:00:00Z"}, "Channel"))),
     "topics": repr(convert.topic_results_from_model(answer(
         {"entities": [{"id": "t", "state": "Rejected", "rejectionReason": "no"}]}, "ChannelTopicEntityListing"))),
-    "patch_body": sdk.ApiClient().sanitize_for_serialization(client._wrapup_request("c1", "Sale", None)),
+    "patch_body": sdk.ApiClient().sanitize_for_serialization(convert.wrapup_request("c1", "Sale", None)),
     "unknown_enum": answer({"id": "x", "participants": [{"id": "p", "purpose": "agent",
         "calls": [{"id": "c", "state": "brand-new-state"}]}]}, "Conversation").participants[0].calls[0].state,
     "models_loaded": len([n for n in sys.modules if n.startswith("PureCloudPlatformClientV2.models.")]),
