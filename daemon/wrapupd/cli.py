@@ -118,7 +118,10 @@ def _configure_logs(settings: Settings) -> None:
     logs.configure_logging(
         fmt=settings.log.format,
         level=settings.log.level,
-        secrets=[settings.genesys.client_secret.get_secret_value()],
+        secrets=[
+            settings.genesys.client_secret.get_secret_value(),
+            *([settings.ledger_password] if settings.ledger_password else []),
+        ],
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
 from wrapupd.reconciler import ReconcilerConfig
+from wrapupd.replicas import ReplicaConfig
 from wrapupd.subscriber import SubscriberConfig
 
 
@@ -40,6 +41,9 @@ class DaemonOptions:
     subscriber: SubscriberConfig = field(default_factory=SubscriberConfig)
     applier: ApplierConfig = field(default_factory=ApplierConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
+    ledger_url: str | None = None
+    ledger_password: str | None = field(default=None, repr=False)
+    replicas: ReplicaConfig = field(default_factory=ReplicaConfig)
 
     @property
     def dry_run(self) -> bool:
@@ -92,4 +96,5 @@ def _scaled(unit: float) -> dict[str, Any]:
         ),
         "applier": ApplierConfig(retry_initial_seconds=unit / 5, retry_max_seconds=2 * unit),
         "reconciler": ReconcilerConfig(interval=60 * unit, end_lag=10 * unit, retry_delay=unit),
+        "replicas": ReplicaConfig(lease_seconds=10 * unit, heartbeat_seconds=2 * unit),
     }

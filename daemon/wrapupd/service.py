@@ -36,6 +36,7 @@ from wrapupd.options import DaemonOptions
 from wrapupd.ratelimit import RateLimiter
 from wrapupd.readiness import Checks, readiness, watchdog_healthy
 from wrapupd.reconciler import Reconciler
+from wrapupd.replicas import Replicas
 from wrapupd.sdnotify import Notifier, WatchdogPinger
 from wrapupd.subscriber import Subscriber
 
@@ -58,6 +59,7 @@ class Parts:
     applier: Applier
     reconciler: Reconciler
     intake: Intake
+    replicas: Replicas
 
 
 def build_client(
@@ -112,6 +114,14 @@ def build_parts(
     client = build_client(
         options, clock=clock, metrics=metrics, limiter=limiter, on_new_token=on_new_token
     )
+    replicas = Replicas(
+        ledger,
+        clock=clock,
+        config=options.replicas,
+        budget_per_minute=options.budget_per_minute,
+        set_budget=limiter.set_rate,
+        on_reconciler=lambda: reconciler.request("role_taken"),
+    )
     codes = CodeCache(
         client,
         options.policies,
@@ -138,10 +148,11 @@ def build_parts(
         metrics=metrics,
         clock=clock,
         config=options.applier,
+        replicas=replicas,
     )
     reconciler = Reconciler(
         finder=client,
-        queue_ids=lambda: codes.queue_ids,
+        queue_ids=lambda: codes.queue_ids if replicas.is_reconciler else (),
         limiter=limiter,
         metrics=metrics,
         clock=clock,
@@ -154,13 +165,21 @@ def build_parts(
         sweeps=reconciler,
         metrics=metrics,
     )
-    return Parts(client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake)
+    return Parts(
+        client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake, replicas
+    )
 
 
 def _open_ledger(options: DaemonOptions, clock: Clock) -> Ledger:
+    """The shared PostgreSQL ledger when ``[ledger] url`` is set, else SQLite in the state dir."""
+    owner = options.replicas.name
+    if options.ledger_url is not None:
+        return open_ledger_blocking(
+            options.ledger_url, clock=clock, owner=owner, password=options.ledger_password
+        )
     with contextlib.suppress(OSError):  # the ledger explains a directory it cannot use
         options.state_dir.mkdir(parents=True, exist_ok=True)
-    return open_ledger_blocking(ledger_path(options.state_dir), clock=clock)
+    return open_ledger_blocking(ledger_path(options.state_dir), clock=clock, owner=owner)
 
 
 class Daemon:
@@ -248,7 +267,9 @@ class Daemon:
         cutoff = self.clock.now() - timedelta(days=self.options.retention_days)
         log.info(
             "ledger_opened",
-            path=str(ledger_path(self.options.state_dir)),
+            path=p.ledger.location,
+            kind=p.ledger.kind,
+            replica=p.ledger.owner,
             purged=await p.ledger.purge(cutoff),
         )
         p.applier.resume()
@@ -288,6 +309,7 @@ class Daemon:
             ("code_cache", p.codes.run()),
             ("token_keeper", self._keep_token_fresh()),
             ("ledger_purge", self._purge_forever()),
+            ("replicas", p.replicas.run(p.applier.resume)),
         ]
         if self.notifier.watchdog_interval() is not None:
             pinger = WatchdogPinger(self.notifier, clock=self.clock, is_healthy=self.healthy)
@@ -324,6 +346,7 @@ class Daemon:
         applier.stop_intake()
         self.parts.subscriber.stop()
         self._drained = await applier.drain(self.options.drain_seconds)
+        self.parts.replicas.retire()
         for job in jobs:
             job.cancel()
 
@@ -369,7 +392,10 @@ class Daemon:
         sub = self.options.subscriber
         p = self.parts
         fresh = sub.heartbeat_timeout + sub.ping_timeout
-        return readiness(p.client, p.subscriber, p.codes, self.clock, fresh)
+        health = p.ledger.health()
+        checks = dict(readiness(p.client, p.subscriber, p.codes, self.clock, fresh))
+        checks["ledger"] = (health.available, health.detail)
+        return checks
 
     def healthy(self) -> bool:
         """What the watchdog pings on: frames still arrive."""

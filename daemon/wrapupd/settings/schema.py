@@ -12,12 +12,14 @@ from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
 from wrapupd.options import DaemonOptions
 from wrapupd.reconciler import ReconcilerConfig
+from wrapupd.replicas import ReplicaConfig
 from wrapupd.settings.sections import (
     ENV_PREFIX,
     DaemonSettings,
     DefaultsSettings,
     GenesysSettings,
     HttpSettings,
+    LedgerSettings,
     LogSettings,
     QueueSettings,
     located,
@@ -41,6 +43,7 @@ class Settings(BaseSettings):
     defaults: DefaultsSettings = Field(default_factory=DefaultsSettings)
     queues: list[QueueSettings] = Field(min_length=1)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
@@ -88,7 +91,19 @@ class Settings(BaseSettings):
                 dry_run=d.dry_run, workers=d.workers, max_attempts=d.max_attempts
             ),
             reconciler=ReconcilerConfig(interval=d.reconcile_interval_seconds),
+            ledger_url=self.ledger.url,
+            ledger_password=self.ledger_password,
+            replicas=ReplicaConfig(
+                lease_seconds=self.ledger.lease_seconds,
+                heartbeat_seconds=self.ledger.heartbeat_seconds,
+            ),
         )
+
+    @property
+    def ledger_password(self) -> str | None:
+        """The shared ledger's database password (from wherever it was given), or None."""
+        password = self.ledger.password
+        return None if password is None else password.get_secret_value()
 
     def queue_policies(self) -> list[QueuePolicy]:
         """Each queue's effective policy, ``[defaults]`` merged in, in file order."""

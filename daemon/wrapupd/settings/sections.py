@@ -16,6 +16,8 @@ ENV_PREFIX = "WRAPUPD_"
 ENV_CONFIG_FILE = "WRAPUPD_CONFIG"
 ENV_SECRET_FILE = "WRAPUPD_GENESYS__CLIENT_SECRET_FILE"
 CREDENTIAL_NAME = "client_secret"
+ENV_LEDGER_PASSWORD_FILE = "WRAPUPD_LEDGER__PASSWORD_FILE"
+LEDGER_CREDENTIAL_NAME = "ledger_password"
 
 KNOWN_REGIONS: tuple[str, ...] = (
     "mypurecloud.com",
@@ -189,6 +191,62 @@ class QueueSettings(_Section):
     notes: str | None = Field(default=None, description="Overrides defaults.notes")
 
     _normalise = field_validator("queue", "default_code", mode="before")(_strip)
+
+
+# --- [ledger] ----------------------------------------------------------------------------------
+
+
+class LedgerSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        description="postgresql://user@host:port/db of a ledger shared by replicas;"
+        " unset: the embedded SQLite file in daemon.state_dir (one process)",
+    )
+    password: SecretStr | None = Field(
+        default=None,
+        description="Database password (prefer password_file or systemd"
+        " LoadCredential=ledger_password)",
+    )
+    password_file: Path | None = Field(
+        default=None, description="File holding the database password; overrides password"
+    )
+    lease_seconds: Annotated[float, Field(ge=1, le=600, allow_inf_nan=False)] = Field(
+        default=9.0,
+        description="A replica's hold on an item it writes; another replica takes the item"
+        " over this long after the holder dies",
+    )
+    heartbeat_seconds: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = Field(
+        default=3.0,
+        description="How often a replica says it is alive (the rate budget is shared among"
+        " the live ones)",
+    )
+
+    _normalise = field_validator("url", mode="before")(_strip)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise ValueError("must be a postgresql://user@host:port/database URL")
+        if parts.password is not None or "password=" in parts.query:
+            raise ValueError(
+                "must not hold the password; give it as ledger.password_file,"
+                " WRAPUPD_LEDGER__PASSWORD or the systemd credential ledger_password"
+            )
+        return value
+
+    @_model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> LedgerSettings:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise located(
+                "ledger.heartbeat_seconds",
+                f"got {self.heartbeat_seconds}; must be at most half of lease_seconds"
+                f" ({self.lease_seconds})",
+            )
+        return self
 
 
 # --- [daemon], [http], [log] -------------------------------------------------------------------
