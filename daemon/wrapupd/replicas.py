@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import structlog
 
+from wrapupd.backoff import jittered_backoff
 from wrapupd.clock import Clock
 from wrapupd.errors import LedgerUnavailable
 from wrapupd.events import WorkItem
@@ -27,6 +29,27 @@ from wrapupd.ledger import Claim, Key, Ledger
 log = structlog.get_logger("wrapupd.replicas")
 
 RECONCILER_ROLE = "reconciler"
+START_BACKOFF_MAX_SECONDS = 30.0
+
+
+def wait_for_shared_ledger(
+    open_it: Callable[[], Ledger],
+    *,
+    delays: Iterator[float] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Ledger:
+    """Open the shared ledger, waiting out a database that is not there yet (a start during an
+    outage, or before the database in a fresh deployment) instead of exiting into a restart loop.
+
+    A refusal for good (wrong password, no such database) is a LedgerError and raised at once."""
+    delays = delays or jittered_backoff(initial=0.5, maximum=START_BACKOFF_MAX_SECONDS)
+    while True:
+        try:
+            return open_it()
+        except LedgerUnavailable as exc:
+            delay = next(delays)
+            log.warning("ledger_unreachable_at_start", error=str(exc), retry_in_s=round(delay, 3))
+            sleep(delay)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from wrapupd.options import DaemonOptions
 from wrapupd.ratelimit import RateLimiter
 from wrapupd.readiness import Checks, readiness, watchdog_healthy
 from wrapupd.reconciler import Reconciler
-from wrapupd.replicas import Replicas
+from wrapupd.replicas import Replicas, wait_for_shared_ledger
 from wrapupd.sdnotify import Notifier, WatchdogPinger
 from wrapupd.subscriber import Subscriber
 
@@ -174,8 +174,10 @@ def _open_ledger(options: DaemonOptions, clock: Clock) -> Ledger:
     """The shared PostgreSQL ledger when ``[ledger] url`` is set, else SQLite in the state dir."""
     owner = options.replicas.name
     if options.ledger_url is not None:
-        return open_ledger_blocking(
-            options.ledger_url, clock=clock, owner=owner, password=options.ledger_password
+        return wait_for_shared_ledger(
+            lambda: open_ledger_blocking(
+                options.ledger_url or "", clock=clock, owner=owner, password=options.ledger_password
+            )
         )
     with contextlib.suppress(OSError):  # the ledger explains a directory it cannot use
         options.state_dir.mkdir(parents=True, exist_ok=True)

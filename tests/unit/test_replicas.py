@@ -11,9 +11,10 @@ import pytest
 
 from ledger_places import KEY, T0, Place, item
 from wrapupd.clock import ManualClock
+from wrapupd.errors import LedgerError
 from wrapupd.events import Outcome
-from wrapupd.ledger import Ledger
-from wrapupd.replicas import Admission, ReplicaConfig, Replicas
+from wrapupd.ledger import Ledger, open_ledger_blocking
+from wrapupd.replicas import Admission, ReplicaConfig, Replicas, wait_for_shared_ledger
 
 CONFIG = ReplicaConfig(lease_seconds=9.0, heartbeat_seconds=3.0)
 BUDGET = 270.0
@@ -159,3 +160,51 @@ async def test_a_private_sqlite_ledger_admits_every_item_without_a_lease(
         assert await solo.admit(KEY) is Admission.WRITE
     finally:
         await ledger.close()
+
+
+# --- a database away at start-up -------------------------------------------------------------
+
+
+def test_a_database_away_at_start_is_waited_out_not_exited(postgres_place: Place) -> None:
+    """The server is down when the daemon starts; it comes back during the second wait."""
+    server = postgres_place.server
+    assert server is not None
+    server.stop()
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            server.start()
+
+    async def scenario() -> None:
+        ledger = wait_for_shared_ledger(
+            lambda: open_ledger_blocking(
+                str(postgres_place.location), password=postgres_place.password
+            ),
+            delays=iter([0.01] * 10),
+            sleep=wait,
+        )
+        try:
+            assert ledger.available
+        finally:
+            await ledger.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        if server._process is None:
+            server.start()
+    assert waits == [0.01, 0.01]
+
+
+def test_a_refusal_for_good_is_raised_at_once(postgres_place: Place) -> None:
+    async def scenario() -> None:
+        wait_for_shared_ledger(
+            lambda: open_ledger_blocking(str(postgres_place.location), password="wrong"),
+            delays=iter([0.01]),
+            sleep=lambda seconds: pytest.fail("a wrong password must not be waited out"),
+        )
+
+    with pytest.raises(LedgerError):
+        asyncio.run(scenario())

@@ -14,10 +14,12 @@ from wrapupd import logs
 from wrapupd.clock import SystemClock
 from wrapupd.code_cache import Directory, find_queue, pick_code
 from wrapupd.commands import EX_CONFIG, EX_OK
+from wrapupd.commands.ha_check import channel_budget, ledger_row
 from wrapupd.errors import ResolutionError
 from wrapupd.events import Queue, QueuePolicy, TopicResult
 from wrapupd.genesys.client import GenesysClient
 from wrapupd.genesys.notifications import queue_id_from_topic, queue_topic
+from wrapupd.options import DaemonOptions
 from wrapupd.ratelimit import RateLimiter
 from wrapupd.service import build_client
 from wrapupd.settings import Settings
@@ -79,9 +81,20 @@ async def check_deployment(
         queues = await directory.queues()
         rows = [await _check_policy(directory, queues, policy) for policy in options.policies]
         resolved = {r.queue_id: r.queue for r in rows if r.ok and r.queue_id}  # id -> label
-        return CheckReport(tuple(await _check_topics(client, resolved, rows)))
+        rows = await _check_topics(client, resolved, rows)
+        return CheckReport((*rows, *await _deployment_rows(options, len(resolved))))
     finally:
         await client.close()
+
+
+async def _deployment_rows(options: DaemonOptions, queues: int) -> list[CheckRow]:
+    """The ledger (reachable, schema understood) and the channels the queues need."""
+    where, status, ok = await ledger_row(options)
+    channels, fits = channel_budget(queues, shared=options.ledger_url is not None)
+    return [
+        CheckRow("(ledger)", where, status, ok),
+        CheckRow("(channels)", f"{queues} queues", channels, fits),
+    ]
 
 
 async def _check_policy(
