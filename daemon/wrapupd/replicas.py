@@ -114,8 +114,9 @@ class Replicas:
 
     @property
     def wait_seconds(self) -> float:
-        """How long to leave an item another replica holds before looking again."""
-        return self._config.lease_seconds
+        """How long to leave an item another replica holds before looking again: as often as
+        leases are renewed, so a dead holder's item is taken over soon after its lease lapses."""
+        return self._config.renew_seconds
 
     async def admit(self, key: Key) -> Admission:
         """Claim the item's lease before its check and write (always WRITE on a private ledger)."""
