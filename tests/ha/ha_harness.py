@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -124,9 +125,21 @@ async def settle(emu: RunningEmulator, traffic_ids: list[str], timeout: float = 
 HA_PROMISES = ("missed", "doubled", "overwritten", "stray")
 
 
-def assert_promises(result: Score) -> None:
+def record(scenario: str, result: Score) -> None:
+    """With ``HA_RELIABILITY_JSON=path``, append the scenario's row (for docs/RELIABILITY.md)."""
+    target = os.environ.get("HA_RELIABILITY_JSON")
+    if not target:
+        return
+    fields = ("conversations", "watched", "missed", "doubled", "overwritten", "stray", "late")
+    row = {"scenario": scenario, **{name: getattr(result, name) for name in fields}}
+    with Path(target).open("a") as out:
+        out.write(json.dumps(row) + "\n")
+
+
+def assert_promises(result: Score, scenario: str) -> None:
     """0 missed, doubled, overwritten, stray (a takeover may let a timeout stamp first: late is
     reported in docs/RELIABILITY.md, not a broken promise here)."""
+    record(scenario, result)
     assert result.watched > 0, "the scenario watched nothing"
     assert result.applied > 0, "the replicas applied nothing"
     broken = {k: v for k, v in result.broken().items() if k in HA_PROMISES}

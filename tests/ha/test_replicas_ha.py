@@ -37,7 +37,7 @@ async def test_two_replicas_share_the_work_and_write_each_participant_once(fleet
     a, b = await fleet.start("a"), await fleet.start("b")
     ids = [traffic(fleet.emu, count=60, rate=30.0, seed=1)]
     result = await settle(fleet.emu, ids)
-    assert_promises(result)
+    assert_promises(result, "two replicas sharing the work")
     assert applied_by(a) + applied_by(b) == result.applied
     assert fleet.channels["a"] and fleet.channels["b"]  # each replica holds its own channel
 
@@ -50,7 +50,7 @@ async def test_rolling_restart_keeps_every_promise(fleet: Fleet) -> None:
         await eventually(lambda: writes_so_far(fleet.emu) > 0, timeout=10, what="writes")
         await fleet.stop(name)
         await fleet.start(f"{name}-next")
-    assert_promises(await settle(fleet.emu, ids))
+    assert_promises(await settle(fleet.emu, ids), "rolling restart of both replicas")
 
 
 async def test_postgresql_restarted_mid_traffic_keeps_every_promise(fleet: Fleet) -> None:
@@ -63,7 +63,7 @@ async def test_postgresql_restarted_mid_traffic_keeps_every_promise(fleet: Fleet
     await asyncio.sleep(10 * UNIT)  # the outage lasts a while: traffic goes on meanwhile
     await asyncio.to_thread(fleet.db.server.start)
     await eventually(lambda: a.readiness()["ledger"][0], timeout=20, what="ledger back")
-    assert_promises(await settle(fleet.emu, ids, timeout=40))
+    assert_promises(await settle(fleet.emu, ids, timeout=40), "PostgreSQL restarted mid-traffic")
 
 
 async def test_one_replicas_socket_dropped_repeatedly_keeps_every_promise(fleet: Fleet) -> None:
@@ -73,7 +73,7 @@ async def test_one_replicas_socket_dropped_repeatedly_keeps_every_promise(fleet:
     for _ in range(8):
         fleet.emu.fault(kind="drop_sockets", channels=sorted(fleet.channels["a"]))
         await asyncio.sleep(5 * UNIT)
-    assert_promises(await settle(fleet.emu, ids))
+    assert_promises(await settle(fleet.emu, ids), "one replica's socket dropped 8 times")
 
 
 async def test_a_replica_killed_mid_write_has_its_items_written_by_another(
@@ -100,7 +100,9 @@ async def test_a_replica_killed_mid_write_has_its_items_written_by_another(
         )
         await eventually(lambda: writes_so_far(ha_emulator) >= 3, timeout=20, what="writes")
         replicas[0].kill()  # SIGKILL with writes in flight: no drain, no retire
-        assert_promises(await settle(ha_emulator, ids, timeout=40))
+        assert_promises(
+            await settle(ha_emulator, ids, timeout=40), "one replica SIGKILLed mid-write"
+        )
     finally:
         for replica in replicas:
             replica.stop()
