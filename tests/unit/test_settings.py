@@ -282,7 +282,8 @@ def test_every_problem_gets_its_own_line(tmp_path: Path) -> None:
     )
     assert lines == [
         "queues[1].grace_seconds: got -3; must be greater than or equal to 0",
-        "queues[1].colour: unknown setting; allowed here: queue, default_code, grace_seconds,"
+        "queues[1].colour: unknown setting; allowed here: queue, match, division, all,"
+        " default_code, grace_seconds,"
         " timeout_margin_seconds, notes",
         "daemon.dry_run: got 'maybe'; must be a valid boolean, unable to interpret input",
         "daemon.workers: got 0; must be greater than or equal to 1",

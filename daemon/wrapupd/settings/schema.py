@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     def _each_queue_once(cls, queues: list[QueueSettings]) -> list[QueueSettings]:
         first_seen: dict[str, int] = {}
         for index, entry in enumerate(queues):
+            if entry.queue is None:
+                continue  # selectors may overlap: the first in file order wins
             seen = first_seen.setdefault(entry.queue.casefold(), index)
             if seen != index:
                 raise located(
@@ -112,7 +114,10 @@ class Settings(BaseSettings):
     def _policy(self, entry: QueueSettings) -> QueuePolicy:
         defaults = self.defaults
         return QueuePolicy(
-            queue=entry.queue,
+            queue=entry.queue or "",
+            match=entry.match,
+            division=entry.division,
+            all_queues=entry.all,
             default_code=entry.default_code,
             grace_seconds=_first(entry.grace_seconds, defaults.grace_seconds),
             timeout_margin_seconds=_first(

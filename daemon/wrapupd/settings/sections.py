@@ -178,7 +178,18 @@ class DefaultsSettings(_Section):
 
 
 class QueueSettings(_Section):
-    queue: Name = Field(description="Queue name or id")
+    queue: Name | None = Field(
+        default=None, description="Queue name or id (or one of match, division, all)"
+    )
+    match: Name | None = Field(
+        default=None,
+        description="Selector: every queue whose name matches this glob, case-insensitive"
+        ' (e.g. "Support*"); an entry naming the queue wins',
+    )
+    division: Name | None = Field(
+        default=None, description="Selector: every queue of this division (name or id)"
+    )
+    all: bool = Field(default=False, description="Selector: every queue the client can see")
     default_code: Name = Field(
         description="Wrap-up code name or id to apply; must be assigned to the queue"
     )
@@ -190,7 +201,19 @@ class QueueSettings(_Section):
     )
     notes: str | None = Field(default=None, description="Overrides defaults.notes")
 
-    _normalise = field_validator("queue", "default_code", mode="before")(_strip)
+    _normalise = field_validator("queue", "match", "division", "default_code", mode="before")(
+        _strip
+    )
+
+    @_model_validator(mode="after")
+    def _one_way_to_pick_queues(self) -> QueueSettings:
+        given = [k for k in ("queue", "match", "division") if getattr(self, k)] + (
+            ["all"] if self.all else []
+        )
+        if len(given) != 1:
+            got = ", ".join(given) or "none"
+            raise ValueError(f"give exactly one of queue, match, division or all (got {got})")
+        return self
 
 
 # --- [ledger] ----------------------------------------------------------------------------------
