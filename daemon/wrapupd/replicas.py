@@ -140,11 +140,6 @@ class Replicas:
         """This replica runs the reconciliation sweeps now."""
         return self._reconciler
 
-    @property
-    def live_replicas(self) -> int:
-        """Replicas sharing the budget, this one included, as last counted."""
-        return self._live
-
     async def run(self, adopt: Callable[[Iterable[WorkItem]], int]) -> None:
         """Heartbeats, budget share, the reconciler role, lease renewal, and items to adopt:
         redriven ones, and (shared) unfinished ones whose holder may have died."""

@@ -33,6 +33,7 @@ from wrapupd.intake import Intake
 from wrapupd.ledger import Ledger, ledger_path, open_ledger_blocking
 from wrapupd.metrics import Metrics
 from wrapupd.options import DaemonOptions
+from wrapupd.queue_follower import follow_queue_changes
 from wrapupd.ratelimit import RateLimiter
 from wrapupd.readiness import Checks, readiness, watchdog_healthy
 from wrapupd.reconciler import Reconciler
@@ -44,7 +45,6 @@ log = structlog.get_logger("wrapupd.service")
 
 PURGE_INTERVAL_SECONDS = 3600.0
 QUEUE_FOLLOW_SECONDS = 5.0
-CHANNELS_FULL = "every channel carries 1,000 topics: restart wrapupd to open another channel"
 TOKEN_RETRY_SECONDS = 5.0
 
 
@@ -314,7 +314,16 @@ class Daemon:
             ("token_keeper", self._keep_token_fresh()),
             ("ledger_purge", self._purge_forever()),
             ("replicas", p.replicas.run(p.applier.resume)),
-            ("queue_follower", self._follow_queue_changes()),
+            (
+                "queue_follower",
+                follow_queue_changes(
+                    p.codes,
+                    p.subscriber,
+                    p.reconciler,
+                    self.clock,
+                    min(QUEUE_FOLLOW_SECONDS, self.options.code_refresh_seconds),
+                ),
+            ),
         ]
         if self.notifier.watchdog_interval() is not None:
             pinger = WatchdogPinger(self.notifier, clock=self.clock, is_healthy=self.healthy)
@@ -382,23 +391,6 @@ class Daemon:
             except PlatformError as exc:
                 log.warning("token_renew_failed", error=str(exc))
                 await self.clock.sleep(TOKEN_RETRY_SECONDS)
-
-    async def _follow_queue_changes(self) -> None:
-        """Queues created, renamed or removed (selectors) reach the code table at its refresh:
-        subscribe and unsubscribe their topics without a restart, and sweep what came before."""
-        p = self.parts
-        watched = p.codes.queue_ids
-        while True:
-            await self.clock.sleep(min(QUEUE_FOLLOW_SECONDS, self.options.code_refresh_seconds))
-            if p.codes.queue_ids == watched:
-                continue
-            added, removed = p.codes.queue_ids - watched, watched - p.codes.queue_ids
-            watched = p.codes.queue_ids
-            unplaced = p.subscriber.follow_queues()
-            log.info("watched_queues_changed", added=len(added), removed=len(removed))
-            if unplaced:
-                log.warning("channels_full", topics_waiting=len(unplaced), hint=CHANNELS_FULL)
-            p.reconciler.request("queues_changed")
 
     async def _purge_forever(self) -> None:
         while True:
