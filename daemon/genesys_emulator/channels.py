@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -279,9 +279,12 @@ class ChannelRegistry:
                 )
             self.remove(channel, CLOSE_GOING_AWAY, "token revoked")
 
-    def drop_sockets(self) -> int:
+    def drop_sockets(self, only: Collection[str] | None = None) -> int:
+        """Abort connected sockets (of the ``only`` channel ids, when given); count them."""
         dropped = 0
-        for channel in self.channels.values():
+        for channel_id, channel in self.channels.items():
+            if only is not None and channel_id not in only:
+                continue
             if channel.socket is not None:
                 channel.socket.abort()
                 channel.socket = None

@@ -107,7 +107,7 @@ def _lose_events(emu: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
 _SOCKET_FAULTS: dict[str, Callable[[Emulator, dict[str, Any]], dict[str, Any]]] = {
     "event_chaos": _event_chaos,
     "raw_frames": _raw_frames,
-    "drop_sockets": lambda emu, _: {"dropped": emu.channels.drop_sockets()},
+    "drop_sockets": lambda emu, spec: {"dropped": emu.channels.drop_sockets(spec.get("channels"))},
     "idle_close": lambda emu, _: {"closed": emu.channels.close_idle(emu.channels.connected())},
     "expire_channels": lambda emu, _: {"expired": emu.channels.expire_all()},
     "expire_tokens": _expire_tokens,

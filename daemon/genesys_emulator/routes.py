@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import control, control_faults, control_traffic
+from . import control, control_faults, control_org, control_traffic
 from .handlers import analytics, conversations, notifications, oauth, routing, stream, users
 
 WRAPUP_WRITE_ROUTES: set[str] = set()
@@ -81,6 +81,8 @@ def setup_control(app: web.Application) -> None:
     c = "/_emulator"
     r.add_post(c + "/reset", control.reset)
     r.add_get(c + "/org", control.org_summary, allow_head=False)
+    r.add_post(c + "/queues", control_org.create_queue)
+    r.add_patch(c + "/queues/{id}", control_org.rename_queue)
     r.add_get(c + "/channels", control.channels, allow_head=False)
     r.add_get(c + "/calls", control.calls, allow_head=False)
     r.add_get(c + "/tokens", control.tokens, allow_head=False)

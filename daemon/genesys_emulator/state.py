@@ -30,6 +30,7 @@ class Emulator:
         self.options = options
         self.startup_options = options
         self.org: OrgDefinition = with_extra_queues(load_org(options.org), options.extra_queues)
+        self.org_edited = False  # queues created or renamed through the control plane
         self.base_url = ""
         self.conversations: dict[str, Conversation] = {}
         self.tokens = TokenStore()
@@ -129,7 +130,7 @@ class Emulator:
     async def reset(self, changes: dict[str, Any]) -> None:
         """Back to the options the server started with, plus ``changes``."""
         new_options = self.startup_options.with_changes(changes)
-        same = (new_options.org, new_options.extra_queues) == (
+        same = not self.org_edited and (new_options.org, new_options.extra_queues) == (
             self.options.org,
             self.options.extra_queues,
         )
@@ -140,6 +141,7 @@ class Emulator:
         )
         await self.clear_runtime()
         self.options, self.org = new_options, new_org
+        self.org_edited = False
         self.conversations.clear()
         self.tokens.clear()
         self.code_grant = CodeGrant()

@@ -12,7 +12,7 @@ wrapupd, and a participant that shows any code is never written over.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Protocol
@@ -35,6 +35,7 @@ from wrapupd.events import (
 from wrapupd.ledger import Ledger
 from wrapupd.metrics import Metrics
 from wrapupd.ratelimit import Priority, RateLimiter
+from wrapupd.replicas import Admission, Replicas
 from wrapupd.retry import Call, Final, Hold, Retry, classify
 from wrapupd.rules import (
     StateCheck,
@@ -102,9 +103,11 @@ class Applier:
         config: ApplierConfig = ApplierConfig(),
         backoff: Callable[[], Iterator[float]] | None = None,
         on_hold: Callable[[Hold], None] | None = None,
+        replicas: Replicas | None = None,
     ) -> None:
         self._client = client
         self._on_hold = on_hold
+        self._replicas = replicas
         self._ledger = ledger
         self._lookup = lookup
         self._continuity = continuity
@@ -172,14 +175,16 @@ class Applier:
             return
         if self._work.in_flight(key):
             live.fresh_epoch = epoch
+            live.needs_check = True  # a worker may be about to write: it must look again first
             return
         outcome, detail = resolved_outcome(decision)
         self._finish(key, outcome, detail)
 
-    def resume(self) -> int:
-        """Schedule what the ledger holds unfinished (after a restart): every one is re-checked by GET first."""
+    def resume(self, items: Iterable[WorkItem] | None = None) -> int:
+        """Schedule what the ledger holds unfinished (after a restart), or ``items`` (redriven, or
+        left by another replica): every one is re-checked by GET first."""
         count = 0
-        for item in self._ledger.unfinished():
+        for item in self._ledger.unfinished() if items is None else items:
             if self._work.get(item.key) is None:
                 self._track(item, None, needs_check=True)
                 count += 1
@@ -232,6 +237,8 @@ class Applier:
                 live.key, Outcome.FAILED, f"queue {live.item.queue_id} is no longer configured"
             )
             return
+        if not await self._admitted(live):
+            return
         if live.needs_check or not self._state_known(live):
             check = await self._check_state(live, resolved)
             if check is None:
@@ -244,6 +251,32 @@ class Applier:
             self._finish(live.key, Outcome.DRY_RUN, f"would apply {code.name}", code_id=code.id)
             return
         await self._write(live, resolved)
+
+    async def _admitted(self, live: Live) -> bool:
+        """Only the replica holding the item's lease checks and writes it (:mod:`wrapupd.replicas`)."""
+        if self._replicas is None:
+            return True
+        admission = await self._replicas.admit(live.key)
+        if admission is Admission.RECHECK:
+            live.needs_check = True  # another replica may have written it before it died
+        elif admission is Admission.WAIT:
+            self._not_ours(live)
+        elif admission is Admission.DONE:
+            self._forget(live)
+        return admission in (Admission.WRITE, Admission.RECHECK)
+
+    def _not_ours(self, live: Live) -> None:
+        """Another replica holds the item (or finished it): look again once its lease could lapse.
+        On a private ledger the item can only have been finished: forget it."""
+        if self._replicas is None or not self._replicas.shared:
+            self._forget(live)
+            return
+        due = self._clock.now() + timedelta(seconds=self._replicas.wait_seconds)
+        self._work.schedule(live, due)
+
+    def _forget(self, live: Live) -> None:
+        self._work.remove(live.key)
+        self._metrics.set_pending(len(self._work))
 
     def _state_known(self, live: Live) -> bool:
         return live.fresh_epoch is not None and self._continuity.is_continuous_since(
@@ -279,9 +312,15 @@ class Applier:
     async def _write(self, live: Live, resolved: ResolvedQueue) -> None:
         code = resolved.code
         attempt = live.item.attempts + 1
-        await self._ledger.mark_writing(live.key, attempt, code.id)
+        leased = self._replicas is not None and self._replicas.shared
+        if not await self._ledger.mark_writing(live.key, attempt, code.id, leased=leased):
+            self._not_ours(live)  # finished meanwhile, or the lease lapsed: never write unmarked
+            return
         live.item = replace(live.item, attempts=attempt, state=ItemState.WRITING, code_id=code.id)
         await self._limiter.acquire(Priority.LIVE)
+        if live.needs_check:  # the socket saw it resolved while we waited: look before writing
+            self._reschedule(live, 0.0, "resolved before the write: re-checking")
+            return
         started = self._clock.monotonic()
         try:
             await self._client.patch_participant_wrapup(

@@ -84,6 +84,25 @@ def shard_topics(queue_ids: Iterable[str], per_channel: int) -> list[list[str]]:
     return [topics[i : i + per_channel] for i in range(0, len(topics), per_channel)] or [[]]
 
 
+def reassign_topics(
+    shards: Sequence[Sequence[str]], queue_ids: Iterable[str], per_channel: int
+) -> tuple[list[list[str]], list[str]]:
+    """Shards' topics after the watched queues changed: a kept topic stays on its shard (no
+    moment without it), a removed one is dropped, a new one goes to the first shard with room.
+    Also returns the new topics that fit nowhere (more channels need a restart)."""
+    wanted = {queue_topic(q) for q in queue_ids}
+    result = [[t for t in topics if t in wanted] for topics in shards]
+    placed = {t for topics in result for t in topics}
+    left = []
+    for topic in sorted(wanted - placed):
+        room = next((topics for topics in result if len(topics) < per_channel), None)
+        if room is None:
+            left.append(topic)
+        else:
+            room.append(topic)
+    return result, left
+
+
 def describe(error: BaseException) -> str:
     """An exception as ``Type: message`` for a log line (just the type when it has no message)."""
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
@@ -156,6 +175,11 @@ class Shard:
         self._renew_not_before = 0.0  # after a failed or deferred renewal
         self._renew_delays: Iterator[float] | None = None
         self._token_generation = 0
+
+    def retopic(self, topics: list[str]) -> None:
+        """Carry ``topics`` from now on: re-subscribed at the next maintenance (within a heartbeat)."""
+        self.topics = topics
+        self._renewed_at = float("-inf")
 
     async def open(self) -> Socket:
         """Connect to the shard's channel, creating (and subscribing) a new one when it is gone."""

@@ -95,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--replicas", type=int, default=1, help="replicas sharing --ledger (default 1)"
+    )
+    demo.add_argument(
+        "--ledger",
+        default=None,
+        help="postgresql://user@host:port/db shared by the replicas"
+        " (password in WRAPUPD_LEDGER__PASSWORD)",
+    )
     return parser
 
 
@@ -199,7 +208,10 @@ def _configure_logs(settings: Settings) -> None:
     logs.configure_logging(
         fmt=settings.log.format,
         level=settings.log.level,
-        secrets=[settings.genesys.client_secret.get_secret_value()],
+        secrets=[
+            settings.genesys.client_secret.get_secret_value(),
+            *([settings.ledger_password] if settings.ledger_password else []),
+        ],
     )
 
 

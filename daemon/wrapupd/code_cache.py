@@ -20,6 +20,7 @@ from wrapupd.clock import Clock
 from wrapupd.errors import Forbidden, PlatformError, ResolutionError
 from wrapupd.events import Queue, QueuePolicy, WrapupCode
 from wrapupd.metrics import Metrics
+from wrapupd.queue_selectors import describe, selected
 from wrapupd.ratelimit import Priority, RateLimiter
 from wrapupd.retry import Retry, classify
 
@@ -145,10 +146,15 @@ class Directory:
 
 
 async def resolve_all(
-    directory: QueueDirectory | Directory, policies: Sequence[QueuePolicy], *, verify: bool = True
+    directory: QueueDirectory | Directory,
+    policies: Sequence[QueuePolicy],
+    *,
+    verify: bool = True,
+    skipped: list[str] | None = None,
 ) -> dict[str, ResolvedQueue]:
     """Resolve every policy with one queue listing and one code listing, then (``verify``) check
-    each code against the codes assigned to its queue. Every problem is reported at once."""
+    each code against the codes assigned to its queue. Every problem of an entry naming a queue is
+    reported at once (fatal); queues picked by selectors without their code go to ``skipped``."""
     d = directory if isinstance(directory, Directory) else Directory(directory, None)
     queues = await d.queues()
     org_codes = None if verify else await d.all_codes()
@@ -156,6 +162,8 @@ async def resolve_all(
     table: dict[str, ResolvedQueue] = {}
     problems: list[str] = []
     for index, policy in enumerate(policies):
+        if policy.is_selector:
+            continue
         try:
             resolved = await _resolve_policy(d, lookup, policy, verify=verify)
         except ResolutionError as exc:
@@ -169,6 +177,10 @@ async def resolve_all(
         table[resolved.queue_id] = resolved
     if problems:
         raise ResolutionError("\n".join(problems))
+    selectors = [p for p in policies if p.is_selector]
+    found = await _resolve_selected(d, lookup, selectors, table, verify=verify)
+    if skipped is not None:
+        skipped[:] = found
     return table
 
 
@@ -209,6 +221,29 @@ class _Lookup:
     def org_code(self, reference: str) -> WrapupCode | None:
         exact = self.code_refs.get(reference)
         return _match_code(exact or self.code_folded.get(reference.casefold(), []), reference)
+
+
+async def _resolve_selected(
+    d: Directory,
+    lookup: _Lookup,
+    selectors: Sequence[QueuePolicy],
+    table: dict[str, ResolvedQueue],
+    *,
+    verify: bool,
+) -> list[str]:
+    """Add the queues the selectors pick; those without their default code are skipped, reported."""
+    skipped = []
+    for queue, policy in selected(lookup.queues, selectors, table):
+        try:
+            table[queue.id] = await _resolve_policy(
+                d, lookup, replace(policy, queue=queue.id), verify=verify
+            )
+        except ResolutionError:
+            skipped.append(
+                f"queue {queue.name!r} ({queue.id}), selected by {describe(policy)}: default_code"
+                f" {policy.default_code!r} is not assigned to it; skipped"
+            )
+    return skipped
 
 
 async def _resolve_policy(
@@ -280,6 +315,9 @@ class CodeCache:
         self._refreshing: asyncio.Task[dict[str, ResolvedQueue]] | None = None
         self.loaded = False
         self.problems: list[str] = []
+        self.skipped: list[str] = []
+        self._reported: set[str] = set()
+        self._refresh_skipped: list[str] = []
 
     @property
     def verified(self) -> bool:
@@ -303,9 +341,21 @@ class CodeCache:
         return len(policies) <= self._verify_at_start_max
 
     async def load(self) -> None:
-        """First resolution: any problem is fatal (start-up stops with the message)."""
-        policies = self._policies
-        self.install(await resolve_all(self._start, policies, verify=self._verify_now(policies)))
+        """First resolution: a problem with a named queue is fatal (start-up stops with the
+        message); a selected queue without its code is skipped and reported."""
+        policies, skipped = self._policies, list[str]()
+        verify = self._verify_now(policies)
+        self.install(await resolve_all(self._start, policies, verify=verify, skipped=skipped))
+        self._report_skipped(skipped)
+
+    def _report_skipped(self, skipped: list[str]) -> None:
+        """A log line once per skipped queue, the count as a metric, the list for ``check``."""
+        for problem in skipped:
+            if problem not in self._reported:
+                log.error("queue_without_default_code", error=problem)
+        self._reported = set(skipped)
+        self.skipped = list(skipped)
+        self._metrics.queues_skipped(len(skipped))
 
     async def run(self) -> None:
         """Background job: verify what start-up could not, and refresh periodically, until cancelled."""
@@ -348,7 +398,12 @@ class CodeCache:
         if self._refreshing is None or self._refreshing.done():
             policies = self._policies  # large tables: listings only
             self._refreshing = asyncio.create_task(
-                resolve_all(self._background, policies, verify=self._verify_now(policies))
+                resolve_all(
+                    self._background,
+                    policies,
+                    verify=self._verify_now(policies),
+                    skipped=self._refresh_skipped,
+                )
             )
         try:
             table = await asyncio.shield(self._refreshing)
@@ -356,6 +411,7 @@ class CodeCache:
             log.warning("code_table_refresh_failed", error=str(exc), kept_queues=len(self._table))
             return False
         self.install(table)
+        self._report_skipped(self._refresh_skipped)
         return True
 
     async def reload(self, policies: Sequence[QueuePolicy]) -> None:

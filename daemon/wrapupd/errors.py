@@ -174,5 +174,9 @@ class LedgerUnavailable(WrapupdError):
     """
 
 
+class LedgerConflict(LedgerUnavailable):
+    """Two replicas' transactions crossed (a deadlock): the batch is simply tried again at once."""
+
+
 class BackgroundJobFailed(WrapupdError):
     """A part of the running daemon (subscriber, applier, reconciler, …) crashed or stopped."""

@@ -18,11 +18,19 @@ class QueuePolicy:
     """One queue's policy as configured (``[defaults]`` merged in): the one type that travels from
     the settings through the code cache to the applier's schedule."""
 
-    queue: str  # name or id, as written
+    queue: str  # name or id, as written ("" for a selector)
     default_code: str  # name or id, as written
     grace_seconds: float
     timeout_margin_seconds: float
     notes: str | None
+    match: str | None = None  # selector: a case-insensitive glob on queue names
+    division: str | None = None  # selector: every queue of this division (name or id)
+    all_queues: bool = False  # selector: every queue the client can see
+
+    @property
+    def is_selector(self) -> bool:
+        """This entry selects queues (match, division, all) rather than naming one."""
+        return bool(self.match or self.division or self.all_queues)
 
 
 # --- the platform's objects, as far as wrapupd needs them -------------------------------------
@@ -46,6 +54,8 @@ class Queue:
     # MANDATORY_FORCED_TIMEOUT, AGENT_REQUESTED (or None when the platform omits it).
     wrapup_prompt: str | None = None
     acw_timeout_ms: int | None = None
+    division_id: str | None = None
+    division_name: str | None = None
 
     @property
     def time_boxed(self) -> bool:

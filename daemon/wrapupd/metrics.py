@@ -154,6 +154,11 @@ class Metrics:
             "Participants in ACW without a code that reconciliation found and the socket missed.",
         )
         self._pending = self._gauge("pending_items", "Work items not yet finished.")
+        self._queues_skipped = self._gauge(
+            "queues_skipped",
+            "Queues picked by a [[queues]] selector but skipped: their default code is not"
+            " assigned to them.",
+        )
         self._code_table_loaded = self._gauge(
             "code_table_loaded_timestamp_seconds",
             "Unix time the queue -> default wrap-up code table was last loaded (0 = never).",
@@ -266,6 +271,10 @@ class Metrics:
     def reconcile_found(self, count: int) -> None:
         """Reconciliation found ``count`` participants in ACW without a code the socket missed."""
         self._reconcile_found.inc(max(0, count))
+
+    def queues_skipped(self, count: int) -> None:
+        """How many selected queues are skipped for want of their default code."""
+        self._queues_skipped.set(count)
 
     def code_table_loaded(self, at_unix: float) -> None:
         """Record when a queue -> code table went in force."""

@@ -16,6 +16,7 @@ from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
 from wrapupd.ledger import ledger_path
 from wrapupd.reconciler import ReconcilerConfig
+from wrapupd.replicas import ReplicaConfig
 from wrapupd.subscriber import SubscriberConfig
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
@@ -60,6 +61,9 @@ class DaemonOptions:
     applier: ApplierConfig = field(default_factory=ApplierConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
     grant: GrantOptions = field(default_factory=GrantOptions)
+    ledger_url: str | None = None
+    ledger_password: str | None = field(default=None, repr=False)
+    replicas: ReplicaConfig = field(default_factory=ReplicaConfig)
 
     @property
     def dry_run(self) -> bool:
@@ -119,4 +123,5 @@ def _scaled(unit: float) -> dict[str, Any]:
         ),
         "applier": ApplierConfig(retry_initial_seconds=unit / 5, retry_max_seconds=2 * unit),
         "reconciler": ReconcilerConfig(interval=60 * unit, end_lag=10 * unit, retry_delay=unit),
+        "replicas": ReplicaConfig(lease_seconds=10 * unit, heartbeat_seconds=2 * unit),
     }

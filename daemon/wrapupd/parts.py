@@ -23,6 +23,7 @@ from wrapupd.metrics import Metrics
 from wrapupd.options import DaemonOptions
 from wrapupd.ratelimit import RateLimiter
 from wrapupd.reconciler import Reconciler
+from wrapupd.replicas import Replicas, wait_for_shared_ledger
 from wrapupd.subscriber import Subscriber
 
 
@@ -40,6 +41,7 @@ class Parts:
     reconciler: Reconciler
     intake: Intake
     problems: DeploymentProblems
+    replicas: Replicas
 
 
 def build_client(
@@ -127,7 +129,9 @@ def _with_workers(
     problems: DeploymentProblems,
     clock: Clock,
 ) -> Parts:
-    """The parts that act on what the socket and the sweeps find: applier, reconciler, intake."""
+    """The parts that act on what the socket and the sweeps find: applier, reconciler, intake,
+    and the replica coordination that decides which of them this process may run."""
+    replicas = _replicas(options, ledger, limiter, clock, lambda: reconciler.request("role_taken"))
     applier = Applier(
         client=client,
         ledger=ledger,
@@ -138,19 +142,19 @@ def _with_workers(
         clock=clock,
         config=options.applier,
         on_hold=problems.hold,
+        replicas=replicas,
     )
     reconciler = Reconciler(
         finder=client,
-        queue_ids=lambda: codes.queue_ids,
+        queue_ids=lambda: codes.queue_ids if replicas.is_reconciler else frozenset(),
         limiter=limiter,
         metrics=metrics,
         clock=clock,
         config=options.reconciler,
     )
     intake = _intake(codes, applier, subscriber, reconciler, metrics)
-    return Parts(
-        client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake, problems
-    )
+    parts = (client, limiter, metrics, codes, ledger, subscriber, applier, reconciler, intake)
+    return Parts(*parts, problems, replicas)
 
 
 def _intake(
@@ -169,7 +173,31 @@ def _intake(
     )
 
 
+def _replicas(
+    options: DaemonOptions,
+    ledger: Ledger,
+    limiter: RateLimiter,
+    clock: Clock,
+    on_reconciler: Callable[[], None],
+) -> Replicas:
+    return Replicas(
+        ledger,
+        clock=clock,
+        config=options.replicas,
+        budget_per_minute=options.budget_per_minute,
+        set_budget=limiter.set_rate,
+        on_reconciler=on_reconciler,
+    )
+
+
 def _open_ledger(options: DaemonOptions, clock: Clock) -> Ledger:
+    """The shared PostgreSQL ledger when ``[ledger] url`` is set, else SQLite in the state dir."""
+    owner = options.replicas.name
+    if options.ledger_url is not None:
+        url, password = options.ledger_url, options.ledger_password
+        return wait_for_shared_ledger(
+            lambda: open_ledger_blocking(url, clock=clock, owner=owner, password=password)
+        )
     with contextlib.suppress(OSError):  # the ledger explains a directory it cannot use
         options.state_dir.mkdir(parents=True, exist_ok=True)
-    return open_ledger_blocking(options.ledger_location, clock=clock)
+    return open_ledger_blocking(options.ledger_location, clock=clock, owner=owner)

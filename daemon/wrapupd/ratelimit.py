@@ -102,6 +102,13 @@ class RateLimiter:
             return
         await self._wait_in_line(priority)
 
+    def set_rate(self, rate_per_minute: float) -> None:
+        """Refill at a new rate from now on (replicas re-sharing the deployment's budget)."""
+        if not rate_per_minute > 0:
+            raise ValueError(f"rate_per_minute must be > 0, got {rate_per_minute!r}")
+        self._refill()
+        self._rate = rate_per_minute / 60.0
+
     def pause_until(self, monotonic_deadline: float, *, restart_tokens: float = 1.0) -> None:
         """Stop every caller until ``monotonic_deadline``; a later pause already on is kept.
 

@@ -28,6 +28,7 @@ from wrapupd.events import QueuePolicy
 from wrapupd.health import HealthServer
 from wrapupd.options import DaemonOptions
 from wrapupd.parts import Parts, build_parts
+from wrapupd.queue_follower import follow_queue_changes
 from wrapupd.readiness import Checks, readiness, watchdog_healthy
 from wrapupd.retry import LOGIN_REMEDY, LOGIN_REQUIRED
 from wrapupd.sdnotify import Notifier, WatchdogPinger
@@ -35,6 +36,8 @@ from wrapupd.status_source import DaemonStatus
 from wrapupd.upkeep import keep_token_fresh, purge_forever, purge_once
 
 log = structlog.get_logger("wrapupd.service")
+
+QUEUE_FOLLOW_SECONDS = 5.0
 
 
 class Daemon:
@@ -128,6 +131,8 @@ class Daemon:
         log.info(
             "ledger_opened",
             path=str(p.ledger.location),
+            kind=p.ledger.kind,
+            replica=p.ledger.owner,
             purged=await purge_once(p.ledger, self.clock, self.options.retention_days),
         )
         p.applier.resume()
@@ -178,6 +183,17 @@ class Daemon:
             ),
             ("ledger_purge", purge_forever(p.ledger, self.clock, self.options.retention_days)),
             ("ledger_redrive", self._take_redriven_forever()),
+            ("replicas", p.replicas.run(p.applier.resume)),
+            (
+                "queue_follower",
+                follow_queue_changes(
+                    p.codes,
+                    p.subscriber,
+                    p.reconciler,
+                    self.clock,
+                    min(QUEUE_FOLLOW_SECONDS, self.options.code_refresh_seconds),
+                ),
+            ),
         ]
         if self.notifier.watchdog_interval() is not None:
             pinger = WatchdogPinger(self.notifier, clock=self.clock, is_healthy=self.healthy)
@@ -214,6 +230,7 @@ class Daemon:
         applier.stop_intake()
         self.parts.subscriber.stop()
         self._drained = await applier.drain(self.options.drain_seconds)
+        self.parts.replicas.retire()
         for job in jobs:
             job.cancel()
 
@@ -253,8 +270,11 @@ class Daemon:
         sub = self.options.subscriber
         p = self.parts
         fresh = sub.heartbeat_timeout + sub.ping_timeout
-        checks = readiness(p.client, p.subscriber, p.codes, self.clock, fresh)
-        return {**checks, "deployment": p.problems.check()}
+        health = p.ledger.health()
+        checks = dict(readiness(p.client, p.subscriber, p.codes, self.clock, fresh))
+        checks["ledger"] = (health.available, health.detail)
+        checks["deployment"] = p.problems.check()
+        return checks
 
     def healthy(self) -> bool:
         """What the watchdog pings on: frames still arrive."""

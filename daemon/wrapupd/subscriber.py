@@ -33,6 +33,7 @@ from wrapupd.channels import (
     ShardTools,
     Socket,
     describe,
+    reassign_topics,
     shard_topics,
     websocket_connector,
 )
@@ -155,6 +156,16 @@ class Subscriber:
         finally:
             for task in list(self._draining):
                 task.cancel()
+
+    def follow_queues(self) -> list[str]:
+        """The watched queues changed (a code refresh): re-subscribe the shards whose topics
+        change; returns the new topics no channel had room for."""
+        current = [shard.topics for shard in self._shards]
+        wanted, left = reassign_topics(current, self._queue_ids(), self._config.topics_per_channel)
+        for shard, topics in zip(self._shards, wanted, strict=True):
+            if topics != shard.topics:
+                shard.retopic(topics)
+        return left
 
     def stop(self) -> None:
         """Stop reading after the current frame; the next gap is not reported as one."""

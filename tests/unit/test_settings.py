@@ -282,14 +282,15 @@ def test_every_problem_gets_its_own_line(tmp_path: Path) -> None:
     )
     assert lines == [
         "queues[1].grace_seconds: got -3; must be greater than or equal to 0",
-        "queues[1].colour: unknown setting; allowed here: queue, default_code, grace_seconds,"
+        "queues[1].colour: unknown setting; allowed here: queue, match, division, all,"
+        " default_code, grace_seconds,"
         " timeout_margin_seconds, notes",
         "daemon.dry_run: got 'maybe'; must be a valid boolean, unable to interpret input",
         "daemon.workers: got 0; must be greater than or equal to 1",
         "http.listen: got 'nope'; must be host:port, e.g. 127.0.0.1:9464 or [::1]:9464"
         " (port 0-65535)",
         "log.level: got 'loud'; must be 'debug', 'info', 'warning', 'error' or 'critical'",
-        "deamon: unknown setting; allowed here: genesys, defaults, queues, daemon, http, log",
+        "deamon: unknown setting; allowed here: genesys, defaults, queues, daemon, ledger, http, log",
     ]
 
 
@@ -479,7 +480,7 @@ def test_typos_in_environment_names_are_reported(tmp_path: Path) -> None:
         " underscore: WRAPUPD_GENESYS__CLIENT_ID",
         "environment WRAPUPD_LOGGING__LEVEL: not a wrapupd setting; expected WRAPUPD_CONFIG or"
         " one of WRAPUPD_DAEMON__*, WRAPUPD_DEFAULTS__*, WRAPUPD_GENESYS__*, WRAPUPD_HTTP__*,"
-        " WRAPUPD_LOG__*, WRAPUPD_QUEUES",
+        " WRAPUPD_LEDGER__*, WRAPUPD_LOG__*, WRAPUPD_QUEUES",
         "daemon.workres: unknown setting; allowed here: dry_run, state_dir, code_refresh_seconds,"
         " reconcile_interval_seconds, drain_seconds, retention_days, heartbeat_timeout_seconds,"
         " max_attempts, channel_renew_seconds, workers",

@@ -20,11 +20,14 @@ from wrapupd import logs
 from wrapupd.clock import SystemClock
 from wrapupd.code_cache import Directory, find_queue, pick_code
 from wrapupd.commands import EX_CONFIG, EX_OK
+from wrapupd.commands.ha_check import channel_budget, ledger_row
 from wrapupd.errors import Forbidden, NotFound, PlatformError, ResolutionError
 from wrapupd.events import Queue, QueuePolicy, TopicResult
 from wrapupd.genesys.client import GenesysClient
 from wrapupd.genesys.notifications import queue_id_from_topic, queue_topic
+from wrapupd.options import DaemonOptions
 from wrapupd.parts import build_client
+from wrapupd.queue_selectors import describe, selected
 from wrapupd.ratelimit import RateLimiter
 from wrapupd.retry import USER_CONTEXT_REMEDY
 from wrapupd.settings import Settings
@@ -99,12 +102,49 @@ async def check_deployment(
     try:
         await client.start()
         queues = await directory.queues()
-        rows = [await _check_policy(directory, queues, policy) for policy in options.policies]
+        named = [p for p in options.policies if not p.is_selector]
+        rows = [await _check_policy(directory, queues, policy) for policy in named]
+        rows += await _selected_rows(directory, queues, options.policies, rows)
         resolved = {r.queue_id: r.queue for r in rows if r.ok and r.queue_id}  # id -> label
         rows = await _check_topics(client, resolved, rows)
-        return CheckReport(tuple(rows), await probe_wrapup_write(client))
+        return CheckReport(
+            (*rows, *await _deployment_rows(options, len(resolved))),
+            await probe_wrapup_write(client),
+        )
     finally:
         await client.close()
+
+
+async def _deployment_rows(options: DaemonOptions, queues: int) -> list[CheckRow]:
+    """The ledger (reachable, schema understood) and the channels the queues need."""
+    where, status, ok = await ledger_row(options)
+    channels, fits = channel_budget(queues, shared=options.ledger_url is not None)
+    return [
+        CheckRow("(ledger)", where, status, ok),
+        CheckRow("(channels)", f"{queues} queues", channels, fits),
+    ]
+
+
+async def _selected_rows(
+    directory: Directory,
+    queues: Sequence[Queue],
+    policies: Sequence[QueuePolicy],
+    named: list[CheckRow],
+) -> list[CheckRow]:
+    """One row per queue a selector picks; one without its default code is skipped, not fatal."""
+    selectors = [p for p in policies if p.is_selector]
+    taken = [r.queue_id for r in named if r.queue_id]
+    rows = []
+    for queue, policy in selected(queues, selectors, taken):
+        label, how = f"{queue.name} ({queue.id})", describe(policy)
+        try:
+            code = pick_code(queue, await directory.queue_codes(queue.id), policy.default_code)
+        except ResolutionError:
+            status = f"skipped ({how}): {policy.default_code!r} is not assigned to this queue"
+            rows.append(CheckRow(label, policy.default_code, status, True))
+            continue
+        rows.append(CheckRow(label, f"{code.name} ({code.id})", f"ok ({how})", True, queue.id))
+    return rows
 
 
 async def _check_policy(

@@ -20,6 +20,7 @@ from groundtruth.score import Score, percentile, score, unresolved
 from wrapupd import logs
 from wrapupd.applier import ApplierConfig
 from wrapupd.commands import EX_FAILURE, EX_OK
+from wrapupd.commands.demo_replicas import applied_by_replica, replica_options, running_replicas
 from wrapupd.events import Outcome, QueuePolicy
 from wrapupd.options import DaemonOptions, local_options
 from wrapupd.parts import Parts
@@ -46,10 +47,12 @@ async def command(args: argparse.Namespace) -> int:
         emulator_process() as emulator,
         tempfile.TemporaryDirectory(prefix="wrapupd-demo-") as state,
     ):
-        daemon = Daemon(demo_options(emulator, Path(state)), on_new_token=logs.add_secret)
-        async with daemon.running() as parts:
+        options = replica_options(demo_options(emulator, Path(state)), args.replicas, args.ledger)
+        async with running_replicas(options, logs.add_secret) as replicas:
+            daemon, parts = replicas[0]
             result = await _play(daemon, parts, emulator, args)
-    summary = summarise(result)
+            shares = applied_by_replica(replicas) if len(replicas) > 1 else None
+    summary = summarise(result) | ({"applied_by_replica": shares} if shares else {})
     print(json.dumps(summary) if args.json else render(summary), flush=True)
     return EX_FAILURE if result.broken() else EX_OK
 

@@ -281,11 +281,14 @@ def _model_wrapup_code(wrapup: Any) -> str | None:
 def queue_from_model(queue: Any) -> Queue:
     """A queue from the SDK's Queue model, with the ACW prompt and timeout the deadline needs."""
     acw = getattr(queue, "acw_settings", None)
+    division = getattr(queue, "division", None)
     return Queue(
         id=required_id(queue.id, "queue id"),
         name=queue.name or "",
         wrapup_prompt=_str(getattr(acw, "wrapup_prompt", None), "acwSettings.wrapupPrompt"),
         acw_timeout_ms=_int(getattr(acw, "timeout_ms", None), "acwSettings.timeoutMs"),
+        division_id=_str(getattr(division, "id", None), "division.id") or None,
+        division_name=_str(getattr(division, "name", None), "division.name") or None,
     )
 
 

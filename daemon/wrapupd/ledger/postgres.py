@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from wrapupd.errors import LedgerError, LedgerUnavailable
+from wrapupd.errors import LedgerConflict, LedgerError, LedgerUnavailable
 from wrapupd.ledger.backend import Backend, DriverSession, Params, Row, Session
 from wrapupd.ledger.model import iso
 
@@ -176,6 +176,8 @@ class PostgresBackend(Backend):
         if not isinstance(exc, psycopg.Error):
             return None
         message = self._scrub(self.describe(exc, doing))
+        if isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure):
+            return LedgerConflict(message)
         if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
             return LedgerUnavailable(message)
         return LedgerError(message)

@@ -26,13 +26,14 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 
-from wrapupd.errors import LedgerError, LedgerUnavailable
+from wrapupd.errors import LedgerConflict, LedgerError, LedgerUnavailable
 from wrapupd.ledger.backend import Backend, Session
 
 log = structlog.get_logger("wrapupd.ledger")
 
 T = TypeVar("T")
 MAX_BATCH = 20_000
+CONFLICT_RETRIES = 5  # a deadlock between replicas is retried at once this many times
 _PENDING, _DONE, _FAILED = 0, 1, 2
 
 
@@ -209,6 +210,14 @@ class Writer:
         return []
 
     def _attempt(self, batch: list[Op]) -> list[object]:
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                return self._attempt_once(batch)
+            except LedgerConflict:
+                continue  # another replica's batch crossed ours: the server undid ours, go again
+        return self._attempt_once(batch)
+
+    def _attempt_once(self, batch: list[Op]) -> list[object]:
         with self._backend.transaction() as session, self._backend.errors("write"):
             return self._execute(session, batch)
 

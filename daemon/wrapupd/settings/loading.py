@@ -104,7 +104,7 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
 
 def _given(path: str, value: object) -> str:
     """The offending value, quoted as given; secrets and whole tables are never echoed."""
-    if "secret" in path:
+    if "secret" in path or "password" in path or path == "ledger.url":
         return "invalid value (not shown); "
     if isinstance(value, str | int | float | bool) or value is None:
         shown = "true" if value is True else "false" if value is False else repr(value)

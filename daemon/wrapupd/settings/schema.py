@@ -13,12 +13,14 @@ from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
 from wrapupd.options import REFRESH_TOKEN_FILE_NAME, DaemonOptions, GrantOptions
 from wrapupd.reconciler import ReconcilerConfig
+from wrapupd.replicas import ReplicaConfig
 from wrapupd.settings.sections import (
     ENV_PREFIX,
     DaemonSettings,
     DefaultsSettings,
     GenesysSettings,
     HttpSettings,
+    LedgerSettings,
     LogSettings,
     QueueSettings,
     located,
@@ -42,6 +44,7 @@ class Settings(BaseSettings):
     defaults: DefaultsSettings = Field(default_factory=DefaultsSettings)
     queues: list[QueueSettings] = Field(min_length=1)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     # A read-only first refresh token ($CREDENTIALS_DIRECTORY/refresh_token), set by the loader.
@@ -52,6 +55,8 @@ class Settings(BaseSettings):
     def _each_queue_once(cls, queues: list[QueueSettings]) -> list[QueueSettings]:
         first_seen: dict[str, int] = {}
         for index, entry in enumerate(queues):
+            if entry.queue is None:
+                continue  # selectors may overlap: the first in file order wins
             seen = first_seen.setdefault(entry.queue.casefold(), index)
             if seen != index:
                 raise located(
@@ -92,6 +97,12 @@ class Settings(BaseSettings):
             ),
             reconciler=ReconcilerConfig(interval=d.reconcile_interval_seconds),
             grant=self.grant_options(),
+            ledger_url=self.ledger.url,
+            ledger_password=self.ledger_password,
+            replicas=ReplicaConfig(
+                lease_seconds=self.ledger.lease_seconds,
+                heartbeat_seconds=self.ledger.heartbeat_seconds,
+            ),
         )
 
     def grant_options(self) -> GrantOptions:
@@ -105,6 +116,12 @@ class Settings(BaseSettings):
             refresh_token_seed=self._refresh_token_seed,
         )
 
+    @property
+    def ledger_password(self) -> str | None:
+        """The shared ledger's database password (from wherever it was given), or None."""
+        password = self.ledger.password
+        return None if password is None else password.get_secret_value()
+
     def queue_policies(self) -> list[QueuePolicy]:
         """Each queue's effective policy, ``[defaults]`` merged in, in file order."""
         return [self._policy(entry) for entry in self.queues]
@@ -112,7 +129,10 @@ class Settings(BaseSettings):
     def _policy(self, entry: QueueSettings) -> QueuePolicy:
         defaults = self.defaults
         return QueuePolicy(
-            queue=entry.queue,
+            queue=entry.queue or "",
+            match=entry.match,
+            division=entry.division,
+            all_queues=entry.all,
             default_code=entry.default_code,
             grace_seconds=_first(entry.grace_seconds, defaults.grace_seconds),
             timeout_margin_seconds=_first(

@@ -20,6 +20,8 @@ ENV_SECRET_FILE = "WRAPUPD_GENESYS__CLIENT_SECRET_FILE"
 CREDENTIAL_NAME = "client_secret"
 REFRESH_TOKEN_CREDENTIAL = "refresh_token"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+ENV_LEDGER_PASSWORD_FILE = "WRAPUPD_LEDGER__PASSWORD_FILE"
+LEDGER_CREDENTIAL_NAME = "ledger_password"
 
 KNOWN_REGIONS: tuple[str, ...] = (
     "mypurecloud.com",
@@ -224,7 +226,18 @@ class DefaultsSettings(_Section):
 class QueueSettings(_Section):
     """One ``[[queues]]`` entry: a queue, its default code, and overrides of ``[defaults]``."""
 
-    queue: Name = Field(description="Queue name or id")
+    queue: Name | None = Field(
+        default=None, description="Queue name or id (or one of match, division, all)"
+    )
+    match: Name | None = Field(
+        default=None,
+        description="Selector: every queue whose name matches this glob, case-insensitive"
+        ' (e.g. "Support*"); an entry naming the queue wins',
+    )
+    division: Name | None = Field(
+        default=None, description="Selector: every queue of this division (name or id)"
+    )
+    all: bool = Field(default=False, description="Selector: every queue the client can see")
     default_code: Name = Field(
         description="Wrap-up code name or id to apply; must be assigned to the queue"
     )
@@ -236,7 +249,75 @@ class QueueSettings(_Section):
     )
     notes: str | None = Field(default=None, description="Overrides defaults.notes")
 
-    _normalise = field_validator("queue", "default_code", mode="before")(_strip)
+    _normalise = field_validator("queue", "match", "division", "default_code", mode="before")(
+        _strip
+    )
+
+    @_model_validator(mode="after")
+    def _one_way_to_pick_queues(self) -> QueueSettings:
+        given = [k for k in ("queue", "match", "division") if getattr(self, k)] + (
+            ["all"] if self.all else []
+        )
+        if len(given) != 1:
+            got = ", ".join(given) or "none"
+            raise ValueError(f"give exactly one of queue, match, division or all (got {got})")
+        return self
+
+
+# --- [ledger] ----------------------------------------------------------------------------------
+
+
+class LedgerSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        description="postgresql://user@host:port/db of a ledger shared by replicas;"
+        " unset: the embedded SQLite file in daemon.state_dir (one process)",
+    )
+    password: SecretStr | None = Field(
+        default=None,
+        description="Database password (prefer password_file or systemd"
+        " LoadCredential=ledger_password)",
+    )
+    password_file: Path | None = Field(
+        default=None, description="File holding the database password; overrides password"
+    )
+    lease_seconds: Annotated[float, Field(ge=1, le=600, allow_inf_nan=False)] = Field(
+        default=9.0,
+        description="A replica's hold on an item it writes; another replica takes the item"
+        " over this long after the holder dies",
+    )
+    heartbeat_seconds: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = Field(
+        default=3.0,
+        description="How often a replica says it is alive (the rate budget is shared among"
+        " the live ones)",
+    )
+
+    _normalise = field_validator("url", mode="before")(_strip)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise ValueError("must be a postgresql://user@host:port/database URL")
+        if parts.password is not None or "password=" in parts.query:
+            raise ValueError(
+                "must not hold the password; give it as ledger.password_file,"
+                " WRAPUPD_LEDGER__PASSWORD or the systemd credential ledger_password"
+            )
+        return value
+
+    @_model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> LedgerSettings:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise located(
+                "ledger.heartbeat_seconds",
+                f"got {self.heartbeat_seconds}; must be at most half of lease_seconds"
+                f" ({self.lease_seconds})",
+            )
+        return self
 
 
 # --- [daemon], [http], [log] -------------------------------------------------------------------

@@ -21,8 +21,10 @@ from wrapupd.errors import ConfigError
 from wrapupd.settings.sections import (
     CREDENTIAL_NAME,
     ENV_CONFIG_FILE,
+    ENV_LEDGER_PASSWORD_FILE,
     ENV_PREFIX,
     ENV_SECRET_FILE,
+    LEDGER_CREDENTIAL_NAME,
     REFRESH_TOKEN_CREDENTIAL,
 )
 
@@ -78,7 +80,7 @@ class Layers:
         problems: list[str] = []
         path = Path(config_file) if config_file is not None else _env_path(env, ENV_CONFIG_FILE)
         data = _read_toml(path, problems) if path is not None else {}
-        secret = _read_secret(data, env, problems)
+        secret = _read_secret(data, env, problems) | _read_ledger_password(data, env, problems)
         stray = tuple(_stray_env_vars(env, sections))
         if problems:
             raise ConfigError(report([*problems, *stray], _origin(path)))
@@ -166,43 +168,73 @@ def _env_hint(head: str, sections: set[str]) -> str:
     return f"expected {ENV_CONFIG_FILE} or one of {known}"
 
 
+@dataclass(frozen=True)
+class _SecretFile:
+    """A secret that may come from a file: where the file is named, and where its value goes."""
+
+    section: str
+    key: str
+    env_file: str
+    credential: str
+    meaning: str
+
+    def layer(
+        self, file_data: dict[str, Any], env: Mapping[str, str], problems: list[str]
+    ) -> dict[str, Any]:
+        """The secret from a file, as a source layer above the environment.
+
+        An explicit ``<key>_file`` (environment, else TOML) wins over systemd's
+        ``$CREDENTIALS_DIRECTORY/<credential>``; a missing credentials file there is not an error,
+        the directory may hold other credentials.
+        """
+        explicit = _env_path(env, self.env_file) or self._toml_file(file_data)
+        if explicit is not None:
+            return self._read(explicit, f"{self.section}.{self.key}_file", problems)
+        directory = _env_lookup(env, "CREDENTIALS_DIRECTORY")
+        if directory and (Path(directory) / self.credential).exists():
+            return self._read(Path(directory) / self.credential, "$CREDENTIALS_DIRECTORY", problems)
+        return {}
+
+    def _toml_file(self, file_data: dict[str, Any]) -> Path | None:
+        table = file_data.get(self.section)
+        value = table.get(f"{self.key}_file") if isinstance(table, dict) else None
+        return Path(value) if isinstance(value, str) and value else None
+
+    def _read(self, path: Path, setting: str, problems: list[str]) -> dict[str, Any]:
+        try:
+            secret = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(f"{setting}: cannot read {path} ({exc.strerror})")
+            return {}
+        except UnicodeDecodeError:
+            problems.append(f"{setting}: {path} is not UTF-8 text")
+            return {}
+        if not secret:
+            problems.append(f"{setting}: {path} is empty; it must hold the {self.meaning}")
+            return {}
+        return {self.section: {self.key: secret}}
+
+
+_CLIENT_SECRET = _SecretFile(
+    "genesys", "client_secret", ENV_SECRET_FILE, CREDENTIAL_NAME, "OAuth client secret"
+)
+_LEDGER_PASSWORD = _SecretFile(
+    "ledger", "password", ENV_LEDGER_PASSWORD_FILE, LEDGER_CREDENTIAL_NAME, "database password"
+)
+
+
 def _read_secret(
     file_data: dict[str, Any], env: Mapping[str, str], problems: list[str]
 ) -> dict[str, Any]:
-    """The client secret from a file, as a source layer above the environment.
-
-    An explicit ``client_secret_file`` (environment, else TOML) wins over systemd's
-    ``$CREDENTIALS_DIRECTORY/client_secret``; a missing credentials file there is not an error,
-    the directory may hold other credentials.
-    """
-    explicit = _env_path(env, ENV_SECRET_FILE) or _toml_secret_file(file_data)
-    if explicit is not None:
-        return _secret_layer(explicit, "genesys.client_secret_file", problems)
-    directory = _env_lookup(env, "CREDENTIALS_DIRECTORY")
-    if directory and (Path(directory) / CREDENTIAL_NAME).exists():
-        return _secret_layer(Path(directory) / CREDENTIAL_NAME, "$CREDENTIALS_DIRECTORY", problems)
-    return {}
+    """The OAuth client secret from a file or a systemd credential, when one is named."""
+    return _CLIENT_SECRET.layer(file_data, env, problems)
 
 
-def _toml_secret_file(file_data: dict[str, Any]) -> Path | None:
-    genesys = file_data.get("genesys")
-    value = genesys.get("client_secret_file") if isinstance(genesys, dict) else None
-    return Path(value) if isinstance(value, str) and value else None
-
-
-def _secret_layer(path: Path, setting: str, problems: list[str]) -> dict[str, Any]:
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        problems.append(f"{setting}: cannot read {path} ({exc.strerror})")
-        return {}
-    except UnicodeDecodeError:
-        problems.append(f"{setting}: {path} is not UTF-8 text")
-        return {}
-    if not secret:
-        problems.append(f"{setting}: {path} is empty; it must hold the OAuth client secret")
-        return {}
-    return {"genesys": {"client_secret": secret}}
+def _read_ledger_password(
+    file_data: dict[str, Any], env: Mapping[str, str], problems: list[str]
+) -> dict[str, Any]:
+    """The ledger's database password from a file or the systemd credential ``ledger_password``."""
+    return _LEDGER_PASSWORD.layer(file_data, env, problems)
 
 
 def report(problems: Sequence[str], origin: str) -> str:

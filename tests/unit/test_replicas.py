@@ -1,0 +1,210 @@
+"""Replica coordination on a shared PostgreSQL ledger: only the lease holder is admitted to write,
+a dead holder's item is taken over with a re-check, the budget is shared among live replicas, one
+replica at a time holds the reconciler role; a private SQLite ledger admits everything."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from ledger_places import KEY, T0, Place, item
+from wrapupd.clock import ManualClock
+from wrapupd.errors import LedgerError
+from wrapupd.events import Outcome
+from wrapupd.ledger import Ledger, open_ledger_blocking
+from wrapupd.replicas import Admission, ReplicaConfig, Replicas, wait_for_shared_ledger
+
+CONFIG = ReplicaConfig(lease_seconds=9.0, heartbeat_seconds=3.0)
+BUDGET = 270.0
+
+
+class Budget:
+    """What the replica set its rate limiter to, and how often it took the reconciler role."""
+
+    def __init__(self) -> None:
+        self.rate: float | None = None
+        self.role_taken = 0
+
+    def set(self, rate: float) -> None:
+        self.rate = rate
+
+    def took_role(self) -> None:
+        self.role_taken += 1
+
+
+def replica(ledger: Ledger, clock: ManualClock, budget: Budget) -> Replicas:
+    return Replicas(
+        ledger,
+        clock=clock,
+        config=CONFIG,
+        budget_per_minute=BUDGET,
+        set_budget=budget.set,
+        on_reconciler=budget.took_role,
+    )
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=T0)
+
+
+@pytest.fixture
+async def ledgers(postgres_place: Place, clock: ManualClock) -> AsyncIterator[list[Ledger]]:
+    opened = [await postgres_place.open(clock, owner=f"replica-{n}") for n in "ab"]
+    yield opened
+    for ledger in opened:
+        await ledger.close()
+
+
+async def seen_by_both(a: Ledger, b: Ledger) -> None:
+    for ledger in (a, b):
+        ledger.add_pending(item())
+        await ledger.flush()
+
+
+async def test_only_the_lease_holder_is_admitted_and_a_dead_holders_item_is_rechecked(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    a, b = (replica(ledger, clock, Budget()) for ledger in ledgers)
+    await seen_by_both(*ledgers)
+    assert await a.admit(KEY) is Admission.WRITE
+    assert await b.admit(KEY) is Admission.WAIT
+    await clock.advance(CONFIG.lease_seconds + 1)  # replica a died: its lease lapses
+    assert await b.admit(KEY) is Admission.RECHECK
+    assert not await ledgers[0].mark_writing(KEY, 1, "code-1", leased=True)
+
+
+async def test_a_lease_is_renewed_while_held_so_a_slow_write_keeps_it(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    budget = Budget()
+    a, b = (replica(ledger, clock, budget) for ledger in ledgers)
+    await seen_by_both(*ledgers)
+    assert await a.admit(KEY) is Admission.WRITE
+    running = asyncio.create_task(a.run(lambda items: 0))
+    try:
+        for _ in range(4):  # well past one lease, in renewal steps
+            await clock.advance(CONFIG.renew_seconds)
+            await ledgers[0].flush()
+        assert await b.admit(KEY) is Admission.WAIT
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_an_item_finished_by_another_replica_is_done(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    a, b = (replica(ledger, clock, Budget()) for ledger in ledgers)
+    await seen_by_both(*ledgers)
+    assert await a.admit(KEY) is Admission.WRITE
+    await ledgers[0].record_outcome(KEY, Outcome.APPLIED, "applied", "code-1")
+    assert await b.admit(KEY) is Admission.DONE
+
+
+async def test_retiring_hands_held_items_to_another_replica_at_once(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    a, b = (replica(ledger, clock, Budget()) for ledger in ledgers)
+    await seen_by_both(*ledgers)
+    assert await a.admit(KEY) is Admission.WRITE
+    a.retire()
+    await ledgers[0].flush()
+    assert await b.admit(KEY) in (Admission.WRITE, Admission.RECHECK)
+
+
+async def running_all(
+    replicas: list[Replicas], clock: ManualClock, until: Callable[[], bool]
+) -> None:
+    """Run every replica's jobs on the manual clock until ``until()`` holds (or fail)."""
+    tasks = [asyncio.create_task(r.run(lambda items: 0)) for r in replicas]
+    try:
+        for _ in range(50):
+            if until():
+                return
+            await clock.advance(CONFIG.heartbeat_seconds / 3)
+            await asyncio.sleep(0.01)
+        raise AssertionError("the replicas never got there")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_live_replicas_share_the_budget_and_one_holds_the_reconciler_role(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    budgets = [Budget(), Budget()]
+    replicas = [
+        replica(ledger, clock, budget) for ledger, budget in zip(ledgers, budgets, strict=True)
+    ]
+
+    def shared() -> bool:
+        return all(b.rate == BUDGET / 2 for b in budgets)
+
+    await running_all(replicas, clock, shared)
+    assert [r.is_reconciler for r in replicas].count(True) == 1
+    assert sum(b.role_taken for b in budgets) == 1
+
+
+async def test_a_private_sqlite_ledger_admits_every_item_without_a_lease(
+    sqlite_place: Place, clock: ManualClock
+) -> None:
+    ledger = await sqlite_place.open(clock, owner="only")
+    try:
+        solo = replica(ledger, clock, Budget())
+        assert not solo.shared
+        assert solo.is_reconciler
+        assert await solo.admit(KEY) is Admission.WRITE
+    finally:
+        await ledger.close()
+
+
+# --- a database away at start-up -------------------------------------------------------------
+
+
+def test_a_database_away_at_start_is_waited_out_not_exited(postgres_place: Place) -> None:
+    """The server is down when the daemon starts; it comes back during the second wait."""
+    server = postgres_place.server
+    assert server is not None
+    server.stop()
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            server.start()
+
+    async def scenario() -> None:
+        ledger = wait_for_shared_ledger(
+            lambda: open_ledger_blocking(
+                str(postgres_place.location), password=postgres_place.password
+            ),
+            delays=iter([0.01] * 10),
+            sleep=wait,
+        )
+        try:
+            assert ledger.available
+        finally:
+            await ledger.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        if server._process is None:
+            server.start()
+    assert waits == [0.01, 0.01]
+
+
+def test_a_refusal_for_good_is_raised_at_once(postgres_place: Place) -> None:
+    async def scenario() -> None:
+        wait_for_shared_ledger(
+            lambda: open_ledger_blocking(str(postgres_place.location), password="wrong"),
+            delays=iter([0.01]),
+            sleep=lambda seconds: pytest.fail("a wrong password must not be waited out"),
+        )
+
+    with pytest.raises(LedgerError):
+        asyncio.run(scenario())
