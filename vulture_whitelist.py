@@ -65,6 +65,13 @@ _._loopback_redirect  # settings/sections.py: @field_validator
 _.traffic  # genesys_emulator/testing.py: the in-process emulator's API for integrators' own tests
 _.running_emulator
 
+_._one_way_to_pick_queues  # settings/sections.py: @model_validator
+_._postgres_url  # settings/sections.py: @field_validator
+_._heartbeat_within_lease  # settings/sections.py: @model_validator
+_.password_file  # settings/sections.py: a field pydantic validates (the sources read its value raw)
+_.applied_at  # ledger/model.py ExportRecord: an export column, written by name (EXPORT_COLUMNS)
+_.last_seen  # ledger/model.py Replica: a column of the replicas table, filled by rows.py
+
 # --- 4. the daemon's test seam ---------------------------------------------------------------
 _.ManualClock  # clock.py: the Clock the tests inject; every wait of the daemon goes through a Clock
 _.advance  # clock.py: how a test moves that clock

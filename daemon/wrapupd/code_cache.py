@@ -10,19 +10,19 @@ shared rate limiter, and a refresh or a reload that fails keeps the table in for
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import structlog
 
 from wrapupd.clock import Clock
-from wrapupd.errors import Forbidden, PlatformError, ResolutionError
+from wrapupd.directory import Directory, QueueDirectory
+from wrapupd.errors import PlatformError, ResolutionError
 from wrapupd.events import Queue, QueuePolicy, WrapupCode
 from wrapupd.metrics import Metrics
 from wrapupd.queue_selectors import describe, selected
 from wrapupd.ratelimit import Priority, RateLimiter
-from wrapupd.retry import Retry, classify
 
 log = structlog.get_logger("wrapupd.code_cache")
 
@@ -30,14 +30,6 @@ _MAX_LISTED = 25
 _MAX_RATE_LIMITED = 20
 _VERIFY_RETRY_SECONDS = 30.0
 T = TypeVar("T")
-
-
-class QueueDirectory(Protocol):
-    """The platform's routing listings resolution reads (``GenesysClient`` in production)."""
-
-    async def list_queues(self, name: str | None = None) -> list[Queue]: ...
-    async def list_queue_wrapup_codes(self, queue_id: str) -> list[WrapupCode]: ...
-    async def list_wrapup_codes(self) -> list[WrapupCode]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,55 +86,6 @@ def _match_code(codes: Sequence[WrapupCode], reference: str) -> WrapupCode | Non
             return code
     folded = [c for c in codes if c.name.casefold() == reference.casefold()]
     return folded[0] if len(folded) == 1 else None
-
-
-def _platform_wait(error: PlatformError) -> float | None:
-    """The wait the platform asked for (a 429's Retry-After), or None for any other error."""
-    verdict = classify(error)
-    return verdict.after if isinstance(verdict, Retry) else None
-
-
-class Directory:
-    """The directory calls of resolution, paced by the shared rate limiter; a 429 pauses and retries
-    instead of failing start-up."""
-
-    def __init__(
-        self,
-        directory: QueueDirectory,
-        limiter: RateLimiter | None,
-        priority: Priority = Priority.LIVE,
-    ) -> None:
-        self._directory = directory
-        self._limiter = limiter
-        self._priority = priority
-
-    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        for _ in range(_MAX_RATE_LIMITED):
-            if self._limiter is not None:
-                await self._limiter.acquire(self._priority)
-            try:
-                return await fn()
-            except PlatformError as exc:
-                wait = _platform_wait(exc)
-                if self._limiter is None or wait is None:
-                    raise
-                self._limiter.pause_for(wait)
-        return await fn()
-
-    async def queues(self) -> list[Queue]:
-        """Every queue the OAuth client can see, in one listing."""
-        return await self._call(lambda: self._directory.list_queues())
-
-    async def queue_codes(self, queue_id: str) -> list[WrapupCode]:
-        """The wrap-up codes assigned to one queue."""
-        return await self._call(lambda: self._directory.list_queue_wrapup_codes(queue_id))
-
-    async def all_codes(self) -> list[WrapupCode] | None:
-        """Every code of the org, or None when the role may not list them (per-queue lookups then)."""
-        try:
-            return await self._call(lambda: self._directory.list_wrapup_codes())
-        except Forbidden:
-            return None
 
 
 async def resolve_all(

@@ -272,7 +272,9 @@ class Daemon:
         fresh = sub.heartbeat_timeout + sub.ping_timeout
         health = p.ledger.health()
         checks = dict(readiness(p.client, p.subscriber, p.codes, self.clock, fresh))
-        checks["ledger"] = (health.available, health.detail)
+        waited = health.unavailable_for_s
+        detail = health.detail if waited is None else f"{health.detail} (for {waited:.0f} s)"
+        checks["ledger"] = (health.available, detail)
         checks["deployment"] = p.problems.check()
         return checks
 

@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 
 from wrapupd import logs
 from wrapupd.clock import SystemClock
-from wrapupd.code_cache import Directory, find_queue, pick_code
+from wrapupd.code_cache import find_queue, pick_code
 from wrapupd.commands import EX_CONFIG, EX_OK
 from wrapupd.commands.ha_check import channel_budget, ledger_row
+from wrapupd.directory import Directory
 from wrapupd.errors import Forbidden, NotFound, PlatformError, ResolutionError
 from wrapupd.events import Queue, QueuePolicy, TopicResult
 from wrapupd.genesys.client import GenesysClient

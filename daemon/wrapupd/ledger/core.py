@@ -293,10 +293,6 @@ class Ledger:
         )
         return held
 
-    def release_role(self, role: str) -> Receipt[bool]:
-        """Let another replica take ``role`` at once."""
-        return self._queue("release_role", (role, self.owner))
-
     def retire(self) -> Receipt[None]:
         """Leave the replicas table and every role (clean shutdown): the others re-share at once."""
         return self._queue("retire", (self.owner,))

@@ -15,7 +15,7 @@ from typing import Any
 from wrapupd.events import Outcome
 from wrapupd.ledger.backend import Session
 from wrapupd.ledger.model import REOPENABLE, Claim, HistoryKind, Key, as_datetime
-from wrapupd.ledger.rows import ITEM_COLUMNS, KEY_WHERE, item_from, replica_from
+from wrapupd.ledger.rows import ITEM_COLUMNS, KEY_WHERE, REPLICA_COLUMNS, item_from, replica_from
 from wrapupd.ledger.writer import Op
 
 INSERT_ITEM = (
@@ -219,7 +219,7 @@ def _retire(s: Session, owner: str) -> None:
 
 def _live_replicas(s: Session, seen_since: datetime) -> list[Any]:
     rows = s.all(
-        "SELECT owner, started_at, last_seen, detail FROM replicas WHERE last_seen >= ? ORDER BY owner",
+        f"SELECT {REPLICA_COLUMNS} FROM replicas WHERE last_seen >= ? ORDER BY owner",
         (s.ts(seen_since),),
     )
     return [replica_from(row) for row in rows]
@@ -233,10 +233,6 @@ def _claim_role(s: Session, role: str, owner: str, expires: datetime, now: datet
         (role, owner, s.ts(expires), s.ts(now)),
     )
     return bool(rows)
-
-
-def _release_role(s: Session, role: str, owner: str) -> bool:
-    return s.run("DELETE FROM roles WHERE role = ? AND owner = ?", (role, owner)) == 1
 
 
 def _take_redriven(s: Session) -> list[Any]:
@@ -267,7 +263,6 @@ _SINGLE: dict[str, Callable[..., object]] = {
     "retire": _retire,
     "live_replicas": _live_replicas,
     "claim_role": _claim_role,
-    "release_role": _release_role,
     "take_redriven": _take_redriven,
 }
 

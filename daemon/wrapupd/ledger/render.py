@@ -76,6 +76,7 @@ def render_history(histories: Iterable[ItemHistory]) -> str:
             f"queue {row.queue_name or '?'} ({item.queue_id})  user {row.user_id or '?'}",
             f"state {row.status}  attempts {item.attempts}  code {row.code_name or item.code_id or '-'}",
             f"acw started {iso(item.acw_started_at)}  due {iso(item.due_at)}",
+            *_lease(row),
         ]
         events = table(
             ("at", "event", "detail", "attempt", "code", "by"),
@@ -83,6 +84,14 @@ def render_history(histories: Iterable[ItemHistory]) -> str:
         )
         blocks.append("\n".join([*facts, "", events]))
     return "\n\n".join(blocks)
+
+
+def _lease(row: LedgerRow) -> list[str]:
+    """Which replica holds the item's write lease (PostgreSQL ledgers), when one does."""
+    if row.lease_owner is None:
+        return []
+    until = iso(row.lease_expires_at) if row.lease_expires_at else "?"
+    return [f"leased by {row.lease_owner} until {until}"]
 
 
 def _plain(record: ExportRecord) -> dict[str, object]:

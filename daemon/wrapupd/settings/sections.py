@@ -268,6 +268,8 @@ class QueueSettings(_Section):
 
 
 class LedgerSettings(_Section):
+    """``[ledger]``: where work items live; a PostgreSQL URL lets replicas share them."""
+
     url: str | None = Field(
         default=None,
         description="postgresql://user@host:port/db of a ledger shared by replicas;"
