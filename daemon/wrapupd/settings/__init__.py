@@ -33,11 +33,11 @@ from wrapupd.settings.reference import (
     rewrite_reference,
     settings_reference,
 )
+from wrapupd.settings.regions import KNOWN_REGIONS
 from wrapupd.settings.schema import Settings
 from wrapupd.settings.sections import (
     ENV_CONFIG_FILE,
     ENV_PREFIX,
-    KNOWN_REGIONS,
     DaemonSettings,
     DefaultsSettings,
     GenesysSettings,

@@ -13,6 +13,7 @@ from pydantic import model_validator as _model_validator
 from pydantic_core import PydanticCustomError
 
 from wrapupd.options import DEFAULT_REDIRECT_URI, GrantKind
+from wrapupd.settings.regions import KNOWN_REGIONS
 
 ENV_PREFIX = "WRAPUPD_"
 ENV_CONFIG_FILE = "WRAPUPD_CONFIG"
@@ -23,22 +24,6 @@ _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 ENV_LEDGER_PASSWORD_FILE = "WRAPUPD_LEDGER__PASSWORD_FILE"
 LEDGER_CREDENTIAL_NAME = "ledger_password"
 
-KNOWN_REGIONS: tuple[str, ...] = (
-    "mypurecloud.com",
-    "mypurecloud.ie",
-    "mypurecloud.de",
-    "mypurecloud.com.au",
-    "mypurecloud.jp",
-    "usw2.pure.cloud",
-    "cac1.pure.cloud",
-    "euw2.pure.cloud",
-    "aps1.pure.cloud",
-    "apne2.pure.cloud",
-    "sae1.pure.cloud",
-    "mec1.pure.cloud",
-    "euc2.pure.cloud",
-    "use2.us-gov-pure.cloud",
-)
 
 # Seconds are floats so tests can use fractions; inf/nan from TOML are refused.
 Seconds: TypeAlias = Annotated[float, Field(ge=0, allow_inf_nan=False)]
