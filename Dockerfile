@@ -34,18 +34,24 @@ RUN /opt/wrapupd/bin/pip install --upgrade pip \
 # --- stage 2: runtime -------------------------------------------------------------------------
 # Same base image, so the venv's interpreter symlinks and script shebangs stay valid.
 FROM ${PYTHON_IMAGE} AS runtime
-RUN groupadd --system --gid 10001 wrapupd \
+# tini as PID 1: it forwards SIGTERM to wrapupd and reaps any orphan.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 wrapupd \
  && useradd --system --uid 10001 --gid wrapupd --home-dir /var/lib/wrapupd \
       --no-create-home --shell /usr/sbin/nologin wrapupd \
  && install -d -o wrapupd -g wrapupd -m 0700 /var/lib/wrapupd \
  && install -d -m 0755 /etc/wrapupd
 COPY --from=build /opt/wrapupd /opt/wrapupd
+# The image's own defaults sit *below* the mounted settings file (WRAPUPD_DEFAULTS_FILE): a file
+# that asks for a loopback listener gets one; only an explicit -e WRAPUPD_* overrides the file.
+RUN printf '%s\n' '[http]' 'listen = "0.0.0.0:9464"' '[daemon]' 'state_dir = "/var/lib/wrapupd"' \
+      '[log]' 'format = "json"' > /etc/wrapupd/container-defaults.toml
 ENV PATH=/opt/wrapupd/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    WRAPUPD_DAEMON__STATE_DIR=/var/lib/wrapupd \
-    WRAPUPD_HTTP__LISTEN=0.0.0.0:9464 \
-    WRAPUPD_LOG__FORMAT=json
+    WRAPUPD_DEFAULTS_FILE=/etc/wrapupd/container-defaults.toml
 
 USER 10001:10001
 WORKDIR /var/lib/wrapupd
@@ -57,8 +63,8 @@ EXPOSE 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('WRAPUPD_HTTP__LISTEN', ':9464').rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/livez', timeout=4)"]
 
-# Exec form: wrapupd is PID 1 and receives SIGTERM itself, then drains (20 s deadline); give
+# Exec form under tini: SIGTERM reaches wrapupd, which drains (20 s deadline); give
 # `docker stop -t 45` / terminationGracePeriodSeconds >= 30 for the drain to finish.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["wrapupd"]
+ENTRYPOINT ["/usr/bin/tini", "--", "wrapupd"]
 CMD ["run", "--config", "/etc/wrapupd/wrapupd.toml"]

@@ -246,7 +246,7 @@ def test_dockerfile_uses_exec_form_so_sigterm_reaches_python(
 ) -> None:
     (entrypoint,) = _args(docker, "ENTRYPOINT")
     (cmd,) = _args(docker, "CMD")
-    assert json.loads(entrypoint) == ["wrapupd"]
+    assert json.loads(entrypoint) == ["/usr/bin/tini", "--", "wrapupd"]  # an init as PID 1
     assert json.loads(cmd) == ["run", "--config", "/etc/wrapupd/wrapupd.toml"]
 
 
@@ -264,12 +264,13 @@ def test_dockerfile_state_volume_port_and_environment(docker: list[tuple[str, st
     assert "/var/lib/wrapupd" in _args(docker, "VOLUME")
     assert "9464" in _args(docker, "EXPOSE")
     env = " ".join(_args(docker, "ENV"))
-    for setting in (
-        "WRAPUPD_DAEMON__STATE_DIR=/var/lib/wrapupd",
-        "WRAPUPD_HTTP__LISTEN=0.0.0.0:9464",
-        "WRAPUPD_LOG__FORMAT=json",
-    ):
-        assert setting in env
+    # The image's defaults never override the mounted settings file: no setting in ENV, only the
+    # defaults file, which loads below the settings file.
+    assert "WRAPUPD_DEFAULTS_FILE=/etc/wrapupd/container-defaults.toml" in env
+    assert not re.search(r"WRAPUPD_(HTTP|DAEMON|LOG|GENESYS)__", env)
+    runs = " ".join(_args(docker, "RUN"))
+    for line in ('listen = "0.0.0.0:9464"', 'state_dir = "/var/lib/wrapupd"', 'format = "json"'):
+        assert line in runs
 
 
 def test_dockerignore_lets_in_only_what_the_build_copies(docker: list[tuple[str, str]]) -> None:

@@ -17,6 +17,9 @@ from wrapupd.settings.regions import KNOWN_REGIONS
 
 ENV_PREFIX = "WRAPUPD_"
 ENV_CONFIG_FILE = "WRAPUPD_CONFIG"
+# A packager's defaults (the container image's listen address, ...): below the settings file, so
+# the operator's file always wins, and only explicit WRAPUPD_* variables win over that.
+ENV_DEFAULTS_FILE = "WRAPUPD_DEFAULTS_FILE"
 ENV_SECRET_FILE = "WRAPUPD_GENESYS__CLIENT_SECRET_FILE"
 CREDENTIAL_NAME = "client_secret"
 REFRESH_TOKEN_CREDENTIAL = "refresh_token"

@@ -21,6 +21,7 @@ from wrapupd.errors import ConfigError
 from wrapupd.settings.sections import (
     CREDENTIAL_NAME,
     ENV_CONFIG_FILE,
+    ENV_DEFAULTS_FILE,
     ENV_LEDGER_PASSWORD_FILE,
     ENV_PREFIX,
     ENV_SECRET_FILE,
@@ -79,7 +80,7 @@ class Layers:
         """
         problems: list[str] = []
         path = Path(config_file) if config_file is not None else _env_path(env, ENV_CONFIG_FILE)
-        data = _read_toml(path, problems) if path is not None else {}
+        data = _under(_packaged_defaults(env, problems), _read_toml(path, problems) if path else {})
         secret = _read_secret(data, env, problems) | _read_ledger_password(data, env, problems)
         stray = tuple(_stray_env_vars(env, sections))
         if problems:
@@ -92,6 +93,23 @@ class Layers:
             stray_env=stray,
             refresh_token_seed=_credential(env, REFRESH_TOKEN_CREDENTIAL),
         )
+
+
+def _packaged_defaults(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    """The ``WRAPUPD_DEFAULTS_FILE`` a package ships (the container image does), or {}."""
+    path = _env_path(env, ENV_DEFAULTS_FILE)
+    return _read_toml(path, problems) if path is not None else {}
+
+
+def _under(defaults: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` over ``defaults``, table by table: a key the settings file sets always wins."""
+    merged = dict(defaults)
+    for key, value in data.items():
+        below = merged.get(key)
+        merged[key] = (
+            _under(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+        )
+    return merged
 
 
 def _credential(env: Mapping[str, str], name: str) -> Path | None:
@@ -147,7 +165,7 @@ def _stray_env_vars(env: Mapping[str, str], sections: set[str]) -> list[str]:
     problems = []
     for key in sorted(env):
         upper = key.upper()
-        if not upper.startswith(ENV_PREFIX) or upper == ENV_CONFIG_FILE:
+        if not upper.startswith(ENV_PREFIX) or upper in (ENV_CONFIG_FILE, ENV_DEFAULTS_FILE):
             continue
         head = upper[len(ENV_PREFIX) :].split("__", 1)[0].lower()
         if head not in sections:
