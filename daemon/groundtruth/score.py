@@ -195,7 +195,8 @@ def _count_calls(result: Score, truth: Sequence[Entry], calls: Iterable[Mapping[
 
 def writes(entry: Entry) -> int:
     """Writes that reached the platform's wrap-up rules (a faulted or rate-limited call did not)."""
-    return int(entry.get("apiWrapupWrites", entry.get("apiWrapupCalls", 0)))
+    value = entry.get("apiWrapupWrites")
+    return int(entry.get("apiWrapupCalls", 0) if value is None else value)
 
 
 def overwritten_by_api(entry: Entry) -> bool:

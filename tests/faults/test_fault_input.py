@@ -283,8 +283,11 @@ def test_broken_configs_exit_78_naming_the_setting(
     variants = _config_variants(faults_emulator, tmp_path)
     processes = {}
     for name, (text, _) in variants.items():
-        path = tmp_path / (name.replace(" ", "_") + ".toml")
-        path.write_text(text)
+        slug = name.replace(" ", "_")
+        path = tmp_path / (slug + ".toml")
+        # Each process its own state directory: they run at once, and two on one SQLite ledger
+        # is a different error (exit 78, "two replicas on one SQLite ledger"), tested on its own.
+        path.write_text(text.replace(str(tmp_path / "state"), str(tmp_path / f"state-{slug}")))
         processes[name] = subprocess.Popen(
             [sys.executable, "-m", "wrapupd", "run", "--config", str(path)],
             stdout=subprocess.PIPE,
