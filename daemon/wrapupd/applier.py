@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import replace
+from functools import partial
 from typing import Protocol
 
 import structlog
@@ -34,6 +34,7 @@ from wrapupd.events import (
 )
 from wrapupd.ledger import Ledger
 from wrapupd.metrics import Metrics
+from wrapupd.outcomes import ApplierConfig, Outcomes
 from wrapupd.ratelimit import Priority, RateLimiter
 from wrapupd.replicas import Admission, Replicas
 from wrapupd.retry import Call, Final, Hold, Retry, classify
@@ -45,12 +46,9 @@ from wrapupd.rules import (
     resolved_outcome,
     schedule_for,
 )
-from wrapupd.worklist import Key, Live, Worklist
+from wrapupd.worklist import Live, Worklist
 
 log = structlog.get_logger("wrapupd.applier")
-
-NEEDS_ATTENTION = frozenset({Outcome.FORBIDDEN, Outcome.INVALID_CODE, Outcome.FAILED})
-_DOING = {Call.READ: "state check", Call.WRITE: "write"}
 
 
 class ConversationWriter(Protocol):
@@ -75,18 +73,6 @@ class Continuity(Protocol):
     def is_continuous_since(self, epoch: int) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
-class ApplierConfig:
-    """How the workers behave: how many, whether they write, and how long they keep retrying."""
-
-    dry_run: bool = False
-    workers: int = 4
-    max_attempts: int = 8
-    max_rate_limited: int = 50
-    retry_initial_seconds: float = 1.0
-    retry_max_seconds: float = 30.0
-
-
 class Applier:
     """Owns every unfinished work item; ``submit`` takes each detector decision."""
 
@@ -106,7 +92,6 @@ class Applier:
         replicas: Replicas | None = None,
     ) -> None:
         self._client = client
-        self._on_hold = on_hold
         self._replicas = replicas
         self._ledger = ledger
         self._lookup = lookup
@@ -115,12 +100,18 @@ class Applier:
         self._metrics = metrics
         self._clock = clock
         self._config = config
-        self._backoff = backoff or (
-            lambda: jittered_backoff(
-                initial=config.retry_initial_seconds, maximum=config.retry_max_seconds
-            )
-        )
         self._work = Worklist(clock)
+        self._out = Outcomes(
+            work=self._work,
+            ledger=ledger,
+            limiter=limiter,
+            metrics=metrics,
+            clock=clock,
+            config=config,
+            backoff=backoff or _default_backoff(config),
+            on_hold=on_hold,
+            replicas=replicas,
+        )
         self._accepting = True
 
     # --- intake -------------------------------------------------------------------------------
@@ -178,7 +169,7 @@ class Applier:
             live.needs_check = True  # a worker may be about to write: it must look again first
             return
         outcome, detail = resolved_outcome(decision)
-        self._finish(key, outcome, detail)
+        self._out.finish(key, outcome, detail)
 
     def resume(self, items: Iterable[WorkItem] | None = None) -> int:
         """Schedule what the ledger holds unfinished (after a restart), or ``items`` (redriven, or
@@ -226,14 +217,14 @@ class Applier:
                 log.exception(
                     "work_item_crashed", conversation=live.key[0], participant=live.key[1]
                 )
-                self._retry_later(live, "internal error")
+                self._out.retry_later(live, "internal error")
             finally:
                 self._work.release(live.key)
 
     async def _process(self, live: Live) -> None:
         resolved = self._lookup(live.item.queue_id)
         if resolved is None:
-            self._finish(
+            self._out.finish(
                 live.key, Outcome.FAILED, f"queue {live.item.queue_id} is no longer configured"
             )
             return
@@ -244,11 +235,11 @@ class Applier:
             if check is None:
                 return
             if check.outcome is not None:
-                self._finish(live.key, check.outcome, check.detail, code_id=check.code)
+                self._out.finish(live.key, check.outcome, check.detail, code_id=check.code)
                 return
         if self._config.dry_run:
             code = resolved.code
-            self._finish(live.key, Outcome.DRY_RUN, f"would apply {code.name}", code_id=code.id)
+            self._out.finish(live.key, Outcome.DRY_RUN, f"would apply {code.name}", code_id=code.id)
             return
         await self._write(live, resolved)
 
@@ -260,23 +251,10 @@ class Applier:
         if admission is Admission.RECHECK:
             live.needs_check = True  # another replica may have written it before it died
         elif admission is Admission.WAIT:
-            self._not_ours(live)
+            self._out.not_ours(live)
         elif admission is Admission.DONE:
-            self._forget(live)
+            self._out.forget(live)
         return admission in (Admission.WRITE, Admission.RECHECK)
-
-    def _not_ours(self, live: Live) -> None:
-        """Another replica holds the item (or finished it): look again once its lease could lapse.
-        On a private ledger the item can only have been finished: forget it."""
-        if self._replicas is None or not self._replicas.shared:
-            self._forget(live)
-            return
-        due = self._clock.now() + timedelta(seconds=self._replicas.wait_seconds)
-        self._work.schedule(live, due)
-
-    def _forget(self, live: Live) -> None:
-        self._work.remove(live.key)
-        self._metrics.set_pending(len(self._work))
 
     def _state_known(self, live: Live) -> bool:
         return live.fresh_epoch is not None and self._continuity.is_continuous_since(
@@ -292,7 +270,7 @@ class Applier:
         except PlatformError as exc:
             verdict = classify(exc, Call.READ)
             if isinstance(verdict, Hold):
-                self._hold(live, verdict)
+                self._out.hold(live, verdict)
                 return None
             if isinstance(verdict, Final):
                 return StateCheck(verdict.outcome, verdict.detail)
@@ -306,7 +284,7 @@ class Applier:
         if live.failed_checks >= self._config.max_attempts and verdict.after is None:
             detail = f"state check: gave up after {live.failed_checks} attempts: {error}"
             return StateCheck(Outcome.FAILED, detail)
-        self._retry(live, verdict, error, Call.READ)
+        self._out.retry(live, verdict, error, Call.READ)
         return None
 
     async def _write(self, live: Live, resolved: ResolvedQueue) -> None:
@@ -314,12 +292,14 @@ class Applier:
         attempt = live.item.attempts + 1
         leased = self._replicas is not None and self._replicas.shared
         if not await self._ledger.mark_writing(live.key, attempt, code.id, leased=leased):
-            self._not_ours(live)  # finished meanwhile, or the lease lapsed: never write unmarked
+            self._out.not_ours(
+                live
+            )  # finished meanwhile, or the lease lapsed: never write unmarked
             return
         live.item = replace(live.item, attempts=attempt, state=ItemState.WRITING, code_id=code.id)
         await self._limiter.acquire(Priority.LIVE)
         if live.needs_check:  # the socket saw it resolved while we waited: look before writing
-            self._reschedule(live, 0.0, "resolved before the write: re-checking")
+            self._out.reschedule(live, 0.0, "resolved before the write: re-checking")
             return
         started = self._clock.monotonic()
         try:
@@ -331,7 +311,7 @@ class Applier:
             return
         latency = (self._clock.now() - live.item.acw_started_at).total_seconds()
         self._metrics.apply_latency(latency)
-        self._finish(
+        self._out.finish(
             live.key,
             Outcome.APPLIED,
             f"applied {code.name}",
@@ -346,100 +326,19 @@ class Applier:
     ) -> None:
         verdict = classify(error, Call.WRITE)
         if isinstance(verdict, Final):
-            self._finish(live.key, verdict.outcome, verdict.detail, code_id=resolved.code.id)
+            self._out.finish(live.key, verdict.outcome, verdict.detail, code_id=resolved.code.id)
         elif isinstance(verdict, Retry):
             live.needs_check = verdict.may_have_landed
-            self._retry(live, verdict, error, Call.WRITE)
+            self._out.retry(live, verdict, error, Call.WRITE)
         elif isinstance(verdict, Hold):  # refused before anything was written: not an attempt
             live.item = replace(live.item, attempts=live.item.attempts - 1)
-            self._hold(live, verdict)
+            self._out.hold(live, verdict)
         else:  # refused: find out why from the live state, then decide
             live.needs_check = True  # if the check fails, never write again unchecked
             check = await self._check_state(live, resolved)
             if check is not None:
                 outcome, detail, code = after_refusal(check, resolved.code, verdict.refusal)
-                self._finish(live.key, outcome, detail, code_id=code)
-
-    # --- retries and outcomes -----------------------------------------------------------------
-
-    def _retry(self, live: Live, verdict: Retry, error: PlatformError, call: Call) -> None:
-        doing = _DOING[call]
-        if verdict.after is not None:
-            self._limiter.pause_for(verdict.after)
-            self._metrics.rate_limited()
-            live.rate_limited += 1
-            if live.rate_limited > self._config.max_rate_limited:
-                detail = f"{doing}: rate limited {live.rate_limited} times"
-                self._finish(live.key, Outcome.FAILED, detail)
-            else:
-                self._reschedule(live, verdict.after, f"{doing}: rate limited")
-            return
-        if call is Call.WRITE and live.item.attempts >= self._config.max_attempts:
-            detail = f"{doing}: gave up after {live.item.attempts} attempts: {error}"
-            self._finish(live.key, Outcome.FAILED, detail)
-            return
-        self._metrics.retry(type(error).__name__)
-        self._retry_later(live, f"{doing}: {error}")
-
-    def _hold(self, live: Live, verdict: Hold) -> None:
-        """A deployment problem: report it, keep the item pending, try again later."""
-        if self._on_hold is not None:
-            self._on_hold(verdict)
-        self._metrics.retry(verdict.problem)
-        self._retry_later(live, f"held: {verdict.problem}")
-
-    def _retry_later(self, live: Live, reason: str) -> None:
-        if live.delays is None:
-            live.delays = self._backoff()
-        self._reschedule(live, next(live.delays), reason)
-
-    def _reschedule(self, live: Live, delay: float, reason: str) -> None:
-        due = self._clock.now() + timedelta(seconds=delay)
-        if live.item.state is ItemState.WRITING:
-            self._ledger.back_to_pending(live.key, due, reason)
-        else:
-            self._ledger.reschedule(live.key, due)
-        live.item = replace(live.item, state=ItemState.PENDING, due_at=due)
-        log.warning(
-            "work_item_retry",
-            conversation=live.key[0],
-            participant=live.key[1],
-            reason=reason,
-            retry_in_s=round(delay, 3),
-        )
-        self._work.schedule(live, due)
-
-    def _finish(
-        self,
-        key: Key,
-        outcome: Outcome,
-        detail: str,
-        *,
-        code_id: str | None = None,
-        code_name: str | None = None,
-        latency_ms: int | None = None,
-        **extra: object,
-    ) -> None:
-        live = self._work.remove(key)
-        self._ledger.record_outcome(
-            key, outcome, detail, code_id, code_name=code_name, latency_ms=latency_ms
-        )
-        self._metrics.outcome(outcome)
-        self._metrics.set_pending(len(self._work))
-        item = live.item if live else None
-        log_at = log.error if outcome in NEEDS_ATTENTION else log.info
-        log_at(
-            "wrapup_outcome",
-            conversation=key[0],
-            participant=key[1],
-            queue=item.queue_id if item else None,
-            code=code_id,
-            outcome=outcome.value,
-            attempt=item.attempts if item else None,
-            detail=detail,
-            latency_ms=latency_ms,
-            **extra,
-        )
+                self._out.finish(live.key, outcome, detail, code_id=code)
 
     # --- shutdown -----------------------------------------------------------------------------
 
@@ -468,4 +367,10 @@ def _new_item(decision: NeedsDefault, resolved: ResolvedQueue) -> WorkItem:
         due_at=due,
         deadline=deadline,
         media_type=decision.media_type,
+    )
+
+
+def _default_backoff(config: ApplierConfig) -> Callable[[], Iterator[float]]:
+    return partial(
+        jittered_backoff, initial=config.retry_initial_seconds, maximum=config.retry_max_seconds
     )

@@ -132,7 +132,7 @@ async def test_time_boxed_queue_gets_the_default_before_the_platform_timeout(
 async def test_dry_run_writes_nothing(
     emulator: RunningEmulator, start_daemon: DaemonFactory
 ) -> None:
-    from wrapupd.applier import ApplierConfig
+    from wrapupd.outcomes import ApplierConfig
 
     daemon = await start_daemon(applier=ApplierConfig(workers=2, dry_run=True))
     assert daemon.options.dry_run  # one setting: the applier's

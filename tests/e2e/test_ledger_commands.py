@@ -25,9 +25,9 @@ from e2e_harness import (
 )
 
 from genesys_emulator.testing import RunningEmulator
-from wrapupd.applier import ApplierConfig
 from wrapupd.events import Outcome
 from wrapupd.ledger import EXPORT_COLUMNS
+from wrapupd.outcomes import ApplierConfig
 from wrapupd.service import Daemon
 from wrapupd.settings import load_settings
 

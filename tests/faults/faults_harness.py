@@ -33,9 +33,9 @@ from genesys_emulator.testing import RunningEmulator
 from groundtruth.score import Excuses, Score, unresolved
 from groundtruth.score import score as score_truth
 from wrapupd import logs
-from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
 from wrapupd.options import DaemonOptions, local_options
+from wrapupd.outcomes import ApplierConfig
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.service import Daemon
 from wrapupd.subscriber import SubscriberConfig

@@ -20,8 +20,8 @@ from faults_harness import (
 )
 
 from genesys_emulator.testing import RunningEmulator
-from wrapupd.applier import ApplierConfig
 from wrapupd.events import Outcome
+from wrapupd.outcomes import ApplierConfig
 from wrapupd.service import Daemon
 
 InProcessFactory = Callable[[Scenario], InProcess]

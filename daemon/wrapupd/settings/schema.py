@@ -9,18 +9,18 @@ from pathlib import Path
 from pydantic import Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
 from wrapupd.options import REFRESH_TOKEN_FILE_NAME, DaemonOptions, GrantOptions
+from wrapupd.outcomes import ApplierConfig
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.replicas import ReplicaConfig
+from wrapupd.settings.ledger_table import LedgerSettings
 from wrapupd.settings.sections import (
     ENV_PREFIX,
     DaemonSettings,
     DefaultsSettings,
     GenesysSettings,
     HttpSettings,
-    LedgerSettings,
     LogSettings,
     QueueSettings,
     located,
