@@ -72,11 +72,6 @@ _.password_file  # settings/sections.py: a field pydantic validates (the sources
 _.applied_at  # ledger/model.py ExportRecord: an export column, written by name (EXPORT_COLUMNS)
 _.last_seen  # ledger/model.py Replica: a column of the replicas table, filled by rows.py
 
-# --- 3b. the ledger's side of issue 11's reopen rule: the applier that calls them is on the
-# p-promises branch, not landed yet (see the closing note); remove these two lines when it lands.
-_.reopen  # ledger/core.py: reopen an item that ended without our code when it is seen again
-_.CHECK  # ledger/model.py HistoryKind.CHECK: a state check in an item's history
-
 # --- 4. the daemon's test seam ---------------------------------------------------------------
 _.ManualClock  # clock.py: the Clock the tests inject; every wait of the daemon goes through a Clock
 _.advance  # clock.py: how a test moves that clock

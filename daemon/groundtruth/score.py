@@ -11,7 +11,9 @@ Definitions (docs/RELIABILITY.md and docs/PERFORMANCE.md use these words in this
   the platform's own timeout is the contender measured (``contender_code="timeout"``), a stamp is
   its result, never late.
 - *doubled*: a participant whose wrap-up rules received a second write (``apiWrapupWrites > 1``).
-- *overwritten*: an API code in a participant's ``history`` after the agent's own.
+- *overwritten*: an API code in a participant's ``history`` after a code someone else put there (the
+  agent's own, or the platform's ``ININ-WRAP-UP-TIMEOUT``); with ``overwrite_allowed`` the platform
+  accepts such a write and ``wrapup.by`` says "api", so only the history shows it.
 - *stray*: a wrap-up call on an unwatched queue's participant, or on a non-agent participant
   (wrap-up calls in the call log that no agent entry accounts for).
 - *latency*: ACW start to the contender's code landing (grace period included).
@@ -200,12 +202,12 @@ def writes(entry: Entry) -> int:
 
 
 def overwritten_by_api(entry: Entry) -> bool:
-    """A ground-truth entry whose code history has an API code after the agent's own."""
-    seen_agent = False
+    """A ground-truth entry whose code history has an API code after the agent's or the timeout's."""
+    coded_by_other = False
     for change in entry.get("history") or []:
-        if change.get("by") == "agent":
-            seen_agent = True
-        elif change.get("by") == "api" and seen_agent:
+        if change.get("by") in ("agent", "timeout"):
+            coded_by_other = True
+        elif change.get("by") == "api" and coded_by_other:
             return True
     return False
 

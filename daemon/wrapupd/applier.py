@@ -1,19 +1,27 @@
 """Workers that turn "needs a default" decisions into exactly one wrap-up write each.
 
 Per participant: wait until ``startAcwTime + grace`` (capped at the time-boxed queue's timeout less
-the margin), check the state (the latest snapshot when the socket has been continuous since it
-arrived, otherwise a GET), write with only ``wrapup`` in the body, and record the outcome in the
-ledger. What a platform error means is :func:`wrapupd.retry.classify`'s decision; what a state
-means is :mod:`wrapupd.rules`'. A write that may have landed (timeout, 5xx, crash) is always
-re-checked by GET before any second write, so a participant never receives two writes from
-wrapupd, and a participant that shows any code is never written over.
+the margin), prove the state, write with only ``wrapup`` in the body, and record the outcome in the
+ledger.
+
+The rule that keeps an agent's code safe: **a write goes out only on a proof of state taken after
+the last time the item waited** (the grace period, a backoff, a Retry-After: falling due clears the
+proof, so in practice a GET precedes every write), and any newer evidence of a code or of ACW's end
+cancels an item not yet sent. A proof is a sighting "in ACW
+without a code" stamped with the socket epoch at which it was *requested* (an event's arrival; a
+GET's request, never its answer), and it holds only while the socket stays continuous since, so
+that any change arrives as an event and cancels. Without a socket, a GET proves the state only when
+the write follows it without waiting for the rate limiter. Only explicit terminal evidence ends an
+item; transient failures (5xx, timeouts, 429s, an unavailable ledger) never do: the item backs
+off, capped, for as long as the participant can still need a code. What a platform error means is
+:func:`wrapupd.retry.classify`'s decision; what a state means is :mod:`wrapupd.rules`'.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol
 
@@ -22,7 +30,7 @@ import structlog
 from wrapupd.backoff import jittered_backoff
 from wrapupd.clock import Clock
 from wrapupd.code_cache import ResolvedQueue
-from wrapupd.errors import PlatformError
+from wrapupd.errors import LedgerUnavailable, PlatformError
 from wrapupd.events import (
     ConversationSnapshot,
     Decision,
@@ -31,24 +39,38 @@ from wrapupd.events import (
     NoLongerNeeded,
     Outcome,
     WorkItem,
+    WrapupCode,
 )
-from wrapupd.ledger import Ledger
+from wrapupd.ledger import HistoryKind, Known, Ledger
 from wrapupd.metrics import Metrics
-from wrapupd.outcomes import ApplierConfig, Outcomes
+from wrapupd.outcomes import Outcomes
 from wrapupd.ratelimit import Priority, RateLimiter
-from wrapupd.replicas import Admission, Replicas
+from wrapupd.replicas import Replicas
 from wrapupd.retry import Call, Final, Hold, Retry, classify
 from wrapupd.rules import (
     StateCheck,
     after_refusal,
     check_participant,
+    check_summary,
     find_participant,
+    new_work_item,
     resolved_outcome,
-    schedule_for,
 )
 from wrapupd.worklist import Live, Worklist
 
 log = structlog.get_logger("wrapupd.applier")
+
+
+class Continuity(Protocol):
+    """The subscriber, as the applier asks it: the socket epoch, and whether a gap followed one."""
+
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    def is_continuous_since(self, epoch: int) -> bool: ...
 
 
 class ConversationWriter(Protocol):
@@ -67,10 +89,14 @@ class ConversationWriter(Protocol):
     ) -> None: ...
 
 
-class Continuity(Protocol):
-    """What the subscriber tells the applier: whether the socket has had a gap since ``epoch``."""
+@dataclass(frozen=True, slots=True)
+class ApplierConfig:
+    """How the workers behave: how many, whether they write, and how their retries back off."""
 
-    def is_continuous_since(self, epoch: int) -> bool: ...
+    dry_run: bool = False
+    workers: int = 4
+    retry_initial_seconds: float = 1.0
+    retry_max_seconds: float = 30.0
 
 
 class Applier:
@@ -107,7 +133,6 @@ class Applier:
             limiter=limiter,
             metrics=metrics,
             clock=clock,
-            config=config,
             backoff=backoff or _default_backoff(config),
             on_hold=on_hold,
             replicas=replicas,
@@ -122,80 +147,77 @@ class Applier:
         return len(self._work)
 
     def submit(self, decisions: Sequence[Decision], *, epoch: int | None) -> None:
-        """Take the detector's decisions about one snapshot, learned at subscriber ``epoch``."""
-        if not self._accepting:
-            return
+        """Take the detector's decisions about one snapshot, requested at socket ``epoch`` (None:
+        the socket was down, so the snapshot proves nothing about later changes)."""
         for decision in decisions:
             if isinstance(decision, NeedsDefault):
                 self._on_needs_default(decision, epoch)
             else:
-                self._on_no_longer_needed(decision, epoch)
+                self._on_no_longer_needed(decision)
 
     def _on_needs_default(self, decision: NeedsDefault, epoch: int | None) -> None:
         key = (decision.conversation_id, decision.participant_id)
         live = self._work.get(key)
-        if live is not None:
-            live.fresh_epoch = epoch
-            return
-        if self._work.seen_resolved(key):
-            return  # a stale snapshot: after-call work only moves forward
+        if live is not None and not decision.uncertain and epoch is not None:
+            live.proof_epoch = epoch  # news newer than the item's last wait
+        if not self._accepting or live is not None or self._work.seen_resolved(key):
+            return  # draining; already tracked; or a stale snapshot (ACW only moves forward)
         resolved = self._lookup(decision.queue_id)
         if resolved is None:
             return
-        item = _new_item(decision, resolved)
-        if not self._ledger.add_pending(
-            item, queue_name=resolved.queue.name, user_id=decision.user_id
-        ):
-            return  # known already: finished, or resumed from the ledger
+        item = new_work_item(decision, resolved.queue, resolved.policy)
+        if self._ledger.add_pending(item, queue_name=resolved.queue.name, user_id=decision.user_id):
+            self._start(item, decision, resolved.code)
+        elif not decision.uncertain and self._ledger.known(key) is Known.REOPENABLE:
+            self._reopen(item)
+
+    def _reopen(self, item: WorkItem) -> None:
+        """Seen again in ACW without a code after it ended without ours: try again (checked first)."""
+        due = max(item.due_at, self._clock.now())
+        if not self._ledger.reopen(item.key, due_at=due, detail="seen again in ACW without a code"):
+            return
+        log.info("work_item_reopened", conversation=item.key[0], participant=item.key[1])
+        self._track(replace(item, due_at=due))
+
+    def _start(self, item: WorkItem, decision: NeedsDefault, code: WrapupCode) -> None:
         self._metrics.acw_without_code()
         log.info(
             "acw_without_code",
-            conversation=key[0],
-            participant=key[1],
+            conversation=item.conversation_id,
+            participant=item.participant_id,
             queue=decision.queue_id,
-            code=resolved.code.name,
+            code=code.name,
             due_in_s=round((item.due_at - self._clock.now()).total_seconds(), 3),
+            uncertain=decision.uncertain,
         )
-        self._track(item, epoch, needs_check=False)
+        self._track(item)
 
-    def _on_no_longer_needed(self, decision: NoLongerNeeded, epoch: int | None) -> None:
+    def _on_no_longer_needed(self, decision: NoLongerNeeded) -> None:
+        """Explicit terminal evidence: it ends the item, or cancels the write a worker prepares."""
         key = (decision.conversation_id, decision.participant_id)
         live = self._work.get(key)
         if live is None:
             self._work.remember_resolved(key)
-            return
-        if self._work.in_flight(key):
-            live.fresh_epoch = epoch
-            live.needs_check = True  # a worker may be about to write: it must look again first
-            return
-        outcome, detail = resolved_outcome(decision)
-        self._out.finish(key, outcome, detail)
+        elif self._work.in_flight(key):
+            live.resolution = decision  # the worker reads it right before sending
+        else:
+            outcome, detail = resolved_outcome(decision)
+            self._out.finish(key, outcome, detail)
 
     def resume(self, items: Iterable[WorkItem] | None = None) -> int:
-        """Schedule what the ledger holds unfinished (after a restart), or ``items`` (redriven, or
-        left by another replica): every one is re-checked by GET first."""
+        """Schedule what the ledger holds unfinished (after a restart), or ``items`` (left by another
+        replica, or redriven by an operator): every one is re-checked by GET first."""
         count = 0
         for item in self._ledger.unfinished() if items is None else items:
-            if self._work.get(item.key) is None:
-                self._track(item, None, needs_check=True)
+            if item.key not in self._work:
+                self._track(item)
                 count += 1
         if count:
             log.info("resumed_work_items", count=count)
         return count
 
-    def take_redriven(self, items: Sequence[WorkItem]) -> int:
-        """Take back items an operator redrove (``wrapupd ledger redrive``): each is re-checked by GET first."""
-        count = 0
-        for item in items:
-            if self._work.get(item.key) is None:
-                self._track(item, None, needs_check=True)
-                count += 1
-        if count:
-            log.info("redriven_work_items", count=count)
-        return count
-
-    def _track(self, item: WorkItem, epoch: int | None, *, needs_check: bool) -> None:
-        self._work.track(item, epoch, needs_check=needs_check)
+    def _track(self, item: WorkItem) -> None:
+        self._work.track(item)
         self._metrics.set_pending(len(self._work))
 
     # --- workers ------------------------------------------------------------------------------
@@ -213,6 +235,9 @@ class Applier:
                 await self._process(live)
             except asyncio.CancelledError:
                 raise
+            except LedgerUnavailable as exc:  # storage fails for now: wait it out, lose nothing
+                self._metrics.retry("LedgerUnavailable")
+                self._out.retry_later(live, f"ledger unavailable: {exc}")
             except Exception:  # a bug must not kill the worker or lose the item
                 log.exception(
                     "work_item_crashed", conversation=live.key[0], participant=live.key[1]
@@ -228,78 +253,82 @@ class Applier:
                 live.key, Outcome.FAILED, f"queue {live.item.queue_id} is no longer configured"
             )
             return
-        if not await self._admitted(live):
+        if not await self._out.admitted(live):
             return
-        if live.needs_check or not self._state_known(live):
+        if not self._proof_holds(live):
+            await self._limiter.acquire(Priority.LIVE)
+            if not self._config.dry_run and not await self._mark_writing(live, resolved):
+                return  # the durable mark first: nothing waits between the check and the write
+            epoch = self._evidence_epoch()  # before the request: what changes during it is news
             check = await self._check_state(live, resolved)
-            if check is None:
+            if check is None or self._out.ended_by(check, live):
                 return
-            if check.outcome is not None:
-                self._out.finish(live.key, check.outcome, check.detail, code_id=check.code)
-                return
+            live.proof_epoch = epoch
+        elif self._out.cancelled(live):
+            return
         if self._config.dry_run:
             code = resolved.code
             self._out.finish(live.key, Outcome.DRY_RUN, f"would apply {code.name}", code_id=code.id)
             return
         await self._write(live, resolved)
 
-    async def _admitted(self, live: Live) -> bool:
-        """Only the replica holding the item's lease checks and writes it (:mod:`wrapupd.replicas`)."""
-        if self._replicas is None:
-            return True
-        admission = await self._replicas.admit(live.key)
-        if admission is Admission.RECHECK:
-            live.needs_check = True  # another replica may have written it before it died
-        elif admission is Admission.WAIT:
-            self._out.not_ours(live)
-        elif admission is Admission.DONE:
-            self._out.forget(live)
-        return admission in (Admission.WRITE, Admission.RECHECK)
+    def _evidence_epoch(self) -> int | None:
+        socket = self._continuity
+        return socket.epoch if socket.connected else None
 
-    def _state_known(self, live: Live) -> bool:
-        return live.fresh_epoch is not None and self._continuity.is_continuous_since(
-            live.fresh_epoch
-        )
+    def _proof_holds(self, live: Live) -> bool:
+        """The state was seen "in ACW without a code" after the item's last wait, and the socket
+        has been continuous since (so any change would have arrived as an event)."""
+        epoch = live.proof_epoch
+        return epoch is not None and self._continuity.is_continuous_since(epoch)
 
     async def _check_state(self, live: Live, resolved: ResolvedQueue) -> StateCheck | None:
-        """GET the conversation; None means the check itself failed and was rescheduled."""
+        """GET the conversation (the caller holds a rate-limiter turn); None: failed, rescheduled."""
         conversation_id, participant_id = live.key
-        await self._limiter.acquire(Priority.LIVE)
         try:
             snapshot = await self._client.get_conversation(conversation_id)
         except PlatformError as exc:
             verdict = classify(exc, Call.READ)
-            if isinstance(verdict, Hold):
-                self._out.hold(live, verdict)
-                return None
             if isinstance(verdict, Final):
                 return StateCheck(verdict.outcome, verdict.detail)
-            return self._check_failed(live, verdict, exc)
-        live.needs_check = False
-        live.failed_checks = 0
-        return check_participant(find_participant(snapshot, participant_id), resolved.code.id)
+            if isinstance(verdict, Hold):
+                self._out.hold(live, verdict)
+            else:
+                self._out.retry(live, verdict, exc, Call.READ)
+            return None
+        check = check_participant(find_participant(snapshot, participant_id), resolved.code.id)
+        self._ledger.note(live.key, HistoryKind.CHECK, check_summary(check))
+        return check
 
-    def _check_failed(self, live: Live, verdict: Retry, error: PlatformError) -> StateCheck | None:
-        live.failed_checks += 1
-        if live.failed_checks >= self._config.max_attempts and verdict.after is None:
-            detail = f"state check: gave up after {live.failed_checks} attempts: {error}"
-            return StateCheck(Outcome.FAILED, detail)
-        self._out.retry(live, verdict, error, Call.READ)
-        return None
+    async def _mark_writing(self, live: Live, resolved: ResolvedQueue) -> bool:
+        """The durable mark before a write may leave: a crash after it re-checks by GET. False (no
+        write) when the lease lapsed or the item was finished meanwhile (shared ledgers)."""
+        attempt, code_id = live.item.attempts + 1, resolved.code.id
+        leased = self._replicas is not None and self._replicas.shared
+        if not await self._ledger.mark_writing(live.key, attempt, code_id, leased=leased):
+            self._out.not_ours(live)
+            return False
+        live.item = replace(live.item, attempts=attempt, state=ItemState.WRITING, code_id=code_id)
+        return True
 
     async def _write(self, live: Live, resolved: ResolvedQueue) -> None:
         code = resolved.code
-        attempt = live.item.attempts + 1
-        leased = self._replicas is not None and self._replicas.shared
-        if not await self._ledger.mark_writing(live.key, attempt, code.id, leased=leased):
-            self._out.not_ours(
-                live
-            )  # finished meanwhile, or the lease lapsed: never write unmarked
+        socketless = live.proof_epoch is None  # a GET just now, with no socket to carry news
+        if not self._limiter.try_acquire(Priority.LIVE):
+            if socketless:  # waiting would leave the write with no proof at all
+                self._out.reschedule(
+                    live, 0.0, "no socket: the state check must directly precede the write"
+                )
+                return
+            await self._limiter.acquire(Priority.LIVE)
+        if live.item.state is not ItemState.WRITING and not await self._mark_writing(
+            live, resolved
+        ):
             return
-        live.item = replace(live.item, attempts=attempt, state=ItemState.WRITING, code_id=code.id)
-        await self._limiter.acquire(Priority.LIVE)
-        if live.needs_check:  # the socket saw it resolved while we waited: look before writing
-            self._out.reschedule(live, 0.0, "resolved before the write: re-checking")
+        if self._out.cancelled(live):
+            return
+        if not socketless and not self._proof_holds(live):  # a gap while waiting for our turn
+            self._out.reschedule(live, 0.0, "socket gap before the write: checking again")
             return
         started = self._clock.monotonic()
         try:
@@ -328,23 +357,27 @@ class Applier:
         if isinstance(verdict, Final):
             self._out.finish(live.key, verdict.outcome, verdict.detail, code_id=resolved.code.id)
         elif isinstance(verdict, Retry):
-            live.needs_check = verdict.may_have_landed
-            self._out.retry(live, verdict, error, Call.WRITE)
+            self._out.retry(live, verdict, error, Call.WRITE)  # the retry checks by GET first
         elif isinstance(verdict, Hold):  # refused before anything was written: not an attempt
             live.item = replace(live.item, attempts=live.item.attempts - 1)
             self._out.hold(live, verdict)
         else:  # refused: find out why from the live state, then decide
-            live.needs_check = True  # if the check fails, never write again unchecked
+            await self._limiter.acquire(Priority.LIVE)
             check = await self._check_state(live, resolved)
-            if check is not None:
-                outcome, detail, code = after_refusal(check, resolved.code, verdict.refusal)
-                self._out.finish(live.key, outcome, detail, code_id=code)
+            if check is None:
+                return
+            if check.uncertain:
+                self._out.retry_later(live, f"write refused ({verdict.refusal}); {check.detail}")
+                return
+            outcome, detail, code = after_refusal(check, resolved.code, verdict.refusal)
+            self._out.finish(live.key, outcome, detail, code_id=code)
 
     # --- shutdown -----------------------------------------------------------------------------
 
     def stop_intake(self) -> None:
-        """Take no new decisions (shutdown has begun)."""
+        """Take no new decisions and start no due item (shutdown has begun)."""
         self._accepting = False
+        self._work.close()
 
     async def drain(self, deadline_seconds: float) -> bool:
         """Wait for in-flight writes to finish; unfinished items stay in the ledger for the next start."""
@@ -355,19 +388,6 @@ class Applier:
             log.warning("drain_deadline_passed", in_flight=self._work.held)
             return False
         return True
-
-
-def _new_item(decision: NeedsDefault, resolved: ResolvedQueue) -> WorkItem:
-    due, deadline = schedule_for(decision.acw_started_at, resolved.queue, resolved.policy)
-    return WorkItem(
-        conversation_id=decision.conversation_id,
-        participant_id=decision.participant_id,
-        queue_id=decision.queue_id,
-        acw_started_at=decision.acw_started_at,
-        due_at=due,
-        deadline=deadline,
-        media_type=decision.media_type,
-    )
 
 
 def _default_backoff(config: ApplierConfig) -> Callable[[], Iterator[float]]:

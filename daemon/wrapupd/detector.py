@@ -5,7 +5,9 @@ snapshot and events may arrive late, twice or out of order, so the decision depe
 snapshot given (the platform promises no ordering and keeps no events for a socket that is down).
 The rule keys on ``startAcwTime`` and
 ``afterCallWork.state``, never on the communication ``state``: a real capture shows a communication
-still ``connected`` while its after-call work is already ``pending``.
+still ``connected`` while its after-call work is already ``pending``. Only explicit evidence ends a
+participant (a code, ``endAcwTime``, ``afterCallWork`` complete or skipped); a state nobody can read
+(missing, ``unknown``, ``outdated_sdk_version``) is *uncertain*: the applier checks it by GET.
 
 This sits on the hot path (every frame of every watched queue, and every reconciled conversation),
 so the predicates avoid building intermediate collections.
@@ -26,7 +28,9 @@ from wrapupd.events import (
 
 __all__ = [
     "AGENT_PURPOSE",
+    "ENDED_ACW",
     "PENDING_ACW",
+    "acw_ended",
     "acw_pending",
     "decide",
     "decide_participant",
@@ -37,6 +41,7 @@ __all__ = [
 
 AGENT_PURPOSE = "agent"
 PENDING_ACW = "pending"
+ENDED_ACW = frozenset({"complete", "skipped"})
 
 
 def decide(snapshot: ConversationSnapshot, watched_queue_ids: Collection[str]) -> list[Decision]:
@@ -67,7 +72,7 @@ def decide_participant(
     code = participant_code(participant)
     if code is not None:
         return NoLongerNeeded(conversation_id, participant.id, ResolvedReason.CODED, code)
-    if participant.end_acw_time is not None or not acw_pending(participant):
+    if acw_ended(participant):
         return NoLongerNeeded(conversation_id, participant.id, ResolvedReason.ACW_ENDED)
     return NeedsDefault(
         conversation_id=conversation_id,
@@ -76,6 +81,9 @@ def decide_participant(
         acw_started_at=started,
         media_type=participant.media_type,
         user_id=participant.user_id,
+        uncertain=not acw_pending(participant),
+        wrapup_timeout_ms=participant.wrapup_timeout_ms,
+        wrapup_prompt=participant.wrapup_prompt,
     )
 
 
@@ -108,6 +116,17 @@ def acw_pending(participant: Participant) -> bool:
         if communication.acw_state == PENDING_ACW:
             return True
     return False
+
+
+def acw_ended(participant: Participant) -> bool:
+    """Explicit evidence that after-call work is over: ``endAcwTime``, or no communication pending
+    and one ``complete``/``skipped``. Anything else (missing, ``unknown``, a value the SDK does not
+    know) proves nothing."""
+    if participant.end_acw_time is not None:
+        return True
+    if acw_pending(participant):
+        return False
+    return any(c.acw_state in ENDED_ACW for c in participant.communications)
 
 
 def participant_in_acw_without_code(participant: Participant) -> bool:

@@ -213,13 +213,18 @@ class NeedsDefault:
     acw_started_at: datetime
     media_type: str | None = None
     user_id: str | None = None
+    # The snapshot shows no readable ACW state (no ``afterCallWork``, ``unknown``, an enum value the
+    # SDK does not know): only a state check can tell, and such a sighting never reopens an item.
+    uncertain: bool = False
+    wrapup_timeout_ms: int | None = None  # the participant's own ACW timeout, when it has one
+    wrapup_prompt: str | None = None  # the participant's own prompt (lowercase, as in events)
 
 
 class ResolvedReason(enum.StrEnum):
     """Why a participant no longer needs a default code."""
 
     CODED = "coded"  # a code appeared (the agent's, or a system ININ-* code)
-    ACW_ENDED = "acw_ended"  # endAcwTime set / afterCallWork no longer pending, without a code
+    ACW_ENDED = "acw_ended"  # endAcwTime set, or afterCallWork complete/skipped, without a code
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,8 @@ KNOWN_CONVERSATIONS_CAP = 50_000
 
 
 class DecisionSink(Protocol):
-    """Where decisions go (the applier): ``epoch`` says when the state was learned, None if unknown."""
+    """Where decisions go (the applier): ``epoch`` is the socket epoch when the state was
+    *requested* (an event: its arrival; a REST read: before the GET), None if the socket was down."""
 
     @property
     def pending_count(self) -> int: ...
@@ -85,14 +86,19 @@ class Intake:
 
     # --- from the reconciler ------------------------------------------------------------------
 
-    def on_rest_snapshot(self, snapshot: ConversationSnapshot) -> None:
-        """A conversation's live state, read by the reconciler."""
+    def evidence_epoch(self) -> int | None:
+        """The epoch to stamp on a read about to be requested (None while the socket is down)."""
+        socket = self._socket
+        return socket.epoch if socket.connected else None
+
+    def on_rest_snapshot(self, snapshot: ConversationSnapshot, *, epoch: int | None) -> None:
+        """A conversation's live state, read by the reconciler; ``epoch`` from before its request,
+        so a read that spanned a socket gap never passes for news newer than the gap."""
         decisions = decide(snapshot, self._watched())
         if not decisions:
             return
-        socket = self._socket
         before = self._applier.pending_count
-        self._applier.submit(decisions, epoch=socket.epoch if socket.connected else None)
+        self._applier.submit(decisions, epoch=epoch)
         self._metrics.reconcile_found(max(0, self._applier.pending_count - before))
 
     def known_since_gap(self, conversation_id: str) -> bool:

@@ -153,6 +153,14 @@ class Metrics:
             "reconcile_found_total",
             "Participants in ACW without a code that reconciliation found and the socket missed.",
         )
+        self._reconcile_failures = self._counter(
+            "reconcile_fetch_failures_total",
+            "Conversations a sweep could not read (each is retried later, alone).",
+        )
+        self._reconcile_complete = self._gauge(
+            "reconcile_last_complete_timestamp_seconds",
+            "Unix time the last reconciliation sweep completed (0 = none yet): a stall alert's input.",
+        )
         self._pending = self._gauge("pending_items", "Work items not yet finished.")
         self._queues_skipped = self._gauge(
             "queues_skipped",
@@ -267,6 +275,14 @@ class Metrics:
         """
         self._reconcile_runs.inc()
         self._reconcile_candidates.inc(max(0, candidates))
+
+    def reconcile_complete(self, at_unix: float) -> None:
+        """A sweep (analytics query and every read) reached its end at ``at_unix``."""
+        self._reconcile_complete.set(at_unix)
+
+    def reconcile_failed(self, count: int) -> None:
+        """A pass could not read ``count`` conversations (each is retried later)."""
+        self._reconcile_failures.inc(max(0, count))
 
     def reconcile_found(self, count: int) -> None:
         """Reconciliation found ``count`` participants in ACW without a code the socket missed."""

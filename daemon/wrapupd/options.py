@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
 from wrapupd.ledger import ledger_path
-from wrapupd.outcomes import ApplierConfig
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.replicas import ReplicaConfig
 from wrapupd.subscriber import SubscriberConfig

@@ -1,11 +1,13 @@
 """Where a work item goes after an attempt: retried after a wait (the platform's or the
-backoff's, within the caps), held for an operator, handed to the replica that owns it, or finished
-and recorded."""
+backoff's), held for an operator, handed to the replica that owns it, or finished and recorded.
+
+Every wait ends the item's proof of state: what was seen before the wait proves nothing after it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 import structlog
@@ -16,26 +18,17 @@ from wrapupd.events import ItemState, Outcome
 from wrapupd.ledger import Ledger
 from wrapupd.metrics import Metrics
 from wrapupd.ratelimit import RateLimiter
-from wrapupd.replicas import Replicas
+from wrapupd.replicas import Admission, Replicas
 from wrapupd.retry import Call, Hold, Retry
+from wrapupd.rules import StateCheck, resolved_outcome
 from wrapupd.worklist import Key, Live, Worklist
 
 log = structlog.get_logger("wrapupd.applier")
 
 NEEDS_ATTENTION = frozenset({Outcome.FORBIDDEN, Outcome.INVALID_CODE, Outcome.FAILED})
+# Outcomes after which a stale "in ACW" snapshot must not start the item again.
+SETTLED = frozenset({Outcome.APPLIED, Outcome.ALREADY_CODED, Outcome.TOO_LATE, Outcome.DRY_RUN})
 _DOING = {Call.READ: "state check", Call.WRITE: "write"}
-
-
-@dataclass(frozen=True, slots=True)
-class ApplierConfig:
-    """How the workers behave: how many, whether they write, and how long they keep retrying."""
-
-    dry_run: bool = False
-    workers: int = 4
-    max_attempts: int = 8
-    max_rate_limited: int = 50
-    retry_initial_seconds: float = 1.0
-    retry_max_seconds: float = 30.0
 
 
 class Outcomes:
@@ -49,7 +42,6 @@ class Outcomes:
         limiter: RateLimiter,
         metrics: Metrics,
         clock: Clock,
-        config: ApplierConfig,
         backoff: Callable[[], Iterator[float]],
         on_hold: Callable[[Hold], None] | None,
         replicas: Replicas | None,
@@ -59,27 +51,17 @@ class Outcomes:
         self._limiter = limiter
         self._metrics = metrics
         self._clock = clock
-        self._config = config
         self._backoff = backoff
         self._on_hold = on_hold
         self._replicas = replicas
 
     def retry(self, live: Live, verdict: Retry, error: PlatformError, call: Call) -> None:
-        """A transient failure: the platform's wait (a 429) or the backoff, within the caps."""
+        """A transient failure never ends the item: the platform's wait, else the capped backoff."""
         doing = _DOING[call]
         if verdict.after is not None:
             self._limiter.pause_for(verdict.after)
             self._metrics.rate_limited()
-            live.rate_limited += 1
-            if live.rate_limited > self._config.max_rate_limited:
-                detail = f"{doing}: rate limited {live.rate_limited} times"
-                self.finish(live.key, Outcome.FAILED, detail)
-            else:
-                self.reschedule(live, verdict.after, f"{doing}: rate limited")
-            return
-        if call is Call.WRITE and live.item.attempts >= self._config.max_attempts:
-            detail = f"{doing}: gave up after {live.item.attempts} attempts: {error}"
-            self.finish(live.key, Outcome.FAILED, detail)
+            self.reschedule(live, verdict.after, f"{doing}: rate limited")
             return
         self._metrics.retry(type(error).__name__)
         self.retry_later(live, f"{doing}: {error}")
@@ -98,7 +80,8 @@ class Outcomes:
         self.reschedule(live, next(live.delays), reason)
 
     def reschedule(self, live: Live, delay: float, reason: str) -> None:
-        """Put the item back to pending, due after ``delay`` (durably), and log why."""
+        """Wait, then start over from a fresh proof: what was proven before the wait proves nothing."""
+        live.proof_epoch = None
         due = self._clock.now() + timedelta(seconds=delay)
         if live.item.state is ItemState.WRITING:
             self._ledger.back_to_pending(live.key, due, reason)
@@ -127,6 +110,8 @@ class Outcomes:
     ) -> None:
         """End the item: record the outcome durably, count it, log it once."""
         live = self._work.remove(key)
+        if outcome in SETTLED:
+            self._work.remember_resolved(key)
         self._ledger.record_outcome(
             key, outcome, detail, code_id, code_name=code_name, latency_ms=latency_ms
         )
@@ -160,3 +145,34 @@ class Outcomes:
         """Drop the item from this process without an outcome (another replica owns it)."""
         self._work.remove(live.key)
         self._metrics.set_pending(len(self._work))
+
+    async def admitted(self, live: Live) -> bool:
+        """Only the replica holding the item's lease checks and writes it (:mod:`wrapupd.replicas`)."""
+        if self._replicas is None:
+            return True
+        admission = await self._replicas.admit(live.key)
+        if admission is Admission.RECHECK:
+            live.proof_epoch = None  # another replica may have written it before it died
+        elif admission is Admission.WAIT:
+            self.not_ours(live)
+        elif admission is Admission.DONE:
+            self.forget(live)
+        return admission in (Admission.WRITE, Admission.RECHECK)
+
+    def ended_by(self, check: StateCheck, live: Live) -> bool:
+        """Act on a state check that forbids the write now: end the item, or look again later."""
+        if check.outcome is not None:
+            self.finish(live.key, check.outcome, check.detail, code_id=check.code)
+            return True
+        if check.uncertain:
+            self.retry_later(live, f"state check: {check.detail}")
+            return True
+        return self.cancelled(live)
+
+    def cancelled(self, live: Live) -> bool:
+        """Newer evidence (a code, ACW's end) arrived while the worker held the item: no write."""
+        if live.resolution is None:
+            return False
+        outcome, detail = resolved_outcome(live.resolution)
+        self.finish(live.key, outcome, f"{detail} (before our write was sent)")
+        return True

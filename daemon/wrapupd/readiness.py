@@ -1,9 +1,9 @@
 """What ``/readyz`` and the systemd watchdog report, read from the parts' own state.
 
-Readiness names each check (token, socket, heartbeat, codes, subscriptions) so an operator sees
-which one fails. The watchdog is stricter about time and looser about everything else: it only
-asks whether frames still arrive, so systemd restarts a wedged daemon but not one merely waiting
-out the platform.
+Readiness names each check (token, socket, heartbeat, codes, subscriptions, ledger, reconciler)
+so an operator sees which one fails. The systemd watchdog asks none of this: it proves the event loop
+alive (``Daemon.healthy``), so systemd restarts a wedged daemon but never one waiting out the
+platform.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Protocol
 from wrapupd.clock import Clock
 from wrapupd.code_cache import CodeCache
 from wrapupd.events import TopicResult
+from wrapupd.ledger import LedgerHealth
 
 Checks = Mapping[str, tuple[bool, str]]
 
@@ -27,7 +28,7 @@ class TokenHolder(Protocol):
 
 
 class SocketHealth(Protocol):
-    """The subscriber, as far as readiness and the watchdog ask."""
+    """The subscriber, as far as readiness asks."""
 
     @property
     def connected(self) -> bool: ...
@@ -35,14 +36,30 @@ class SocketHealth(Protocol):
     @property
     def rejected_topics(self) -> list[TopicResult]: ...
 
-    @property
-    def last_frame_at(self) -> float | None: ...
-
     def heartbeat_age(self) -> float | None: ...
 
 
+class LedgerState(Protocol):
+    """The ledger, as far as readiness asks: whether its storage takes writes now."""
+
+    def health(self) -> LedgerHealth: ...
+
+
+class SweepHealth(Protocol):
+    """The reconciler, as far as readiness asks: whether its sweeps still complete."""
+
+    def status(self, now: float) -> tuple[bool, str]: ...
+
+
 def readiness(
-    client: TokenHolder, socket: SocketHealth, codes: CodeCache, clock: Clock, fresh_limit: float
+    client: TokenHolder,
+    socket: SocketHealth,
+    codes: CodeCache,
+    clock: Clock,
+    fresh_limit: float,
+    *,
+    ledger: LedgerState,
+    sweeps: SweepHealth,
 ) -> Checks:
     """Every named check with its verdict and a short detail."""
     expires = client.token_expires_at
@@ -57,7 +74,17 @@ def readiness(
             not rejected,
             "all permitted" if not rejected else ", ".join(r.topic for r in rejected),
         ),
+        "ledger": _ledger(ledger.health()),
+        "reconciler": sweeps.status(clock.monotonic()),
     }
+
+
+def _ledger(health: LedgerHealth) -> tuple[bool, str]:
+    """Not ready while the storage fails (the process stays up and waits it out)."""
+    if health.available:
+        return True, health.detail
+    waited = f" for {health.unavailable_for_s:.0f}s" if health.unavailable_for_s is not None else ""
+    return False, f"{health.detail}{waited}; {health.queued} writes waiting in memory"
 
 
 def _heartbeat(socket: SocketHealth, limit: float) -> tuple[bool, str]:
@@ -76,10 +103,3 @@ def _codes_detail(codes: CodeCache) -> str:
     dropped = len(codes.problems)
     problems = f"; {dropped} dropped (code_not_assigned)" if dropped else ""
     return f"{len(codes.queue_ids)} queues, {verified}{problems}"
-
-
-def watchdog_healthy(socket: SocketHealth, limit: float) -> bool:
-    """Frames still arrive (or none has yet: systemd's start timeout covers start-up)."""
-    if socket.last_frame_at is None:
-        return True
-    return (socket.heartbeat_age() or 0.0) <= limit

@@ -8,7 +8,8 @@ One table for every caller (the applier, ``wrapupd apply``, the code cache, the 
     403 Forbidden                 Final(forbidden)               Final(forbidden)
     404 NotFound                  Final(too_late)                Recheck
     400 BadRequest, 409 Conflict  Final(failed)                  Recheck
-    5xx, 401, timeout, transport  Retry()                        Retry(may_have_landed=True)
+    5xx, 401, timeout, transport  Retry()                        Retry() (it may have landed: the
+                                                                 retry proves the state by GET first)
     LoginRequired                 Hold(login_required)           Hold(login_required)
     user-context refusal (4xx)    Final(forbidden)               Hold(user_context_required)
 
@@ -16,7 +17,7 @@ One table for every caller (the applier, ``wrapupd apply``, the code cache, the 
 caller's backoff. ``Recheck``: the platform refused the write, and only the live state says why
 (coded meanwhile, ACW over, or the code itself refused). ``Hold``: a deployment problem that no
 retry fixes until an operator acts (the remedy says how); the item stays pending, uncounted.
-Caps on attempts are the caller's policy.
+A retried item always proves the state again before any write (see the applier).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal, overload
 
 from wrapupd.errors import (
+    AuthenticationFailed,
     BadRequest,
     Conflict,
     Forbidden,
@@ -55,7 +57,6 @@ class Retry:
     """Try again: after ``after`` seconds when the platform said so, else after the caller's backoff."""
 
     after: float | None = None
-    may_have_landed: bool = False  # a write whose answer was lost: prove the state before another
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,15 @@ def classify(error: PlatformError, call: Call = Call.READ) -> Verdict:
         return Final(Outcome.FORBIDDEN, forbidden_detail(error, call))
     if isinstance(error, BadRequest | NotFound | Conflict):
         return _refused(error, call)
-    return Retry(may_have_landed=call is Call.WRITE)
+    return Retry()
+
+
+def passes(error: PlatformError) -> bool:
+    """A failure that may pass by itself (unreachable, 5xx, 429, a timeout), as opposed to one an
+    operator must fix (bad credentials, a missing permission, a refused request)."""
+    if isinstance(error, AuthenticationFailed):
+        return error.status is None or error.status >= 500 or error.status == 429
+    return isinstance(classify(error, Call.READ), Retry)
 
 
 def _refused(error: PlatformError, call: Call) -> Recheck | Final:

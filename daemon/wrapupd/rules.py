@@ -13,12 +13,14 @@ from datetime import datetime, timedelta
 from wrapupd import detector
 from wrapupd.events import (
     ConversationSnapshot,
+    NeedsDefault,
     NoLongerNeeded,
     Outcome,
     Participant,
     Queue,
     QueuePolicy,
     ResolvedReason,
+    WorkItem,
     WrapupCode,
 )
 
@@ -27,14 +29,17 @@ SYSTEM_CODE_PREFIX = "ININ-"
 
 @dataclass(frozen=True, slots=True)
 class StateCheck:
-    """What a fresh state says: a final ``outcome``, or None while a code is still wanted."""
+    """What a fresh state says: a final ``outcome``, or None while a code is still wanted (or, when
+    ``uncertain``, while the state cannot tell: neither write nor end, look again later)."""
 
     outcome: Outcome | None
     detail: str = ""
     code: str | None = None
+    uncertain: bool = False
 
 
 WRITE_WANTED = StateCheck(None)
+UNCERTAIN = StateCheck(None, "after-call work state unreadable", uncertain=True)
 
 
 def system_code(code: str | None) -> bool:
@@ -58,9 +63,11 @@ def check_participant(participant: Participant | None, our_code_id: str | None) 
         if system_code(code):
             return StateCheck(Outcome.TOO_LATE, f"the platform stamped {code}", code)
         return StateCheck(Outcome.ALREADY_CODED, "coded meanwhile", code)
+    if detector.acw_ended(participant):
+        return StateCheck(Outcome.TOO_LATE, "after-call work ended without a code")
     if detector.participant_in_acw_without_code(participant):
         return WRITE_WANTED
-    return StateCheck(Outcome.TOO_LATE, "after-call work ended without a code")
+    return UNCERTAIN
 
 
 def after_refusal(
@@ -83,13 +90,25 @@ def resolved_outcome(decision: NoLongerNeeded) -> tuple[Outcome, str]:
     return Outcome.TOO_LATE, f"after-call work ended ({decision.reason.value})"
 
 
+TIMED_PROMPTS = frozenset({"timeout", "forcedTimeout"})  # a participant's wrapupPrompt in events
+
+
 def schedule_for(
-    acw_started_at: datetime, queue: Queue, policy: QueuePolicy
+    acw_started_at: datetime,
+    queue: Queue,
+    policy: QueuePolicy,
+    *,
+    participant_timeout_ms: int | None = None,
+    participant_prompt: str | None = None,
 ) -> tuple[datetime, datetime | None]:
-    """When to write (after the grace period) and the latest useful moment on time-boxed queues."""
+    """When to write (after the grace period) and the latest useful moment on time-boxed ACW.
+
+    The participant's own ``wrapupTimeoutMs``/``wrapupPrompt`` (what the platform applies to this
+    participant) win over the cached queue settings, which may be stale."""
+    time_boxed = queue.time_boxed or participant_prompt in TIMED_PROMPTS
+    timeout_ms = participant_timeout_ms or queue.acw_timeout_ms
     due = acw_started_at + timedelta(seconds=policy.grace_seconds)
-    timeout_ms = queue.acw_timeout_ms
-    if not (queue.time_boxed and timeout_ms):
+    if not (time_boxed and timeout_ms):
         return due, None
     deadline = (
         acw_started_at
@@ -98,3 +117,30 @@ def schedule_for(
     )
     deadline = max(deadline, acw_started_at)
     return min(due, deadline), deadline
+
+
+def check_summary(check: StateCheck) -> str:
+    """One history line for a state check: what it found."""
+    if check.outcome is not None:
+        return f"{check.outcome.value}: {check.detail}"
+    return check.detail or "in ACW without a code"
+
+
+def new_work_item(decision: NeedsDefault, queue: Queue, policy: QueuePolicy) -> WorkItem:
+    """The work item a "needs a default" decision starts, due and deadline from the policy."""
+    due, deadline = schedule_for(
+        decision.acw_started_at,
+        queue,
+        policy,
+        participant_timeout_ms=decision.wrapup_timeout_ms,
+        participant_prompt=decision.wrapup_prompt,
+    )
+    return WorkItem(
+        conversation_id=decision.conversation_id,
+        participant_id=decision.participant_id,
+        queue_id=decision.queue_id,
+        acw_started_at=decision.acw_started_at,
+        due_at=due,
+        deadline=deadline,
+        media_type=decision.media_type,
+    )

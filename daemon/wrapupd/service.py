@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry
 
 from wrapupd import __version__
+from wrapupd.backoff import jittered_backoff
 from wrapupd.clock import Clock, SystemClock
 from wrapupd.errors import BackgroundJobFailed, LedgerUnavailable, LoginRequired, PlatformError
 from wrapupd.events import QueuePolicy
@@ -29,8 +30,8 @@ from wrapupd.health import HealthServer
 from wrapupd.options import DaemonOptions
 from wrapupd.parts import Parts, build_parts
 from wrapupd.queue_follower import follow_queue_changes
-from wrapupd.readiness import Checks, readiness, watchdog_healthy
-from wrapupd.retry import LOGIN_REMEDY, LOGIN_REQUIRED
+from wrapupd.readiness import Checks, readiness
+from wrapupd.retry import LOGIN_REMEDY, LOGIN_REQUIRED, passes
 from wrapupd.sdnotify import Notifier, WatchdogPinger
 from wrapupd.status_source import DaemonStatus
 from wrapupd.upkeep import keep_token_fresh, purge_forever, purge_once
@@ -77,6 +78,7 @@ class Daemon:
         self.ready = asyncio.Event()
         self._stopping = False
         self._drained = False
+        self._job_tasks: list[asyncio.Task[None]] = []
 
     # --- the lifecycle --------------------------------------------------------------------------
 
@@ -123,10 +125,13 @@ class Daemon:
             dry_run=self.options.dry_run,
         )
         p = self.parts
-        await p.client.start()
+        if self.status_page is not None:  # alive (not ready) while start-up waits out an outage
+            self.status_address = host, port = await self.status_page.start()
+            log.info("health_listening", address=f"{host}:{port}")
+        await self._until_reachable("authenticate", p.client.start)
         expires = p.client.token_expires_at
         log.info("authenticated", token_expires_at=expires.isoformat() if expires else None)
-        await p.codes.load()
+        await self._until_reachable("load_codes", p.codes.load)
         self._log_watched()
         log.info(
             "ledger_opened",
@@ -136,9 +141,31 @@ class Daemon:
             purged=await purge_once(p.ledger, self.clock, self.options.retention_days),
         )
         p.applier.resume()
-        if self.status_page is not None:
-            self.status_address = host, port = await self.status_page.start()
-            log.info("health_listening", address=f"{host}:{port}")
+
+    async def _until_reachable(self, step: str, attempt: Callable[[], Awaitable[None]]) -> None:
+        """Retry a start-up step while the platform is unreachable or failing (alive, not ready):
+        exiting would only turn an outage into a restart loop. Bad credentials, a missing permission
+        or a refused setting still raise at once."""
+        delays: Iterator[float] | None = None
+        while True:
+            try:
+                await attempt()
+                return
+            except PlatformError as exc:
+                if not passes(exc):
+                    raise
+                delays = delays or self._startup_backoff()
+                delay = next(delays)
+                log.warning(
+                    "startup_waiting", step=step, error=str(exc), retry_in_s=round(delay, 3)
+                )
+                await self.clock.sleep(delay)
+
+    def _startup_backoff(self) -> Iterator[float]:
+        applier = self.options.applier
+        return jittered_backoff(
+            initial=applier.retry_initial_seconds, maximum=applier.retry_max_seconds
+        )
 
     def _log_watched(self) -> None:
         for entry in self.parts.codes.entries():
@@ -156,6 +183,7 @@ class Daemon:
         try:
             async with asyncio.TaskGroup() as group:
                 jobs = [group.create_task(self._supervised(n, j), name=n) for n, j in self._jobs()]
+                self._job_tasks = jobs
                 if await _unless(stop, self.parts.subscriber.ready.wait()):
                     self._announce_ready()
                     await stop
@@ -261,7 +289,7 @@ class Daemon:
                 items = await self.parts.ledger.take_redriven()
             except LedgerUnavailable:
                 continue  # the flags stay on disk: taken once the ledger is back
-            self.parts.applier.take_redriven(items)
+            self.parts.applier.resume(items)
 
     # --- what others ask --------------------------------------------------------------------------
 
@@ -270,19 +298,24 @@ class Daemon:
         sub = self.options.subscriber
         p = self.parts
         fresh = sub.heartbeat_timeout + sub.ping_timeout
-        health = p.ledger.health()
-        checks = dict(readiness(p.client, p.subscriber, p.codes, self.clock, fresh))
-        waited = health.unavailable_for_s
-        detail = health.detail if waited is None else f"{health.detail} (for {waited:.0f} s)"
-        checks["ledger"] = (health.available, detail)
+        checks = dict(
+            readiness(
+                p.client,
+                p.subscriber,
+                p.codes,
+                self.clock,
+                fresh,
+                ledger=p.ledger,
+                sweeps=p.reconciler,
+            )
+        )
         checks["deployment"] = p.problems.check()
         return checks
 
     def healthy(self) -> bool:
-        """What the watchdog pings on: frames still arrive."""
-        return watchdog_healthy(
-            self.parts.subscriber, 3 * self.options.subscriber.heartbeat_timeout
-        )
+        """What the watchdog pings on: the event loop turns (this runs on it) and every part's task
+        still runs. Not whether the platform answers: a restart cannot bring it back."""
+        return not any(task.done() for task in self._job_tasks)
 
     async def reload(self, policies: Sequence[QueuePolicy]) -> None:
         """Re-resolve queues and codes; on any problem the old table stays and the error is raised."""
@@ -304,6 +337,8 @@ def _status_source(daemon: Daemon, p: Parts) -> DaemonStatus:
         clock=daemon.clock,
         budget_per_minute=daemon.options.budget_per_minute,
         dry_run=daemon.options.dry_run,
+        deployment=p.problems,
+        sweeps=p.reconciler,
     )
 
 

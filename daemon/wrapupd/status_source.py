@@ -19,11 +19,13 @@ from wrapupd import __version__
 from wrapupd.channels import Shard
 from wrapupd.clock import Clock
 from wrapupd.code_cache import CodeCache
+from wrapupd.deployment import DeploymentProblems
 from wrapupd.events import TopicResult
 from wrapupd.ledger import Ledger, LedgerRow, QueueActivity
 from wrapupd.ratelimit import RateLimiter
-from wrapupd.readiness import Checks
+from wrapupd.readiness import Checks, SweepHealth
 from wrapupd.redaction import channel_tag
+from wrapupd.retry import LOGIN_REQUIRED, USER_CONTEXT_REQUIRED
 from wrapupd.status_report import (
     ChannelStatus,
     Problem,
@@ -60,8 +62,12 @@ class DaemonStatus:
         clock: Clock,
         budget_per_minute: float,
         dry_run: bool,
+        deployment: DeploymentProblems,
+        sweeps: SweepHealth,
     ) -> None:
         self._readiness = readiness
+        self._deployment = deployment
+        self._sweeps = sweeps
         self._subscriber = subscriber
         self._codes = codes
         self._limiter = limiter
@@ -143,7 +149,19 @@ class DaemonStatus:
         health = self._ledger.health()
         if not health.available:
             problems.append(Problem(ProblemKind.LEDGER_UNAVAILABLE, "ledger", health.detail))
-        return tuple(problems)
+        swept, detail = self._sweeps.status(self._clock.monotonic())
+        if not swept:
+            problems.append(Problem(ProblemKind.SWEEP_STALLED, "reconciliation", detail))
+        return (*problems, *self._deployment_problems())
+
+    def _deployment_problems(self) -> list[Problem]:
+        """Work held for the operator: the org wants a user grant, or the user must log in again."""
+        found = []
+        if self._deployment.active(USER_CONTEXT_REQUIRED):
+            found.append(Problem(ProblemKind.USER_CONTEXT_REQUIRED, "wrap-up writes"))
+        if self._deployment.active(LOGIN_REQUIRED):
+            found.append(Problem(ProblemKind.REFRESH_TOKEN_EXPIRED, "the integration user"))
+        return found
 
     def _rejected(self, result: TopicResult) -> Problem:
         names = _queue_names(self._codes)

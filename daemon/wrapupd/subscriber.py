@@ -296,6 +296,8 @@ class Subscriber:
                 problem=frame.problem,
                 detail=frame.detail,
             )
+            if frame.problem in ("bad_envelope", "bad_conversation"):  # a sweep reads it again
+                sink.on_gap(f"unreadable frame ({frame.problem})")
         elif isinstance(frame, Heartbeat):
             self._metrics.heartbeat(self._clock.now().timestamp())
         return None

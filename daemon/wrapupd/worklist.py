@@ -2,7 +2,7 @@
 items that are due, earliest platform deadline first.
 
 The ledger holds the durable truth; a :class:`Live` record adds what only matters while the
-process runs (the freshness of what we know, the timer, the retry budget).
+process runs (evidence that arrived while a worker held it, the timer, the backoff in use).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from wrapupd.clock import Clock
-from wrapupd.events import WorkItem
+from wrapupd.events import NoLongerNeeded, WorkItem
 
 Key = tuple[str, str]
 RESOLVED_CAP = 50_000
@@ -27,13 +27,16 @@ class Live:
     """In-memory companion of a ledger row while it is unfinished."""
 
     item: WorkItem
-    fresh_epoch: int | None  # subscriber epoch when we last learned this participant's state
-    needs_check: bool = False  # the next step is a GET, whatever the socket says
+    # Subscriber epoch at which the state was last seen "in ACW without a code" (an event's arrival,
+    # or the moment a GET was *requested*) since the item last fell due: valid while the socket
+    # stays continuous since. None: no such proof (the item waited since, or no socket).
+    proof_epoch: int | None = None
+    # Terminal evidence (a code, ACW's end) that arrived while a worker held the item: it cancels
+    # the write not yet sent.
+    resolution: NoLongerNeeded | None = None
     cancelled: bool = False
     timer: asyncio.Task[None] | None = None
     delays: Iterator[float] | None = None  # the backoff in use since the first plain retry
-    rate_limited: int = 0
-    failed_checks: int = 0
 
     @property
     def key(self) -> Key:
@@ -55,9 +58,13 @@ class Worklist:
         self._in_flight: set[Key] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._closed = False
 
     def __len__(self) -> int:
         return len(self._live)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._live
 
     def get(self, key: Key) -> Live | None:
         """The unfinished record of a participant, if any."""
@@ -67,9 +74,9 @@ class Worklist:
         """A worker holds this item right now (its state check or write is under way)."""
         return key in self._in_flight
 
-    def track(self, item: WorkItem, epoch: int | None, *, needs_check: bool) -> Live:
+    def track(self, item: WorkItem) -> Live:
         """Hold a new unfinished item and release it to the workers at its due time."""
-        live = Live(item=item, fresh_epoch=epoch, needs_check=needs_check)
+        live = Live(item=item)
         self._live[item.key] = live
         self.schedule(live, item.due_at)
         return live
@@ -83,6 +90,7 @@ class Worklist:
         await self._clock.sleep(delay)
         if live.cancelled:
             return
+        live.proof_epoch = None  # it waited: only a sighting from now on proves the state
         # Earliest deadline first (on the monotonic clock), then first due: when the budget is short,
         # the time-boxed participants closest to the platform's timeout go first.
         now = self._clock.monotonic()
@@ -115,11 +123,15 @@ class Worklist:
         while True:
             *_, key = await self._due.get()
             live = self._live.get(key)
-            if live is None or live.cancelled or key in self._in_flight:
-                continue
+            if self._closed or live is None or live.cancelled or key in self._in_flight:
+                continue  # closed: the ledger keeps it for the next start
             self._in_flight.add(key)
             self._idle.clear()
             return live
+
+    def close(self) -> None:
+        """Hand out no more items (the drain): what workers hold finishes, the rest waits."""
+        self._closed = True
 
     def release(self, key: Key) -> None:
         """A worker is done with ``key`` for now."""

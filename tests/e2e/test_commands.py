@@ -108,7 +108,9 @@ def test_bad_setting_exits_78_naming_the_setting(tmp_path: Path) -> None:
     assert "s3cr3t-value" not in result.stderr + result.stdout
 
 
-def test_unreachable_platform_exits_69(tmp_path: Path) -> None:
+def test_unreachable_platform_at_start_is_waited_out_not_exited(tmp_path: Path) -> None:
+    """Issue 11 finding 7: exiting 69 at start turned an outage into a restart loop that systemd's
+    start limit ended for good. ``run`` stays up (alive, not ready), retries, and stops cleanly."""
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -116,10 +118,40 @@ def test_unreachable_platform_exits_69(tmp_path: Path) -> None:
     config.write_text(
         f'[genesys]\napi_host = "http://127.0.0.1:{port}"\nclient_id = "x"\nclient_secret = "y"\n'
         f'[[queues]]\nqueue = "Support"\ndefault_code = "x"\n[daemon]\nstate_dir = "{tmp_path}"\n'
+        '[log]\nformat = "json"\n'
     )
-    result = wrapupd("run", "--config", str(config))
-    assert result.returncode == 69, result.stderr
-    assert "unreachable" in result.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wrapupd", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        waiting = _lines_until(proc.stdout, "startup_waiting", 60)
+        assert any("startup_waiting" in line for line in waiting), waiting
+        again = _lines_until(proc.stdout, "startup_waiting", 60)
+        assert any("startup_waiting" in line for line in again), "it keeps trying"
+        assert proc.poll() is None, "the daemon exited during the outage"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _lines_until(stream: object, marker: str, timeout: float) -> list[str]:
+    """Read lines until one holds ``marker`` (the second retry proves the daemon keeps trying)."""
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        line = stream.readline()  # type: ignore[attr-defined]
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            break
+    return lines
 
 
 def test_wrong_secret_exits_78_without_printing_it(

@@ -132,7 +132,7 @@ async def test_time_boxed_queue_gets_the_default_before_the_platform_timeout(
 async def test_dry_run_writes_nothing(
     emulator: RunningEmulator, start_daemon: DaemonFactory
 ) -> None:
-    from wrapupd.outcomes import ApplierConfig
+    from wrapupd.applier import ApplierConfig
 
     daemon = await start_daemon(applier=ApplierConfig(workers=2, dry_run=True))
     assert daemon.options.dry_run  # one setting: the applier's
@@ -165,7 +165,12 @@ async def test_restart_mid_grace_resumes_without_loss_or_double_write(
     second = await start_daemon((rule(SUPPORT, grace=20 * UNIT),), state_dir=state)
     entry = await eventually(lambda: final_wrapup(emulator, cid), what="the resumed write")
     assert entry["wrapup"]["by"] == "api" and entry["apiWrapupCalls"] == 1
-    assert outcome_of(second, cid, pid) is Outcome.APPLIED
+    # the platform saw the write before the daemon read its answer: wait for the record
+    await eventually(
+        lambda: outcome_of(second, cid, pid) is Outcome.APPLIED or None,
+        what="the outcome recorded",
+        blocking=False,
+    )
 
 
 async def test_write_that_landed_before_a_crash_is_not_repeated(

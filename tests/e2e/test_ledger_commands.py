@@ -25,13 +25,13 @@ from e2e_harness import (
 )
 
 from genesys_emulator.testing import RunningEmulator
+from wrapupd.applier import ApplierConfig
 from wrapupd.events import Outcome
 from wrapupd.ledger import EXPORT_COLUMNS
-from wrapupd.outcomes import ApplierConfig
 from wrapupd.service import Daemon
 from wrapupd.settings import load_settings
 
-PATCH_PATH = "/api/v2/conversations/*/participants/*"
+CONVERSATION_PATH = "/api/v2/conversations/*"
 
 
 def write_config(tmp_path: Path, emulator: RunningEmulator) -> Path:
@@ -152,14 +152,14 @@ async def test_list_and_show_read_the_running_daemons_ledger(
 async def test_redrive_of_a_failed_item_applies_exactly_one_code_once_the_cause_is_removed(
     emulator: RunningEmulator, start_daemon: DaemonFactory, tmp_path: Path
 ) -> None:
+    """Transient errors never end an item (they back off for as long as ACW can last), so the
+    failure here is one the platform gives as final: the state check refused with 409."""
     daemon = await start_daemon(
         (rule(SUPPORT),),
-        applier=ApplierConfig(
-            max_attempts=2, retry_initial_seconds=UNIT / 5, retry_max_seconds=UNIT
-        ),
+        applier=ApplierConfig(retry_initial_seconds=UNIT / 5, retry_max_seconds=UNIT),
     )
     config = write_config(tmp_path, emulator)
-    emulator.fault(kind="http", method="PATCH", path=PATCH_PATH, status=503, count=1000)
+    emulator.fault(kind="http", method="GET", path=CONVERSATION_PATH, status=409, count=1000)
     conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
     key = (conv["conversationId"], conv["participantId"])
     await eventually(
@@ -186,7 +186,7 @@ async def test_redrive_of_a_failed_item_applies_exactly_one_code_once_the_cause_
     )
     (entry,) = truth_for(emulator, conv["conversationId"])
     assert entry["wrapup"]["by"] == "api"
-    assert entry["apiWrapupWrites"] == 1  # the faulted attempts never reached the platform's rules
+    assert entry["apiWrapupWrites"] == 1  # the failed item never wrote before its redrive
     assert [h["by"] for h in entry["history"]] == ["api"]
     again = await wrapupd("ledger", "redrive", "--config", str(config))
     assert "0 item(s) redriven" in again.stdout

@@ -135,3 +135,24 @@ async def test_a_default_code_not_assigned_to_its_queue_is_shown_as_a_problem_to
     assert "is not assigned to queue 'Support'" in page["problems"]
     assert "assign the wrap-up code to the queue" in page["problems"]
     assert list(page["queues"]) == [SALES]  # the dropped queue is not watched
+
+
+async def test_an_org_that_refuses_client_credentials_writes_is_shown_as_a_problem_to_fix(
+    emulator: RunningEmulator, start_daemon: DaemonFactory, browser: webdriver.Chrome
+) -> None:
+    """The work is held, not ended: the page names the problem and the remedy (a user grant)."""
+    emulator.reset(require_user_context=True)
+    daemon = await start_daemon((rule(SUPPORT),), listen=("127.0.0.1", 0))
+    emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
+    await eventually(
+        lambda: daemon.parts.problems.check()[0] is False or None,
+        what="the user-context refusal held as a deployment problem",
+        blocking=False,
+    )
+
+    page = await asyncio.to_thread(read_page, browser, page_url(daemon))
+
+    assert page["readiness"] == "NOT READY"
+    assert "user context required: wrap-up writes" in page["problems"]
+    assert "wrapupd login" in page["problems"]
+    assert daemon.parts.applier.pending_count == 1  # held, not ended

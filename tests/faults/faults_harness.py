@@ -33,9 +33,9 @@ from genesys_emulator.testing import RunningEmulator
 from groundtruth.score import Excuses, Score, unresolved
 from groundtruth.score import score as score_truth
 from wrapupd import logs
+from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
 from wrapupd.options import DaemonOptions, local_options
-from wrapupd.outcomes import ApplierConfig
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.service import Daemon
 from wrapupd.subscriber import SubscriberConfig
@@ -51,6 +51,10 @@ EMULATOR_OPTIONS: dict[str, Any] = {
     "rate_limit_per_window": 100_000,
     "rate_window_s": 60,
     "require_user_context": False,
+    # Off for the historical rows: with it on, the platform accepts a write that lands a few ms
+    # after the agent's code (between our state check and our write), which no client can close;
+    # the issue-11 rows (test_fault_promises.py) turn it on and measure that window.
+    "overwrite_allowed": False,
 }
 
 WATCHED_CODES = {
@@ -229,6 +233,11 @@ def restore_logging() -> None:
 
 def issued_tokens(emu: RunningEmulator) -> list[str]:
     return [t["value"] for t in emu.control("GET", "/_emulator/tokens")["tokens"]]
+
+
+def created_channels(emu: RunningEmulator) -> list[str]:
+    """The ids of the notification channels the emulator holds now (each is a credential)."""
+    return [c["id"] for c in emu.control("GET", "/_emulator/channels")["channels"]]
 
 
 def leaked(text: str, secrets: Iterable[str]) -> list[str]:
@@ -419,6 +428,8 @@ class Scenario:
     command: str
     transcript: Transcript = field(default_factory=Transcript)
     down: list[tuple[datetime, datetime]] = field(default_factory=list)
+    channel_ids: set[str] = field(default_factory=set)  # every channel seen during the row
+    channel_leaks: list[str] = field(default_factory=list)
     traffic_ids: list[str] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
 
@@ -481,6 +492,8 @@ class Scenario:
             (Path(dump) / f"{safe}.log").write_text(text)
             (Path(dump) / f"{safe}.truth.json").write_text(json.dumps(self.emu.ground_truth()))
         leaks = leaked(text, self.secrets)
+        self.channel_ids.update(created_channels(self.emu))
+        self.channel_leaks = leaked(text, self.channel_ids)
         record = {
             **row(self.name, result),
             "command": self.command,
@@ -488,6 +501,7 @@ class Scenario:
             "secrets_checked": len(self.secrets),
             "transcript_bytes": len(text),
             "leaks": len(leaks),
+            "channel_id_leaks": len(self.channel_leaks),
             **extra,
         }
         self.results.append(record)

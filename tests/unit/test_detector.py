@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wrapupd.detector import (
+    acw_ended,
     acw_pending,
     decide,
     is_watched_agent,
@@ -155,16 +156,28 @@ def test_end_acw_time_means_acw_ended() -> None:
     ]
 
 
-@pytest.mark.parametrize("acw_state", ["complete", "skipped", "notApplicable", "unknown", None])
-def test_no_pending_communication_after_acw_started_means_acw_ended(acw_state: str | None) -> None:
+@pytest.mark.parametrize("acw_state", ["complete", "skipped"])
+def test_only_a_complete_or_skipped_acw_means_acw_ended(acw_state: str) -> None:
     p = agent(comms=(comm(acw_state),))
     assert decide(snapshot(p), WATCHED) == [
         NoLongerNeeded("conv-1", "agent-1", ResolvedReason.ACW_ENDED)
     ]
 
 
-def test_an_agent_without_communications_after_acw_started_has_ended() -> None:
+@pytest.mark.parametrize("acw_state", ["notApplicable", "unknown", "outdated_sdk_version", None])
+def test_an_unreadable_acw_state_is_uncertain_never_resolved(acw_state: str | None) -> None:
+    """Issue 11 finding 4: a missing, unknown or SDK-unknown state is no evidence that ACW ended."""
+    (decision,) = decide(snapshot(agent(comms=(comm(acw_state),))), WATCHED)
+    assert isinstance(decision, NeedsDefault) and decision.uncertain
+
+
+def test_an_agent_without_communications_after_acw_started_is_uncertain() -> None:
     (decision,) = decide(snapshot(agent(comms=())), WATCHED)
+    assert isinstance(decision, NeedsDefault) and decision.uncertain
+
+
+def test_end_acw_time_alone_means_acw_ended() -> None:
+    (decision,) = decide(snapshot(agent(ended=T0, comms=(comm("unknown"),))), WATCHED)
     assert isinstance(decision, NoLongerNeeded)
     assert decision.reason is ResolvedReason.ACW_ENDED
 
@@ -344,7 +357,9 @@ def test_decisions_agree_with_the_predicates(people: list[Participant]) -> None:
     for p, decision in zip(relevant, decisions, strict=True):
         assert decision.participant_id == p.id
         needs = participant_in_acw_without_code(p)
-        assert isinstance(decision, NeedsDefault) == needs
+        assert (isinstance(decision, NeedsDefault) and not decision.uncertain) == needs
+        ended = participant_code(p) is not None or acw_ended(p)
+        assert isinstance(decision, NoLongerNeeded) == ended
         if isinstance(decision, NoLongerNeeded):
             assert (decision.reason is ResolvedReason.CODED) == (participant_code(p) is not None)
             assert decision.code == participant_code(p)

@@ -111,12 +111,15 @@ def test_memory_is_capped_and_forgets_the_least_recently_reported_first() -> Non
     ]
 
 
-def test_a_reconciled_snapshot_is_stamped_only_while_the_socket_is_up() -> None:
+def test_a_reconciled_read_is_stamped_with_the_epoch_from_before_its_request() -> None:
+    """Issue 11 finding 2: a GET that spans a socket gap never passes for news newer than the gap."""
     intake, applier, socket, _, metrics = rig()
     socket.epoch = 7
-    intake.on_rest_snapshot(in_acw("c1"))
+    requested_at = intake.evidence_epoch()
+    socket.epoch = 8  # the socket dropped and came back while the GET was in flight
+    intake.on_rest_snapshot(in_acw("c1"), epoch=requested_at)
     socket.connected = False
-    intake.on_rest_snapshot(in_acw("c2"))
+    intake.on_rest_snapshot(in_acw("c2"), epoch=intake.evidence_epoch())
     assert [epoch for _, epoch in applier.submitted] == [7, None]
     assert metrics.registry.get_sample_value("wrapupd_reconcile_found_total") == 2
     assert not intake.known_since_gap("c1"), "a REST read is not a socket report"

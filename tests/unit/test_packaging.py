@@ -122,7 +122,7 @@ REQUIRED_SERVICE_KEYS = {
     "ExecReload": "/bin/kill -HUP $MAINPID",
     "WatchdogSec": "60",
     "Restart": "on-failure",
-    "RestartSec": "5",
+    "RestartSec": "10",
     "RestartPreventExitStatus": "78",
     "TimeoutStopSec": "45",
     "DynamicUser": "yes",

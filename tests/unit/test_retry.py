@@ -27,7 +27,7 @@ def kind(verdict: Verdict) -> str:
     """The verdict as one short word, so the table reads like the module docstring."""
     if isinstance(verdict, Retry):
         after = "" if verdict.after is None else f"({verdict.after:g})"
-        return f"retry{after}{'+check' if verdict.may_have_landed else ''}"
+        return f"retry{after}"
     if isinstance(verdict, Recheck):
         return "recheck"
     return f"final:{verdict.outcome.value}"
@@ -40,11 +40,11 @@ TABLE: list[tuple[PlatformError, str, str]] = [
     (NotFound("gone", status=404), "final:too_late", "recheck"),
     (BadRequest("bad", status=400), "final:failed", "recheck"),
     (Conflict("changed", status=409), "final:failed", "recheck"),
-    (ServerError("down", status=503), "retry", "retry+check"),
-    (Unauthorized("expired", status=401), "retry", "retry+check"),
-    (RequestTimeout("slow"), "retry", "retry+check"),
-    (TransportError("refused"), "retry", "retry+check"),
-    (AuthenticationFailed("no token"), "retry", "retry+check"),
+    (ServerError("down", status=503), "retry", "retry"),
+    (Unauthorized("expired", status=401), "retry", "retry"),
+    (RequestTimeout("slow"), "retry", "retry"),
+    (TransportError("refused"), "retry", "retry"),
+    (AuthenticationFailed("no token"), "retry", "retry"),
 ]
 
 

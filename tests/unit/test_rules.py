@@ -141,3 +141,41 @@ def test_a_participant_resolved_meanwhile_ends_its_item(
     decision: NoLongerNeeded, expected: Outcome
 ) -> None:
     assert resolved_outcome(decision)[0] is expected
+
+
+@pytest.mark.parametrize("acw_state", [None, "unknown", "outdated_sdk_version", "notApplicable"])
+def test_a_check_that_reads_an_unknown_acw_state_is_uncertain_never_too_late(
+    acw_state: str | None,
+) -> None:
+    """Issue 11 finding 4: only explicit evidence ends an item; an unreadable state waits."""
+    communication = Communication("m", "call", "disconnected", acw_state, None)
+    participant = Participant(
+        "p", "agent", "u", "q", T0, None, None, communications=(communication,)
+    )
+    check = check_participant(participant, CODE.id)
+    assert check.outcome is None and check.uncertain
+
+
+def test_a_check_that_reads_a_skipped_acw_is_too_late() -> None:
+    communication = Communication("m", "call", "disconnected", "skipped", None)
+    participant = Participant(
+        "p", "agent", "u", "q", T0, None, None, communications=(communication,)
+    )
+    assert check_participant(participant, CODE.id).outcome is Outcome.TOO_LATE
+
+
+def test_the_participants_own_acw_timeout_sets_the_deadline() -> None:
+    """Issue 11 finding 16: ``wrapupTimeoutMs`` on the participant wins over the cached queue's."""
+    policy = QueuePolicy("Q", CODE.name, 300, 5, None)
+    queue = Queue("q", "Q", "MANDATORY_TIMEOUT", 60_000)
+    due, deadline = schedule_for(T0, queue, policy, participant_timeout_ms=20_000)
+    assert deadline == T0 + timedelta(seconds=15) and due == deadline
+
+
+def test_a_participant_timeout_prompt_makes_an_untimed_queue_time_boxed() -> None:
+    policy = QueuePolicy("Q", CODE.name, 300, 5, None)
+    queue = Queue("q", "Q", "MANDATORY", None)
+    _, deadline = schedule_for(
+        T0, queue, policy, participant_timeout_ms=30_000, participant_prompt="timeout"
+    )
+    assert deadline == T0 + timedelta(seconds=25)

@@ -76,8 +76,9 @@ def test_a_minimal_file_loads_with_documented_defaults(tmp_path: Path) -> None:
     assert s.daemon.dry_run is False
     assert s.daemon.state_dir == Path("/var/lib/wrapupd")
     assert (s.daemon.code_refresh_seconds, s.daemon.reconcile_interval_seconds) == (300, 300)
+    assert s.daemon.reconcile_lookback_days == 3
     assert (s.daemon.drain_seconds, s.daemon.retention_days) == (20, 14)
-    assert (s.daemon.heartbeat_timeout_seconds, s.daemon.max_attempts) == (75, 8)
+    assert s.daemon.heartbeat_timeout_seconds == 75
     assert s.daemon.channel_renew_seconds == 12 * 3600
     assert s.daemon.workers == 4
     assert (s.http.host, s.http.port) == ("127.0.0.1", 9464)
@@ -298,11 +299,22 @@ def test_every_problem_gets_its_own_line(tmp_path: Path) -> None:
     ("table", "line", "expected"),
     [
         ("defaults", "timeout_margin_seconds = -1", "defaults.timeout_margin_seconds: got -1;"),
+        # issue 11 finding 16: accepted once, then an OverflowError at the first ACW event
+        (
+            "defaults",
+            "grace_seconds = 1e14",
+            "defaults.grace_seconds: got 100000000000000.0; must be less than or equal to 2678400",
+        ),
+        (
+            "daemon",
+            "drain_seconds = 1e14",
+            "daemon.drain_seconds: got 100000000000000.0; must be less than or equal to 2678400",
+        ),
         ("defaults", "grace_seconds = nan", "defaults.grace_seconds: got nan; must be a finite"),
         ("genesys", "read_timeout_seconds = 0", "genesys.read_timeout_seconds: got 0;"),
         ("daemon", "channel_renew_seconds = 90000", "daemon.channel_renew_seconds: got 90000;"),
         ("daemon", "retention_days = -1", "daemon.retention_days: got -1;"),
-        ("daemon", "max_attempts = 0", "daemon.max_attempts: got 0;"),
+        ("daemon", "workers = 0", "daemon.workers: got 0;"),
         ("log", 'format = "xml"', "log.format: got 'xml'; must be 'auto', 'json' or 'console'"),
         ("http", 'listen = "127.0.0.1:70000"', "http.listen: got '127.0.0.1:70000'; must be"),
         ("http", 'listen = ":9464"', "http.listen: got ':9464'; must be host:port"),
@@ -482,8 +494,8 @@ def test_typos_in_environment_names_are_reported(tmp_path: Path) -> None:
         " one of WRAPUPD_DAEMON__*, WRAPUPD_DEFAULTS__*, WRAPUPD_GENESYS__*, WRAPUPD_HTTP__*,"
         " WRAPUPD_LEDGER__*, WRAPUPD_LOG__*, WRAPUPD_QUEUES",
         "daemon.workres: unknown setting; allowed here: dry_run, state_dir, code_refresh_seconds,"
-        " reconcile_interval_seconds, drain_seconds, retention_days, heartbeat_timeout_seconds,"
-        " max_attempts, channel_renew_seconds, workers",
+        " reconcile_interval_seconds, reconcile_lookback_days, drain_seconds, retention_days, heartbeat_timeout_seconds,"
+        " channel_renew_seconds, workers",
     ]
 
 

@@ -166,6 +166,8 @@ async def _participant(
         )
     if state.outcome is not None or participant is None:
         return OneShotResult(state.outcome or Outcome.TOO_LATE, state.detail)
+    if state.uncertain:
+        return OneShotResult(Outcome.FAILED, f"{state.detail}: not written, try again")
     return participant
 
 

@@ -18,11 +18,11 @@ from typing import Any
 from groundtruth.emulator import Emulator, emulator_process
 from groundtruth.score import Score, percentile, score, unresolved
 from wrapupd import logs
+from wrapupd.applier import ApplierConfig
 from wrapupd.commands import EX_FAILURE, EX_OK
 from wrapupd.commands.demo_replicas import applied_by_replica, replica_options, running_replicas
 from wrapupd.events import Outcome, QueuePolicy
 from wrapupd.options import DaemonOptions, local_options
-from wrapupd.outcomes import ApplierConfig
 from wrapupd.parts import Parts
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.service import Daemon

@@ -9,9 +9,9 @@ from pathlib import Path
 from pydantic import Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from wrapupd.applier import ApplierConfig
 from wrapupd.events import QueuePolicy
 from wrapupd.options import REFRESH_TOKEN_FILE_NAME, DaemonOptions, GrantOptions
-from wrapupd.outcomes import ApplierConfig
 from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.replicas import ReplicaConfig
 from wrapupd.settings.ledger_table import LedgerSettings
@@ -92,10 +92,10 @@ class Settings(BaseSettings):
                 heartbeat_timeout=d.heartbeat_timeout_seconds,
                 renew_interval=d.channel_renew_seconds,
             ),
-            applier=ApplierConfig(
-                dry_run=d.dry_run, workers=d.workers, max_attempts=d.max_attempts
+            applier=ApplierConfig(dry_run=d.dry_run, workers=d.workers),
+            reconciler=ReconcilerConfig(
+                interval=d.reconcile_interval_seconds, lookback_days=d.reconcile_lookback_days
             ),
-            reconciler=ReconcilerConfig(interval=d.reconcile_interval_seconds),
             grant=self.grant_options(),
             ledger_url=self.ledger.url,
             ledger_password=self.ledger_password,

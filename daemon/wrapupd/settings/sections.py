@@ -28,9 +28,11 @@ ENV_LEDGER_PASSWORD_FILE = "WRAPUPD_LEDGER__PASSWORD_FILE"
 LEDGER_CREDENTIAL_NAME = "ledger_password"
 
 
-# Seconds are floats so tests can use fractions; inf/nan from TOML are refused.
-Seconds: TypeAlias = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-PositiveSeconds: TypeAlias = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# Seconds are floats so tests can use fractions; inf/nan from TOML are refused, and so is anything
+# beyond a month (a huge number would be accepted here and overflow a datetime much later).
+MAX_SECONDS = 31 * 24 * 3600.0
+Seconds: TypeAlias = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+PositiveSeconds: TypeAlias = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
 Name: TypeAlias = Annotated[str, Field(min_length=1)]
 
 
@@ -271,6 +273,11 @@ class DaemonSettings(_Section):
     reconcile_interval_seconds: PositiveSeconds = Field(
         default=300.0, description="Sweep for ACW participants the socket missed this often"
     )
+    reconcile_lookback_days: Annotated[int, Field(ge=1, le=31)] = Field(
+        default=3,
+        description="Sweeps look for open conversations that started up to this many days before"
+        " today (long email and messaging conversations stay open for days)",
+    )
     drain_seconds: Seconds = Field(
         default=20.0, description="On shutdown, let in-flight writes finish for up to this long"
     )
@@ -280,9 +287,6 @@ class DaemonSettings(_Section):
     )
     heartbeat_timeout_seconds: PositiveSeconds = Field(
         default=75.0, description="Socket silence before a ping, then a reconnect"
-    )
-    max_attempts: Annotated[int, Field(ge=1)] = Field(
-        default=8, description="Give up on a work item after this many write attempts"
     )
     channel_renew_seconds: Annotated[float, Field(gt=0, lt=_CHANNEL_LIFETIME_S)] = Field(
         default=12 * 3600.0,
