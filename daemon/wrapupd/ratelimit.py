@@ -32,6 +32,8 @@ __all__ = ["Priority", "RateLimitStats", "RateLimiter", "default_burst"]
 # Float arithmetic can leave a refilled bucket at 0.9999999 tokens; that is one token.
 _EPSILON = 1e-9
 _MINUTE = 60.0
+# A request with no answer after this long (it failed without one) is no longer on its way.
+_ON_THE_WAY_AT_MOST = 120.0
 
 
 class Priority(enum.IntEnum):
@@ -92,6 +94,9 @@ class RateLimiter:
         self._window_ends_by = float("inf")
         self._window_grants: int | None = None
         self._window_allowance = float("inf")
+        # Grants whose answer has not come back: the platform counts a request when it arrives,
+        # so each may still land in the current window (or, near a reset, in the next).
+        self._on_the_way: deque[float] = deque()
 
     # --- public API ------------------------------------------------------------------------
 
@@ -108,6 +113,13 @@ class RateLimiter:
             raise ValueError(f"rate_per_minute must be > 0, got {rate_per_minute!r}")
         self._refill()
         self._rate = rate_per_minute / 60.0
+
+    def try_acquire(self, priority: Priority = Priority.LIVE) -> bool:
+        """Take one token only if it is free now; False (nothing taken) when it would mean a wait."""
+        if self._may_take_now(priority):
+            self._take()
+            return True
+        return False
 
     def pause_until(self, monotonic_deadline: float, *, restart_tokens: float = 1.0) -> None:
         """Stop every caller until ``monotonic_deadline``; a later pause already on is kept.
@@ -133,15 +145,26 @@ class RateLimiter:
 
         Once a reset has passed, the limiter counts its own grants in the window, requests still
         on their way included, so it can spend the whole share; in the first window it cannot tell
-        which of its requests the platform has counted, so it keeps one back."""
+        which of its requests the platform has counted: those still on their way count as spent,
+        and it keeps one back for a call of the daemon's that took no token."""
+        on_the_way = self._answered()
         if self._window_grants is not None and count > self._window_grants:
             return  # counted in the window before (an answer that arrived after the reset)
         self._window_ends_by = min(self._window_ends_by, self._clock.monotonic() + reset_in)
         ours = self._window_allowance = allowed * share
         if self._window_grants is None:
-            self._cap(ours - count - 1)
+            self._cap(ours - count - on_the_way - 1)
         else:
             self._cap(ours - self._window_grants)
+
+    def _answered(self) -> int:
+        """One request came back: how many of ours are still on their way."""
+        if self._on_the_way:
+            self._on_the_way.popleft()
+        lost_before = self._clock.monotonic() - _ON_THE_WAY_AT_MOST
+        while self._on_the_way and self._on_the_way[0] < lost_before:
+            self._on_the_way.popleft()
+        return len(self._on_the_way)
 
     def _cap(self, remaining: float) -> None:
         """Never hold more tokens than the window has left; nothing left: wait for its reset
@@ -203,8 +226,10 @@ class RateLimiter:
         now = self._clock.monotonic()
         self._taken_at.append(now)
         self._forget_before(now - _MINUTE)
-        if self._clock.monotonic() >= self._window_ends_by:  # the platform's window has reset
-            self._window_ends_by, self._window_grants = float("inf"), 0
+        if now >= self._window_ends_by:  # the platform's window has reset; what is on its way
+            self._window_ends_by = float("inf")  # may land in the new one
+            self._window_grants = len(self._on_the_way)
+        self._on_the_way.append(now)
         if self._window_grants is not None:
             self._window_grants += 1
             spent = self._window_grants >= self._window_allowance
@@ -247,6 +272,8 @@ class RateLimiter:
                 self._taken_at.pop()
             if self._window_grants:
                 self._window_grants -= 1
+            if self._on_the_way:
+                self._on_the_way.pop()
         with contextlib.suppress(ValueError):
             self._queues[priority].remove(waiter)
         if not self._anyone_waiting_at_or_above(Priority.BACKGROUND) and self._dispatcher:

@@ -486,3 +486,36 @@ async def test_a_share_below_one_leaves_the_rest_of_the_window_free() -> None:
     blocked = asyncio.ensure_future(limiter.acquire())
     await settle()
     assert limiter.stats().acquired == 5 and not blocked.done()
+
+
+async def test_requests_still_on_their_way_count_against_the_first_window() -> None:
+    """The platform counts a request when it arrives: four granted and one answered leave three
+    that may still land in this window, so they are spent already."""
+    clock = ManualClock()
+    limiter = RateLimiter(600, burst=100, clock=clock)
+    for _ in range(4):
+        await limiter.acquire()
+    limiter.observe_window(count=1, allowed=10, reset_in=5.0)  # 10 - 1 counted - 3 on the way - 1
+    for _ in range(5):
+        await limiter.acquire()
+    blocked = asyncio.ensure_future(limiter.acquire())
+    await settle()
+    assert limiter.stats().acquired == 9 and not blocked.done()
+
+
+async def test_requests_on_their_way_at_a_reset_count_in_the_new_window() -> None:
+    """Granted before the reset, answered after it: the platform may count them in the new window."""
+    clock = ManualClock()
+    limiter = RateLimiter(600, burst=100, clock=clock)
+    await spend_first_window(clock, limiter, 1.0)
+    for _ in range(3):
+        await limiter.acquire()
+    limiter.observe_window(count=1, allowed=10, reset_in=1.0)  # two still on their way
+    await clock.advance(1.0)
+    await limiter.acquire()  # the first of the new window
+    limiter.observe_window(count=1, allowed=10, reset_in=1.0)
+    for _ in range(7):
+        await limiter.acquire()
+    blocked = asyncio.ensure_future(limiter.acquire())
+    await settle()
+    assert not blocked.done(), "two carried over, eight of ours: the window's ten"
