@@ -167,7 +167,9 @@ class Applier:
             return
         item = new_work_item(decision, resolved.queue, resolved.policy)
         if self._ledger.add_pending(item, queue_name=resolved.queue.name, user_id=decision.user_id):
-            self._start(item, decision, resolved.code)
+            live = self._start(item, decision, resolved.code)
+            if not decision.uncertain:
+                live.proof_epoch = epoch  # proof while it does not wait (a grace period clears it)
         elif not decision.uncertain and self._ledger.known(key) is Known.REOPENABLE:
             self._reopen(item)
 
@@ -179,7 +181,7 @@ class Applier:
         log.info("work_item_reopened", conversation=item.key[0], participant=item.key[1])
         self._track(replace(item, due_at=due))
 
-    def _start(self, item: WorkItem, decision: NeedsDefault, code: WrapupCode) -> None:
+    def _start(self, item: WorkItem, decision: NeedsDefault, code: WrapupCode) -> Live:
         self._metrics.acw_without_code()
         log.info(
             "acw_without_code",
@@ -190,7 +192,7 @@ class Applier:
             due_in_s=round((item.due_at - self._clock.now()).total_seconds(), 3),
             uncertain=decision.uncertain,
         )
-        self._track(item)
+        return self._track(item)
 
     def _on_no_longer_needed(self, decision: NoLongerNeeded) -> None:
         """Explicit terminal evidence: it ends the item, or cancels the write a worker prepares."""
@@ -216,9 +218,10 @@ class Applier:
             log.info("resumed_work_items", count=count)
         return count
 
-    def _track(self, item: WorkItem) -> None:
-        self._work.track(item)
+    def _track(self, item: WorkItem) -> Live:
+        live = self._work.track(item)
         self._metrics.set_pending(len(self._work))
+        return live
 
     # --- workers ------------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ class ReconcilerConfig:
     )
     retry_delay: float = 5.0
     lookback_days: int = 3  # long email/messaging conversations stay open for days
+    concurrent_reads: int = 4  # after an outage, time-boxed ACWs cannot wait for one read at a time
 
 
 def query_interval(
@@ -203,21 +204,19 @@ class Reconciler:
     async def _fetch_pass(
         self, sink: SnapshotSink, conversation_ids: list[str], reason: str, *, candidates: int
     ) -> None:
-        """Read each conversation; one that fails is kept for a later pass, the rest go on."""
+        """Read each conversation, a few at once; one that fails is kept for a later pass, the rest
+        go on."""
         failed: list[str] = []
-        for conversation_id in conversation_ids:
-            await self._limiter.acquire(Priority.BACKGROUND)
-            epoch = sink.evidence_epoch()  # stamped at the request, never at the answer
-            try:
-                snapshot = await self._finder.get_conversation(conversation_id)
-            except PlatformError as exc:
-                if not _gone(exc):
+        todo = iter(conversation_ids)
+
+        async def reader() -> None:
+            for conversation_id in todo:
+                if not await self._read(sink, conversation_id):
                     failed.append(conversation_id)
-                    log.warning(
-                        "reconcile_read_failed", conversation=conversation_id, error=str(exc)
-                    )
-                continue
-            sink.on_rest_snapshot(snapshot, epoch=epoch)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(max(1, min(self._config.concurrent_reads, len(conversation_ids)))):
+                group.create_task(reader())
         self._metrics.reconcile_run(len(conversation_ids))
         self._finish_pass(failed)
         log.info(
@@ -227,6 +226,20 @@ class Reconciler:
             fetched=len(conversation_ids) - len(failed),
             failed=len(failed),
         )
+
+    async def _read(self, sink: SnapshotSink, conversation_id: str) -> bool:
+        """One conversation's live state to the sink; False when it could not be read."""
+        await self._limiter.acquire(Priority.BACKGROUND)
+        epoch = sink.evidence_epoch()  # stamped at the request, never at the answer
+        try:
+            snapshot = await self._finder.get_conversation(conversation_id)
+        except PlatformError as exc:
+            if _gone(exc):
+                return True
+            log.warning("reconcile_read_failed", conversation=conversation_id, error=str(exc))
+            return False
+        sink.on_rest_snapshot(snapshot, epoch=epoch)
+        return True
 
     def _finish_pass(self, failed: list[str]) -> None:
         self._failed = failed

@@ -87,10 +87,11 @@ class Worklist:
         live.timer = asyncio.create_task(self._release_after(live, delay))
 
     async def _release_after(self, live: Live, delay: float) -> None:
-        await self._clock.sleep(delay)
+        if delay > 0:
+            await self._clock.sleep(delay)
+            live.proof_epoch = None  # it waited: only a sighting from now on proves the state
         if live.cancelled:
             return
-        live.proof_epoch = None  # it waited: only a sighting from now on proves the state
         # Earliest deadline first (on the monotonic clock), then first due: when the budget is short,
         # the time-boxed participants closest to the platform's timeout go first.
         now = self._clock.monotonic()

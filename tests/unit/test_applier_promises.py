@@ -341,6 +341,22 @@ async def test_a_participant_still_in_acw_gets_the_default_once(rig: Rig) -> Non
     assert rig.platform.writes == [CODE.id] and rig.outcome() is Outcome.APPLIED
 
 
+async def test_an_item_that_waited_its_grace_is_checked_before_the_write(rig: Rig) -> None:
+    rig.sighting()
+    await rig.advance(GRACE)
+    await rig.until(lambda: rig.outcome() is not None)
+    assert (rig.platform.gets, rig.platform.writes) == (1, [CODE.id])
+
+
+async def test_a_sighting_of_an_item_already_due_is_its_proof_one_call(rig: Rig) -> None:
+    """Seen after its grace ran out (a sweep after an outage, a restart): nothing waited between
+    the sighting and the write, so the sighting proves the state and the write is the one call."""
+    await rig.advance(GRACE + 1)
+    rig.sighting()
+    await rig.until(lambda: rig.outcome() is not None)
+    assert (rig.platform.calls, rig.platform.writes) == (1, [CODE.id])
+
+
 # --- finding 3: transient failures never end an item while ACW can last -----------------------
 
 

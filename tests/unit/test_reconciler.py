@@ -168,3 +168,39 @@ async def test_a_read_is_stamped_with_the_epoch_from_before_its_request(rig: Rig
     await rig.settle()
     # c1 asked at 0, poison at 1 (failed), c3 at 2, gone at 3 (404), c5 at 4
     assert rig.sink.epochs == [0, 2, 4]
+
+
+async def test_a_sweep_reads_several_conversations_at_once() -> None:
+    """After an outage every candidate must be read before a time-boxed ACW runs out: reads
+    overlap (up to ``concurrent_reads``), they are not one round trip after another."""
+    clock = ManualClock(T0)
+    release = asyncio.Event()
+    reading: list[str] = []
+
+    class SlowFinder(Finder):
+        async def get_conversation(self, conversation_id: str) -> ConversationSnapshot:
+            reading.append(conversation_id)
+            await release.wait()
+            return ConversationSnapshot(conversation_id, ())
+
+    finder = SlowFinder([f"c{i}" for i in range(10)])
+    reconciler = Reconciler(
+        finder=finder,
+        queue_ids=lambda: ["q1"],
+        limiter=RateLimiter(60_000, clock=clock),
+        metrics=Metrics(process_metrics=False),
+        clock=clock,
+        config=ReconcilerConfig(interval=INTERVAL, end_lag=0.0, concurrent_reads=4),
+    )
+    sink = Sink()
+    task = asyncio.create_task(reconciler.run(sink))
+    reconciler.request("startup")
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert len(reading) == 4, "four reads in flight, the rest wait for a free slot"
+    release.set()
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert sorted(sink.delivered) == sorted(finder.candidates)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
