@@ -357,6 +357,16 @@ class DaemonProcess:
             )
         return _http_status(self.port, "/readyz") == 200
 
+    def caught_up(self) -> bool:
+        """Ready, and its start-up sweep is done: what began while no process ran is known now
+        (only that sweep can find it)."""
+        if not self.ready():
+            return False
+        for line in self.metrics().splitlines():
+            if line.startswith("wrapupd_reconcile_last_complete_timestamp_seconds "):
+                return float(line.split()[1]) > 0
+        return False
+
     def metrics(self) -> str:
         import urllib.request
 

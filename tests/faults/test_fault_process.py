@@ -22,6 +22,10 @@ from faults_harness import (
 
 ScenarioFactory = Callable[[str], Scenario]
 SLOW_PATCH = {"kind": "latency", "method": "PATCH", "path": "/api/v2/conversations/**"}
+# With every write slowed to 0.3-0.5 s, four workers code ~10 participants a second against the
+# ~34 the traffic brings: the backlog, not the restart, would make the 2 s queue late. Enough
+# workers to keep pace keep these rows about the restart.
+KEEP_PACE = "workers = 16"
 
 
 def ledger_states(state_dir: Path) -> dict[str, int]:
@@ -38,26 +42,40 @@ def ledger_states(state_dir: Path) -> dict[str, int]:
         return {}
 
 
-async def start_process(s: Scenario, *, grace: float) -> DaemonProcess:
+async def start_process(s: Scenario, *, grace: float, extra: str = "") -> DaemonProcess:
+    """Start ``wrapupd run`` and return once it has caught up: a restart's outage (``s.down``, the
+    excuse for ACWs that ran out meanwhile) lasts until the new process knows what the old one
+    missed, which only its start-up sweep can tell it."""
     port = free_port()
     config = write_config(
-        s.tmp_path / f"wrapupd-{port}.toml", s.emu, state_dir=s.state_dir, port=port, grace=grace
+        s.tmp_path / f"wrapupd-{port}.toml",
+        s.emu,
+        state_dir=s.state_dir,
+        port=port,
+        grace=grace,
+        extra_daemon=extra,
     )
     process = DaemonProcess(config, port, s.transcript)
     process.start()
     try:
-        await eventually(process.ready, timeout=30, what="/readyz 200")
+        await eventually(process.caught_up, timeout=30, what="/readyz 200, start-up sweep done")
     except AssertionError:
         process.cleanup()
         raise
     return process
 
 
-async def kill_and_restart(s: Scenario, process: DaemonProcess, *, grace: float) -> DaemonProcess:
+async def kill_and_restart(
+    s: Scenario, process: DaemonProcess, *, grace: float, heal: bool = False, extra: str = ""
+) -> DaemonProcess:
+    """SIGKILL, then start a new process on the same state; ``heal``: clear the platform's faults
+    in between (a write slowed past the excused margin would make every later ACW late)."""
     down_from = now()
     s.transcript.add(await asyncio.to_thread(process.metrics))
     await asyncio.to_thread(process.kill)
-    replacement = await start_process(s, grace=grace)
+    if heal:
+        await asyncio.to_thread(s.emu.control, "DELETE", "/_emulator/faults")
+    replacement = await start_process(s, grace=grace, extra=extra)
     s.down.append((down_from, now()))
     return replacement
 
@@ -88,7 +106,7 @@ async def test_sigkill_during_the_grace_period_then_restart(scenario: ScenarioFa
 
 async def test_sigkill_during_in_flight_writes_then_restart(scenario: ScenarioFactory) -> None:
     s = scenario("SIGKILL during in-flight writes, restart")
-    process = await start_process(s, grace=0.0)
+    process = await start_process(s, grace=0.0, extra=KEEP_PACE)
     try:
         await s.fault(**SLOW_PATCH, seconds=10 * UNIT, count=10_000)
         await s.traffic(rate=40)
@@ -97,8 +115,7 @@ async def test_sigkill_during_in_flight_writes_then_restart(scenario: ScenarioFa
             timeout=10,
             what="writes in flight",
         )
-        process = await kill_and_restart(s, process, grace=0.0)
-        await asyncio.to_thread(s.emu.control, "DELETE", "/_emulator/faults")
+        process = await kill_and_restart(s, process, grace=0.0, heal=True, extra=KEEP_PACE)
         await finish_with(s, process)
     finally:
         process.cleanup()
@@ -107,7 +124,7 @@ async def test_sigkill_during_in_flight_writes_then_restart(scenario: ScenarioFa
 
 async def test_sigterm_drains_in_flight_writes_under_load(scenario: ScenarioFactory) -> None:
     s = scenario("SIGTERM drain under load, restart")
-    process = await start_process(s, grace=0.0)
+    process = await start_process(s, grace=0.0, extra=KEEP_PACE)
     try:
         await s.fault(**SLOW_PATCH, seconds=6 * UNIT, count=10_000)
         await s.traffic(rate=40)
@@ -123,7 +140,7 @@ async def test_sigterm_drains_in_flight_writes_under_load(scenario: ScenarioFact
         stopped = [line for line in s.transcript.texts[-2].splitlines() if '"stopped"' in line]
         assert stopped and '"drained": true' in stopped[-1]
         await asyncio.to_thread(s.emu.control, "DELETE", "/_emulator/faults")
-        process = await start_process(s, grace=0.0)
+        process = await start_process(s, grace=0.0, extra=KEEP_PACE)
         s.down.append((down_from, now()))
         await finish_with(s, process)
     finally:
