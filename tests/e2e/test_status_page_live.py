@@ -5,6 +5,7 @@ must fix (a topic the platform refuses) is named on the page."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from selenium.webdriver.common.by import By
 from chromium import headless_chromium
 from genesys_emulator.testing import RunningEmulator
 from wrapupd.events import Outcome
+from wrapupd.reconciler import ReconcilerConfig
 from wrapupd.service import Daemon
 
 FAULTS_ORG = str(Path(__file__).parents[1] / "faults" / "faults_org.toml")
@@ -156,3 +158,31 @@ async def test_an_org_that_refuses_client_credentials_writes_is_shown_as_a_probl
     assert "user context required: wrap-up writes" in page["problems"]
     assert "wrapupd login" in page["problems"]
     assert daemon.parts.applier.pending_count == 1  # held, not ended
+
+
+async def test_a_stalled_reconciliation_is_shown_as_a_problem_to_fix(
+    emulator: RunningEmulator, start_daemon: DaemonFactory, browser: webdriver.Chrome
+) -> None:
+    """The analytics query fails every time: no sweep completes, and the page says so."""
+    emulator.fault(
+        kind="http",
+        method="POST",
+        path="/api/v2/analytics/conversations/details/query",
+        status=503,
+        count=100_000,
+    )
+    daemon = await start_daemon(
+        (rule(SUPPORT),),
+        listen=("127.0.0.1", 0),
+        reconciler=ReconcilerConfig(interval=2 * UNIT, end_lag=0.0, retry_delay=UNIT),
+    )
+    await eventually(
+        lambda: not daemon.parts.reconciler.status(time.monotonic())[0] or None,
+        what="the sweeps stalled",
+        blocking=False,
+    )
+
+    page = await asyncio.to_thread(read_page, browser, page_url(daemon))
+
+    assert "reconciliation" in page["problems"]
+    assert "no sweep completed" in page["problems"]
