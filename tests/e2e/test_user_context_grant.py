@@ -6,6 +6,7 @@ token rotations; a revoked refresh token holds its work (not ready, nothing lost
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from pathlib import Path
 
 from e2e_harness import SUPPORT, UNIT, DaemonFactory, eventually, final_wrapup, rule
@@ -40,7 +41,16 @@ async def start_with_user_grant(start_daemon: DaemonFactory, grace: float = 0.0)
         client_id=client_id,
         client_secret=secret,
         grant=GrantOptions(kind="authorization_code"),
+        listen=("127.0.0.1", 0),
     )
+
+
+def status_page(daemon: Daemon) -> str:
+    """The operator's status page as the health listener serves it."""
+    assert daemon.status_address is not None
+    host, port = daemon.status_address
+    with urllib.request.urlopen(f"http://{host}:{port}/", timeout=5) as answer:
+        return str(answer.read().decode())
 
 
 def renewals(daemon: Daemon) -> int:
@@ -97,6 +107,8 @@ async def test_a_revoked_refresh_token_holds_the_work_until_a_new_login(
         lambda: not daemon.readiness()["deployment"][0], what="not ready", blocking=False
     )
     assert "wrapupd login" in daemon.readiness()["deployment"][1]
+    page = await asyncio.to_thread(status_page, daemon)
+    assert "refresh token expired" in page and "run `wrapupd login` again" in page
     await eventually(lambda: held(daemon, "login_required") >= 3, timeout=15, blocking=False)
     assert daemon.parts.applier.pending_count == 1, "the item is kept"
     assert final_wrapup(emulator, conv["conversationId"]) is None
