@@ -11,13 +11,16 @@ wider is a broken promise (a write on a stale proof, as issue 11 found, was 300 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import subprocess
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
-from faults_harness import EMULATOR_OPTIONS, UNIT, InProcess, Scenario, Score, now
+from faults_harness import EMULATOR_OPTIONS, UNIT, InProcess, Scenario, Score, eventually, now
 from test_fault_platform import run_matrix_row
 
 from genesys_emulator.testing import RunningEmulator
@@ -61,6 +64,34 @@ ScenarioFactory = Callable[[str], Scenario]
 CONVERSATIONS = "/api/v2/conversations/**"
 # Production's 300 s sweep is 60 UNIT here, so one UNIT stands for 5 s: ten minutes are 120 UNIT.
 TEN_MINUTES = 120 * UNIT
+ONE_MINUTE = 12 * UNIT
+
+
+@contextlib.contextmanager
+def small_disk_at(directory: Path, size: str = "4m") -> Iterator[None]:
+    """A small tmpfs mounted on ``directory`` (the daemon's state), unmounted afterwards."""
+    directory.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+def fill(directory: Path) -> Path:
+    """Write a file until the filesystem is full; remove it to free the space."""
+    filler = directory / "filler"
+    with open(filler, "wb") as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 65536)
+            out.flush()
+    return filler
 
 
 async def test_agent_codes_during_a_retry_after_pause(
@@ -148,4 +179,84 @@ async def test_subscription_renewal_refused(
     result, _, s = await run_matrix_row(
         scenario, in_process, "subscription renewal refused", refusals, traffic={"queues": UNTIMED}
     )
+    assert_promises_but_the_write_race(result, s)
+
+
+async def test_agent_codes_while_a_reconciler_read_spans_a_socket_gap(
+    scenario: ScenarioFactory, in_process: InProcessFactory
+) -> None:
+    """Every conversation read is slowed, events are lost and the socket drops while agents code:
+    a sweep's answer that started before a gap never proves the state after it (finding 2)."""
+
+    async def gaps(s: Scenario, d: Daemon) -> None:
+        await s.fault(
+            kind="latency", method="GET", path="/api/v2/conversations/*", seconds=4 * UNIT
+        )
+        await s.fault(kind="lose_events", count=30)
+        await s.while_traffic(3 * UNIT, lambda: s.fault(kind="drop_sockets"))
+
+    traffic = {
+        "queues": UNTIMED,
+        "mix": {"agent_codes": 0.6, "nothing": 0.4},
+        "agent_delay_s": [2 * UNIT, 12 * UNIT],
+    }
+    result, _, s = await run_matrix_row(
+        scenario,
+        in_process,
+        "agent codes while a reconciler read spans a socket gap",
+        gaps,
+        traffic=traffic,
+    )
+    assert_promises_but_the_write_race(result, s)
+
+
+async def test_one_poison_conversation_among_many_in_a_sweep(
+    scenario: ScenarioFactory, in_process: InProcessFactory
+) -> None:
+    """One open conversation's read always fails (500) while the events of many others are lost:
+    the sweeps step over it and still find every participant (finding 5)."""
+
+    async def poison(s: Scenario, d: Daemon) -> None:
+        stuck = await asyncio.to_thread(
+            s.emu.start_conversation, queue="Support", talk_s=90 * UNIT, outcome="agent_codes"
+        )
+        path = f"/api/v2/conversations/{stuck['conversationId']}"
+        await s.fault(kind="http", method="GET", path=path, status=500, count=1_000_000)
+        await s.fault(kind="lose_events", count=40)
+
+    result, d, s = await run_matrix_row(
+        scenario,
+        in_process,
+        "one poison conversation among many in a sweep",
+        poison,
+        traffic={"queues": UNTIMED},
+    )
+    assert_promises_but_the_write_race(result, s)
+    failures = d.parts.metrics.registry.get_sample_value("wrapupd_reconcile_fetch_failures_total")
+    assert failures and failures >= 1, "the poison conversation was read and stepped over"
+
+
+async def test_disk_full_for_a_minute(
+    scenario: ScenarioFactory, in_process: InProcessFactory
+) -> None:
+    """The ledger's disk fills for a (scaled) minute mid-traffic: no write leaves without its
+    durable mark, the daemon stays up, and once space is back every participant gets its code."""
+    s = scenario("disk full for a minute")
+    with small_disk_at(s.state_dir):
+        runner = in_process(s)
+        d = await runner.start()
+        await s.traffic(queues=UNTIMED)
+        await asyncio.sleep(2 * UNIT)
+        filler = fill(s.state_dir)
+        await eventually(
+            lambda: not d.parts.ledger.health().available or None,
+            timeout=ONE_MINUTE,
+            what="the ledger sees its disk full",
+            blocking=False,
+        )
+        await asyncio.sleep(ONE_MINUTE)
+        filler.unlink()
+        await s.settle(pending=lambda: d.parts.applier.pending_count)
+        await runner.stop_all()
+    result = s.finish()
     assert_promises_but_the_write_race(result, s)
