@@ -129,6 +129,7 @@ def conversation_script(emu: Emulator, spec: dict[str, Any]) -> ConversationScri
         not_responding=_not_responding(emu, spec, main),
         wrapup_required_while_connected=spec.get("wrapup_required_while_connected", False),
         connected_in_acw=spec.get("connected_in_acw", False),
+        started_ago_s=number(spec, "started_ago_s", 0.0),
     )
 
 

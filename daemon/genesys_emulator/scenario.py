@@ -50,6 +50,7 @@ class ConversationScript:
     # ``connected`` once ACW is pending.
     wrapup_required_while_connected: bool = False
     connected_in_acw: bool = False
+    started_ago_s: float = 0.0  # a long-lived conversation (email, messaging): began this long ago
 
 
 @dataclass
@@ -107,12 +108,13 @@ class Engine:
 
     def _build(self, script: ConversationScript) -> Conversation:
         now = self.clock.now()
+        began = now - script.started_ago_s
         conv = Conversation(
-            media=script.media, queue_id=script.queue.id, start=now, silent=script.silent
+            media=script.media, queue_id=script.queue.id, start=began, silent=script.silent
         )
-        conv.participants.append(_customer(script, now))
+        conv.participants.append(_customer(script, began))
         for queue in _distinct_queues(script):
-            conv.participants.append(_acd(queue, script.media, now))
+            conv.participants.append(_acd(queue, script.media, began))
         for unanswered in script.not_responding:
             conv.participants.append(_agent(unanswered, script.media, now, not_responding=True))
         answering = [_agent(s, script.media, now) for s in script.agents]

@@ -260,3 +260,35 @@ async def test_disk_full_for_a_minute(
         await runner.stop_all()
     result = s.finish()
     assert_promises_but_the_write_race(result, s)
+
+
+async def test_a_long_lived_conversation_older_than_two_days(
+    scenario: ScenarioFactory, in_process: InProcessFactory
+) -> None:
+    """An email that began two and a half days ago reaches ACW with no event delivered: only a
+    sweep whose lookback reaches its first day finds it (finding 6: the old query window began at
+    00:00 UTC of the previous day)."""
+    old: dict[str, str] = {}
+
+    async def long_lived(s: Scenario, d: Daemon) -> None:
+        started = await asyncio.to_thread(
+            s.emu.start_conversation,
+            queue="Support",
+            media="email",
+            talk_s=2 * UNIT,
+            outcome="nothing",
+            silent=True,
+            started_ago_s=2.5 * 86_400,
+        )
+        old.update(started)
+
+    result, _, s = await run_matrix_row(
+        scenario,
+        in_process,
+        "a long-lived conversation older than two days",
+        long_lived,
+        traffic={"queues": UNTIMED},
+    )
+    assert_promises_but_the_write_race(result, s)
+    entry = next(e for e in s.emu.ground_truth() if e["conversationId"] == old["conversationId"])
+    assert (entry.get("wrapup") or {}).get("by") == "api", entry
