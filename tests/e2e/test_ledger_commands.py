@@ -153,9 +153,10 @@ async def test_redrive_of_a_failed_item_applies_exactly_one_code_once_the_cause_
     emulator: RunningEmulator, start_daemon: DaemonFactory, tmp_path: Path
 ) -> None:
     """Transient errors never end an item (they back off for as long as ACW can last), so the
-    failure here is one the platform gives as final: the state check refused with 409."""
+    failure here is one the platform gives as final: the state check refused with 409 (a grace
+    period, so that the write waits for a check: a sighting already due is its own proof)."""
     daemon = await start_daemon(
-        (rule(SUPPORT),),
+        (rule(SUPPORT, grace=UNIT),),
         applier=ApplierConfig(retry_initial_seconds=UNIT / 5, retry_max_seconds=UNIT),
     )
     config = write_config(tmp_path, emulator)
