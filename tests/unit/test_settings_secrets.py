@@ -234,3 +234,32 @@ def test_local_options_never_show_the_secret_in_a_repr(tmp_path: Path) -> None:
     for text in (repr(options), str(options)):
         assert SECRET not in text
         assert DB_PASSWORD not in text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"client_secret = {SECRET}",
+        f'client_secret = "{SECRET}',
+        f'client_secret = "{SECRET[:6]}\\q{SECRET[6:]}"',
+    ],
+)
+def test_a_secret_line_that_is_not_toml_is_not_quoted(tmp_path: Path, line: str) -> None:
+    message = config_error(tmp_path, MINIMAL.replace(f'client_secret = "{SECRET}"', line))
+    assert "invalid TOML" in message
+    assert SECRET[6:] not in message
+
+
+def test_a_secret_in_an_unparseable_variable_is_not_quoted(tmp_path: Path) -> None:
+    env = {"WRAPUPD_GENESYS": f'{{"client_id": "c", "client_secret": "{SECRET}"'}
+    message = config_error(tmp_path, MINIMAL, env)
+    assert "WRAPUPD_GENESYS" in message
+    assert SECRET not in message
+
+
+def test_a_secret_in_a_message_of_our_own_is_hidden(tmp_path: Path) -> None:
+    queue = f'[[queues]]\nqueue = "{SECRET}"\ndefault_code = "General"\n'
+    message = config_error(tmp_path, MINIMAL + queue + queue)
+    assert "queues[2].queue:" in message
+    assert "already listed as queues[1]" in message
+    assert SECRET not in message

@@ -45,7 +45,7 @@ def _validate(layers: Layers) -> Settings | list[str]:
         return Settings()  # type: ignore[call-arg]  # values come from the sources
     except ValidationError as exc:
         secrets = _secrets_given(layers)
-        return [_describe(error, secrets) for error in exc.errors()]
+        return [_unquoted(_describe(error, secrets), secrets) for error in exc.errors()]
     except SettingsError as exc:
         return [_env_parse_problem(str(exc))]
     finally:
@@ -91,6 +91,13 @@ def _secrets_given(layers: Layers) -> tuple[str, ...]:
         if key.upper().startswith(ENV_PREFIX) and _names_a_secret(key):
             found.append(value)
     return tuple({value.strip().lower() for value in found if value.strip()})
+
+
+def _unquoted(problem: str, secrets: tuple[str, ...]) -> str:
+    """The last guard: a credential inside any message (one of ours quoting a value) is hidden."""
+    for secret in secrets:
+        problem = re.sub(re.escape(secret), "(not shown)", problem, flags=re.IGNORECASE)
+    return problem
 
 
 def _collect_secrets(value: object, found: list[str], key: str = "") -> None:
