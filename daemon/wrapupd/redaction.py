@@ -5,9 +5,10 @@ rendering, after tracebacks are formatted). In every string of an event, at any 
 
 - every registered secret (the client secret; each access token as it is issued), in any letter case;
 - ``Bearer …`` and ``Basic …`` credentials (a Basic header is base64 of ``id:secret``);
-- the value of a credential field in JSON, a repr, a form body, a query string or a libpq DSN:
-  ``access_token``, ``refresh_token``, ``id_token``, ``client_secret``, ``code_verifier``,
-  ``password`` … in snake or camel case, any letter case;
+- an ``Authorization`` (or ``Proxy-Authorization``) header's value in text, whatever its scheme;
+- the value of a credential field in JSON, a repr, a form body (also percent-encoded once more),
+  a query string or a libpq DSN: ``access_token``, ``refresh_token``, ``id_token``,
+  ``client_secret``, ``code_verifier``, ``password`` … in snake or camel case, any letter case;
 - the password of a URL's userinfo (``postgresql://user:[redacted]@host/db``);
 - the value under a credential key (``authorization``, ``clientSecret`` …) whatever it looks like.
 
@@ -68,8 +69,19 @@ _CREDENTIAL_FIELD = re.compile(
     (?P<key>["']?\b(?:[a-z0-9]+[_-])*?
       (?:access[_-]?token|refresh[_-]?token|id[_-]?token|client[_-]?secret|code[_-]?verifier
         |password|passwd|pwd|api[_-]?key|secret)
-     ["']?\s*[:=]\s*)
-    (?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^"'&\s,;}\]]+)
+     ["']?\s*(?:[:=]|%3d)\s*)
+    (?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|(?:(?!%26)[^"'&\s,;}\]])+)
+    """
+)
+# An Authorization header in text, whatever its scheme: a known scheme's name stays, the rest of
+# the value goes (to its closing quote, or to the end of the line, a "," ";" "&" "}" or "]").
+_AUTHORIZATION = re.compile(
+    r"""(?ix)
+    (?P<key>(?:["'](?:proxy[_-]?)?authorization["']\s*[:=,]|\b(?:proxy[_-]?)?authorization
+      \s*(?:[:=]|%3d))[\ \t]*)
+    (?P<quote>["'])?
+    (?P<scheme>(?:bearer|basic|digest|negotiate|ntlm|ssws|token)(?:[\ \t]+|%20))?
+    (?(quote)[^"'\r\n]+|[^"'\r\n,;&}\]]+)
     """
 )
 # Every key _CREDENTIAL_FIELD matches contains one of these (lower case).
@@ -153,6 +165,8 @@ class Redactor:
             text = self._channel_ids.sub(lambda m: channel_tag(m[0]), text)
         if "://" in lower and "@" in lower:
             text = _URL_PASSWORD.sub(r"\g<1>" + REDACTED + r"\g<2>", text)
+        if "authorization" in lower:
+            text = _AUTHORIZATION.sub(_redacted_authorization, text)
         if "bearer" in lower:
             text = _BEARER.sub(r"\g<1>" + REDACTED, text)
         if "basic" in lower:
@@ -212,3 +226,8 @@ def _redacted_field(match: re.Match[str]) -> str:
     value = match["value"]
     quote = value[0] if value[0] in "\"'" else ""
     return f"{match['key']}{quote}{REDACTED}{quote}"
+
+
+def _redacted_authorization(match: re.Match[str]) -> str:
+    """Keep the key, the opening quote and a known scheme's name; replace the credential."""
+    return f"{match['key']}{match['quote'] or ''}{match['scheme'] or ''}{REDACTED}"

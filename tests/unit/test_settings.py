@@ -377,7 +377,7 @@ def test_a_queue_needs_a_name_and_a_code(tmp_path: Path) -> None:
 
 def test_region_and_api_host_are_exclusive_and_one_is_required(tmp_path: Path) -> None:
     both = MINIMAL.replace(
-        'region = "mypurecloud.ie"', 'region = "mypurecloud.ie"\napi_host = "http://h:1"'
+        'region = "mypurecloud.ie"', 'region = "mypurecloud.ie"\napi_host = "https://h:1"'
     )
     neither = MINIMAL.replace('region = "mypurecloud.ie"', "")
     assert problems(tmp_path, both) == [
@@ -545,7 +545,7 @@ def test_the_secret_is_not_in_repr_or_str(tmp_path: Path) -> None:
         lambda t: t.replace("client_secret =", "client_secert ="),
         # a model-level error whose input is the whole [genesys] table
         lambda t: t.replace(
-            'region = "mypurecloud.ie"', 'region = "mypurecloud.ie"\napi_host = "http://h:1"'
+            'region = "mypurecloud.ie"', 'region = "mypurecloud.ie"\napi_host = "https://h:1"'
         ),
         # the secret given with the wrong type
         lambda t: t.replace(f'"{SECRET}"', f'["{SECRET}"]'),

@@ -44,7 +44,8 @@ def _validate(layers: Layers) -> Settings | list[str]:
     try:
         return Settings()  # type: ignore[call-arg]  # values come from the sources
     except ValidationError as exc:
-        return [_describe(error) for error in exc.errors()]
+        secrets = _secrets_given(layers)
+        return [_unquoted(_describe(error, secrets), secrets) for error in exc.errors()]
     except SettingsError as exc:
         return [_env_parse_problem(str(exc))]
     finally:
@@ -77,7 +78,46 @@ _MISSING_HINTS = {
 }
 
 
-def _describe(error: ErrorDetails) -> str:
+# Keys whose values are credentials, wherever they are given (file, environment, secret file).
+_SECRET_WORDS = ("secret", "password", "token")
+
+
+def _secrets_given(layers: Layers) -> tuple[str, ...]:
+    """Every credential value the sources hold, lower-cased: an error must quote none of them."""
+    found: list[str] = []
+    for layer in (layers.file, layers.secret):
+        _collect_secrets(layer, found)
+    for key, value in layers.env.items():
+        if key.upper().startswith(ENV_PREFIX) and _names_a_secret(key):
+            found.append(value)
+    return tuple({value.strip().lower() for value in found if value.strip()})
+
+
+def _unquoted(problem: str, secrets: tuple[str, ...]) -> str:
+    """The last guard: a credential inside any message (one of ours quoting a value) is hidden."""
+    for secret in secrets:
+        problem = re.sub(re.escape(secret), "(not shown)", problem, flags=re.IGNORECASE)
+    return problem
+
+
+def _collect_secrets(value: object, found: list[str], key: str = "") -> None:
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _collect_secrets(item, found, str(name))
+    elif isinstance(value, list):
+        for item in value:
+            _collect_secrets(item, found, key)
+    elif _names_a_secret(key) and value is not None:
+        found.append(str(value))
+
+
+def _names_a_secret(key: str) -> bool:
+    """``client_secret``, ``WRAPUPD_LEDGER__PASSWORD`` …, but not ``client_secret_file``."""
+    lower = key.lower()
+    return any(word in lower for word in _SECRET_WORDS) and not lower.endswith("_file")
+
+
+def _describe(error: ErrorDetails, secrets: tuple[str, ...]) -> str:
     """One line: setting path, what was wrong with the given value, what is allowed."""
     ctx = error.get("ctx") or {}
     path = str(ctx.get("setting_path") or _dotted(error["loc"]))
@@ -90,9 +130,13 @@ def _describe(error: ErrorDetails) -> str:
         return f"{path}: required but not set{_MISSING_HINTS.get(path, '')}"
     if kind == "too_short" and path == "queues":
         return f"{path}: empty; at least one [[queues]] entry is required"
+    if kind == "model_type":
+        # Whatever stands where a table belongs is not quoted: it may be a pasted secret.
+        return f"{path}: must be a table of settings, not a single value"
+    given = _given(path, error["input"], secrets)
     if kind == "string_too_short" and ctx.get("min_length") == 1:
-        return f"{path}: {_given(path, error['input'])}must not be empty"
-    return f"{path}: {_given(path, error['input'])}{_allowed(error['msg'])}"
+        return f"{path}: {given}must not be empty"
+    return f"{path}: {given}{_allowed(error['msg'])}"
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:
@@ -102,10 +146,15 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return text or "(top level)"
 
 
-def _given(path: str, value: object) -> str:
-    """The offending value, quoted as given; secrets and whole tables are never echoed."""
+def _given(path: str, value: object, secrets: tuple[str, ...]) -> str:
+    """The offending value, quoted as given; secrets and whole tables are never echoed.
+
+    Nor is a value that holds a credential given elsewhere (a secret pasted one line off).
+    """
     if "secret" in path or "password" in path or path == "ledger.url":
         return "invalid value (not shown); "
+    if any(secret in str(value).lower() for secret in secrets):
+        return "invalid value (not shown: it holds a credential); "
     if isinstance(value, str | int | float | bool) or value is None:
         shown = "true" if value is True else "false" if value is False else repr(value)
         return f"got {shown}; "

@@ -4,6 +4,7 @@ docs/CONFIGURATION.md is generated from."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal, TypeAlias
 from urllib.parse import urlsplit
@@ -41,6 +42,16 @@ def located(path: str, message: str) -> PydanticCustomError:
     return PydanticCustomError("wrapupd", message, {"setting_path": path})
 
 
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1): traffic that never leaves the host."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _strip(value: object) -> object:
     """Surrounding blanks are never meant: strip them before validation."""
     return value.strip() if isinstance(value, str) else value
@@ -64,8 +75,8 @@ class GenesysSettings(_Section):
     )
     api_host: str | None = Field(
         default=None,
-        description="Explicit API base URL instead of a region, e.g. http://127.0.0.1:8080"
-        " for the emulator or a proxy",
+        description="Explicit API base URL instead of a region: https://<host>, or http:// on"
+        " loopback only (e.g. http://127.0.0.1:8080 for the emulator)",
     )
     grant: GrantKind = Field(
         default="client_credentials",
@@ -158,6 +169,11 @@ class GenesysSettings(_Section):
             )
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             raise ValueError("must be a bare base URL without path, query or fragment")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError(
+                "must be https:// (http:// sends the client secret and tokens in clear);"
+                " http:// only on loopback, e.g. http://127.0.0.1:8080 for the emulator"
+            )
         return value.rstrip("/")
 
     @field_validator("client_secret")
