@@ -66,10 +66,8 @@ class Continuity(Protocol):
 
     @property
     def epoch(self) -> int: ...
-
     @property
     def connected(self) -> bool: ...
-
     def is_continuous_since(self, epoch: int) -> bool: ...
 
 
@@ -126,6 +124,7 @@ class Applier:
         self._metrics = metrics
         self._clock = clock
         self._config = config
+        self.dry_run = config.dry_run  # a reload may switch it: read right before each write
         self._work = Worklist(clock)
         self._out = Outcomes(
             work=self._work,
@@ -140,7 +139,6 @@ class Applier:
         self._accepting = True
 
     # --- intake -------------------------------------------------------------------------------
-
     @property
     def pending_count(self) -> int:
         """Unfinished work items held in memory."""
@@ -224,7 +222,6 @@ class Applier:
         return live
 
     # --- workers ------------------------------------------------------------------------------
-
     async def run(self) -> None:
         """Run the workers until cancelled."""
         async with asyncio.TaskGroup() as group:
@@ -260,7 +257,7 @@ class Applier:
             return
         if not self._proof_holds(live):
             await self._limiter.acquire(Priority.LIVE)
-            if not self._config.dry_run and not await self._mark_writing(live, resolved):
+            if not self.dry_run and not await self._mark_writing(live, resolved):
                 return  # the durable mark first: nothing waits between the check and the write
             epoch = self._evidence_epoch()  # before the request: what changes during it is news
             check = await self._check_state(live, resolved)
@@ -269,11 +266,15 @@ class Applier:
             live.proof_epoch = epoch
         elif self._out.cancelled(live):
             return
-        if self._config.dry_run:
+        if not self._only_logged(live, resolved):
+            await self._write(live, resolved)
+
+    def _only_logged(self, live: Live, resolved: ResolvedQueue) -> bool:
+        """In dry run, read per item right before its write: finished as "would apply", not sent."""
+        if self.dry_run:
             code = resolved.code
             self._out.finish(live.key, Outcome.DRY_RUN, f"would apply {code.name}", code_id=code.id)
-            return
-        await self._write(live, resolved)
+        return self.dry_run
 
     def _evidence_epoch(self) -> int | None:
         socket = self._continuity
@@ -328,8 +329,8 @@ class Applier:
             live, resolved
         ):
             return
-        if self._out.cancelled(live):
-            return
+        if self._out.cancelled(live) or self._only_logged(live, resolved):
+            return  # newer evidence, or dry run switched on while this write waited for its turn
         if not socketless and not self._proof_holds(live):  # a gap while waiting for our turn
             self._out.reschedule(live, 0.0, "socket gap before the write: checking again")
             return
@@ -376,7 +377,6 @@ class Applier:
             self._out.finish(live.key, outcome, detail, code_id=code)
 
     # --- shutdown -----------------------------------------------------------------------------
-
     def stop_intake(self) -> None:
         """Take no new decisions and start no due item (shutdown has begun)."""
         self._accepting = False

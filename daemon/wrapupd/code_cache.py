@@ -369,7 +369,7 @@ class CodeCache:
             )
         self._policies = tuple(policies)
         self.install(table)
-        log.info("reloaded", queues=len(table))
+        log.info("code_table_reloaded", queues=len(table))
 
     def _keep_verified(self, entry: ResolvedQueue) -> ResolvedQueue:
         old = self._table.get(entry.queue_id)

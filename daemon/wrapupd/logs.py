@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TextIO
 
 import structlog
@@ -30,6 +31,7 @@ from wrapupd.redaction import MAX_ISSUED_TOKENS, REDACTED, Redactor, channel_tag
 __all__ = [
     "MAX_ISSUED_TOKENS",
     "REDACTED",
+    "LogOptions",
     "Redactor",
     "add_channel_id",
     "add_secret",
@@ -37,6 +39,7 @@ __all__ = [
     "channel_tag",
     "configure_logging",
     "resolve_format",
+    "set_level",
 ]
 
 LEVELS = {
@@ -46,6 +49,14 @@ LEVELS = {
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class LogOptions:
+    """The ``[log]`` settings as plain values: what a reload compares (only the level is live)."""
+
+    level: str = "info"
+    format: str = "auto"
 
 
 # The process-wide redactor: configure_logging replaces its configured secrets, add_secret feeds it.
@@ -118,6 +129,14 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     _route_stdlib(out, threshold, renderer)
+
+
+def set_level(level: str) -> None:
+    """Change the level of the running configuration (a reload): formats, stream and redaction
+    stay as they are; the standard library's records follow the same threshold."""
+    threshold = _level_number(level)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(threshold))
+    logging.getLogger().setLevel(threshold)
 
 
 def _renewed_redactor(secrets: Iterable[str]) -> Redactor:

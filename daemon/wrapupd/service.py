@@ -21,16 +21,17 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry
 
-from wrapupd import __version__
+from wrapupd import __version__, logs
 from wrapupd.backoff import jittered_backoff
 from wrapupd.clock import Clock, SystemClock
 from wrapupd.errors import BackgroundJobFailed, LedgerUnavailable, LoginRequired, PlatformError
-from wrapupd.events import QueuePolicy
 from wrapupd.health import HealthServer
+from wrapupd.logs import LogOptions
 from wrapupd.options import DaemonOptions
 from wrapupd.parts import Parts, build_parts
 from wrapupd.queue_follower import follow_queue_changes
 from wrapupd.readiness import Checks, readiness
+from wrapupd.reload_plan import ReloadPlan, plan_reload
 from wrapupd.retry import LOGIN_REMEDY, LOGIN_REQUIRED, passes
 from wrapupd.sdnotify import Notifier, WatchdogPinger
 from wrapupd.status_source import DaemonStatus
@@ -39,6 +40,7 @@ from wrapupd.upkeep import keep_token_fresh, purge_forever, purge_once
 log = structlog.get_logger("wrapupd.service")
 
 QUEUE_FOLLOW_SECONDS = 5.0
+RESTART_HINT = "needs a restart: the running value stays in force until then"
 
 
 class Daemon:
@@ -52,8 +54,10 @@ class Daemon:
         notifier: Notifier | None = None,
         registry: CollectorRegistry | None = None,
         on_new_token: Callable[[str], None] | None = None,
+        log_options: LogOptions | None = None,
     ) -> None:
         self.options = options
+        self.log_options = log_options or LogOptions()
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
         self.parts = build_parts(
@@ -317,13 +321,35 @@ class Daemon:
         still runs. Not whether the platform answers: a restart cannot bring it back."""
         return not any(task.done() for task in self._job_tasks)
 
-    async def reload(self, policies: Sequence[QueuePolicy]) -> None:
-        """Re-resolve queues and codes; on any problem the old table stays and the error is raised."""
+    async def reload(self, options: DaemonOptions, log_options: LogOptions | None = None) -> None:
+        """Put in force every setting that can change while running (:mod:`wrapupd.reload_plan`),
+        keep the rest and name it; ``reloaded`` says exactly what changed. The queue table is
+        re-resolved first: on any problem with it nothing changes and the error is raised."""
+        plan = plan_reload(
+            self.options, options, old_log=self.log_options, new_log=log_options or self.log_options
+        )
         self.notifier.reloading()
         try:
-            await self.parts.codes.reload(policies)
+            await self.parts.codes.reload(plan.options.policies)
+            self._put_in_force(plan)
         finally:
             self.notifier.ready()
+        for refusal in plan.refusals():
+            log.warning("setting_needs_restart", **refusal, hint=RESTART_HINT)
+        log.info("reloaded", changed=plan.changed, restart_needed=list(plan.restart_needed))
+        if plan.log.level != self.log_options.level:  # last: the line above shows at the old level
+            logs.set_level(plan.log.level)
+        self.log_options = plan.log
+
+    def _put_in_force(self, plan: ReloadPlan) -> None:
+        """dry_run and the rate budget to their parts; the rest is read from ``self.options``
+        where it is used."""
+        new, p = plan.options, self.parts
+        if new.dry_run != self.options.dry_run:
+            p.applier.dry_run = new.dry_run
+        if new.budget_per_minute != self.options.budget_per_minute:
+            p.limiter.set_rate(new.budget_per_minute)
+        self.options = new
 
 
 def _status_source(daemon: Daemon, p: Parts) -> DaemonStatus:
