@@ -107,6 +107,11 @@ class RateLimiter:
             return
         await self._wait_in_line(priority)
 
+    @property
+    def rate_per_minute(self) -> float:
+        """The refill rate in force (a reload or the replicas' share may have changed it)."""
+        return self._rate * 60.0
+
     def set_rate(self, rate_per_minute: float) -> None:
         """Refill at a new rate from now on (replicas re-sharing the deployment's budget)."""
         if not rate_per_minute > 0:

@@ -361,8 +361,8 @@ def _status_source(daemon: Daemon, p: Parts) -> DaemonStatus:
         limiter=p.limiter,
         ledger=p.ledger,
         clock=daemon.clock,
-        budget_per_minute=daemon.options.budget_per_minute,
-        dry_run=daemon.options.dry_run,
+        budget_per_minute=lambda: daemon.options.budget_per_minute,  # a reload may change them
+        dry_run=lambda: daemon.options.dry_run,
         deployment=p.problems,
         sweeps=p.reconciler,
     )

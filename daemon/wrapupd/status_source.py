@@ -60,8 +60,8 @@ class DaemonStatus:
         limiter: RateLimiter,
         ledger: Ledger,
         clock: Clock,
-        budget_per_minute: float,
-        dry_run: bool,
+        budget_per_minute: Callable[[], float],
+        dry_run: Callable[[], bool],
         deployment: DeploymentProblems,
         sweeps: SweepHealth,
     ) -> None:
@@ -85,7 +85,7 @@ class DaemonStatus:
             generated_at=now,
             version=__version__,
             started_at=self.started_at,
-            dry_run=self._dry_run,
+            dry_run=self._dry_run(),
             checks=checks_from_readiness(self._readiness()),
             channels=tuple(self._channel(shard, now) for shard in self._subscriber.shards),
             budget=self._budget(),
@@ -118,7 +118,7 @@ class DaemonStatus:
     def _budget(self) -> RateBudget:
         limiter = self._limiter
         return RateBudget(
-            per_minute=self._budget_per_minute,
+            per_minute=self._budget_per_minute(),
             used_last_minute=limiter.used_last_minute(),
             waiting=limiter.waiting(),
             paused_for_s=limiter.paused_remaining(),

@@ -62,6 +62,7 @@ async def test_after_a_reload_to_dry_run_nothing_is_written_and_back_writes_resu
         await daemon.reload(with_dry_run(daemon, True))
     assert reloaded_lines(captured)[0]["changed"] == {"dry_run": [False, True]}
     assert daemon.options.dry_run
+    assert (await daemon.status.status_report()).dry_run, "the status page says so too"
 
     dry = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
     assert await settled(daemon, dry) is Outcome.DRY_RUN
@@ -79,7 +80,8 @@ async def test_a_reloaded_budget_is_the_rate_limiters_rate(start_daemon: DaemonF
     daemon = await start_daemon((rule(SUPPORT),))
     with capture_logs() as captured:
         await daemon.reload(replace(daemon.options, budget_per_minute=120.0))
-    assert daemon.parts.limiter._rate * 60 == pytest.approx(120.0)
+    assert daemon.parts.limiter.rate_per_minute == pytest.approx(120.0)
+    assert (await daemon.status.status_report()).budget.per_minute == 120.0
     assert daemon.options.budget_per_minute == 120.0
     assert reloaded_lines(captured)[0]["changed"] == {"budget_per_minute": [6000.0, 120.0]}
 

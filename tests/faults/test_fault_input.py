@@ -6,6 +6,7 @@ import asyncio
 import copy
 import json
 import random
+import re
 import subprocess
 import sys
 import uuid
@@ -242,6 +243,10 @@ async def test_fuzzed_frames_on_the_live_socket_lose_nothing(
 # --- broken configs: exit 78 naming the setting ----------------------------------------------
 
 
+def _own_port(_: re.Match[str]) -> str:
+    return f'listen = "127.0.0.1:{free_port()}"'
+
+
 def _config_variants(emu: RunningEmulator, tmp: Path) -> dict[str, tuple[str, str]]:
     """name -> (config text, what the message must name)."""
     port = free_port()
@@ -285,9 +290,10 @@ def test_broken_configs_exit_78_naming_the_setting(
     for name, (text, _) in variants.items():
         slug = name.replace(" ", "_")
         path = tmp_path / (slug + ".toml")
-        # Each process its own state directory: they run at once, and two on one SQLite ledger
-        # is a different error (exit 78, "two replicas on one SQLite ledger"), tested on its own.
-        path.write_text(text.replace(str(tmp_path / "state"), str(tmp_path / f"state-{slug}")))
+        # Each process its own state directory and status port: they run at once, and two on one
+        # SQLite ledger (or one port) is a different error, tested on its own.
+        own = text.replace(str(tmp_path / "state"), str(tmp_path / f"state-{slug}"))
+        path.write_text(re.sub(r'listen = "127\.0\.0\.1:\d+"', _own_port, own))
         processes[name] = subprocess.Popen(
             [sys.executable, "-m", "wrapupd", "run", "--config", str(path)],
             stdout=subprocess.PIPE,
