@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ledger_intake, micro, targets
+from bench import failover, ledger_intake, micro, targets
 from bench.contenders.builtin import BuiltinContender
 from bench.contenders.poller import PollerContender
 from bench.contenders.tutorial import TutorialContender
@@ -66,6 +66,8 @@ class Plan:
     startup_runs: int = 3  # `wrapupd run` process start -> ready, 10 queues
     intake_items: int = 20_000  # new work items per durable intake measurement (3 runs)
     scale_queues: int = 10_000  # start-up at org scale, default limit (0: skipped)
+    failover_items: int = 20  # items a killed replica holds when it dies (PostgreSQL ledger)
+    failover_repeats: int = 3  # failovers in a row: the fewest with a median apart from the max
 
 
 PLANS = {
@@ -90,6 +92,8 @@ PLANS = {
         startup_runs=1,
         intake_items=1_000,
         scale_queues=0,
+        failover_items=2,
+        failover_repeats=1,
     ),
     "quick": Plan(
         "quick", 50, 8, 8, 10_000, 10, 40, 50, 10, (5, 30), 1.0, 200_000, 5_000, (10, 1000)
@@ -111,6 +115,7 @@ PLANS = {
         (10, 1000, 5000),
         peak_s=30.0,
         intake_items=200_000,
+        failover_repeats=5,
     ),
 }
 
@@ -258,6 +263,11 @@ async def run_all(plan: Plan, tmp: Path) -> dict[str, Any]:
         results["ready"].append(
             await micro.ready_time(plan.scale_queues, limit=300, window_s=60.0, verify_wait_s=0)
         )
+    say(f"[{plan.mode}] failover: {plan.failover_repeats} x a replica killed with "
+        f"{plan.failover_items} items, PostgreSQL ledger")  # fmt: skip
+    results["failover"] = await asyncio.to_thread(
+        failover.failover_figure, plan.failover_items, plan.failover_repeats
+    )
     return results
 
 

@@ -7,6 +7,11 @@ so A holds their leases while it retries. Replica B starts and adopts them from 
 socket never saw them). Then A is killed (SIGKILL: no drain, no lease given back) and the
 refusals stop: the figure is the time from the kill until every one of those participants shows
 the default code in the emulator's ground truth (max, and the median). Target: at most 15 s.
+
+``make bench`` calls :func:`failover_figure`: ``repeats`` such failovers in a row (one PostgreSQL
+cluster and one emulator, the ledger emptied between them); the figure of one failover is its
+slowest item (all of its items written), and the row is the worst of them (``max_s``, held to the
+target) beside their median (``median_s``).
 """
 
 from __future__ import annotations
@@ -31,21 +36,28 @@ from groundtruth.emulator import Emulator, emulator_process
 REPO = Path(__file__).resolve().parent.parent
 QUEUE, CODE = "Support", "No code selected"
 WRITE_PATH = "/api/v2/conversations/*/participants/*"
+TARGET_S = 15.0  # issue 13: a dead replica's pending items written by another, default lease
+LEASE_S = 9.0  # the default [ledger] lease_seconds, which this measurement runs with
+
+
+class FailoverError(RuntimeError):
+    """A failover could not be measured (a replica never ready, items never adopted or written)."""
 
 
 @contextmanager
-def throwaway_postgres() -> Iterator[tuple[str, str]]:
+def throwaway_postgres() -> Iterator[Any]:
     """A PostgreSQL cluster in a temporary directory (the test suite's own fixture code)."""
-    sys.path.insert(0, str(REPO / "tests"))
+    if str(REPO / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO / "tests"))
     from postgres import PostgresServer, find_bindir
 
     bindir = find_bindir()
     if bindir is None:
-        raise SystemExit("PostgreSQL server binaries not found: apt-get install postgresql")
+        raise FailoverError("PostgreSQL server binaries not found: apt-get install postgresql")
     server = PostgresServer(bindir)
     try:
         server.start()
-        yield server.url, server.password
+        yield server
     finally:
         server.destroy()
 
@@ -101,7 +113,7 @@ def wait_for(predicate: Any, timeout: float, what: str) -> Any:
         if value:
             return value
         time.sleep(0.05)
-    raise SystemExit(f"failover bench: {what} not within {timeout} s")
+    raise FailoverError(f"failover bench: {what} not within {timeout} s")
 
 
 def ready(config: Path) -> bool:
@@ -156,10 +168,10 @@ def measure(emu: Emulator, url: str, password: str, items: int, workdir: Path) -
         delays = sorted(at - killed for at in landed.values())
         return {
             "items": items,
-            "lease_seconds": 9.0,
+            "lease_seconds": LEASE_S,
             "failover_max_s": round(delays[-1], 2),
             "failover_median_s": round(statistics.median(delays), 2),
-            "target_s": 15.0,
+            "target_s": TARGET_S,
         }
     finally:
         for process in (a, b):
@@ -168,23 +180,64 @@ def measure(emu: Emulator, url: str, password: str, items: int, workdir: Path) -
                 process.wait(30)
 
 
+def summary(items: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bench row: per failover its slowest item; the worst and the median of those."""
+    slowest = [run["failover_max_s"] for run in runs]
+    return {
+        "items": items,
+        "repeats": len(runs),
+        "lease_seconds": LEASE_S,
+        "target_s": TARGET_S,
+        "max_s": max(slowest),
+        "median_s": round(statistics.median(slowest), 2),
+        "runs": runs,
+    }
+
+
+def repeated(emu: Emulator, server: Any, items: int, repeats: int, tmp: Path) -> dict[str, Any]:
+    """``repeats`` failovers on one emulator and one cluster, the ledger emptied before each."""
+    runs = []
+    for n in range(repeats):
+        server.reset()
+        runs.append(measure(emu, server.url, server.password, items, tmp / f"run{n}"))
+    return summary(items, runs)
+
+
+def failover_figure(items: int, repeats: int) -> dict[str, Any]:
+    """``make bench``'s failover row; ``{"error": ...}`` when it could not be measured."""
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="wrapupd-failover-") as tmp,
+            emulator_process("demo", ["--rate-limit", "100000"]) as emu,
+            throwaway_postgres() as server,
+        ):
+            row = repeated(emu, server, items, repeats, Path(tmp))
+        return {**row, "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+    except Exception as exc:  # the row fails with the reason; the rest of the bench goes on
+        return {"items": items, "repeats": repeats, "target_s": TARGET_S,
+                "error": f"{type(exc).__name__}: {exc}"[:500]}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.failover", description=__doc__)
     parser.add_argument("--items", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=1, help="failovers in a row")
     parser.add_argument("--url", help="a PostgreSQL URL (default: a throwaway cluster)")
     args = parser.parse_args(argv)
+    if not args.url:
+        result = failover_figure(args.items, args.repeats)
+        print(json.dumps(result))
+        return 1 if "error" in result or result["max_s"] > TARGET_S else 0
+    password = os.environ.get("WRAPUPD_LEDGER__PASSWORD", "")
     with (
         tempfile.TemporaryDirectory(prefix="wrapupd-failover-") as tmp,
         emulator_process("demo", ["--rate-limit", "100000"]) as emu,
     ):
-        if args.url:
-            result = measure(emu, args.url, os.environ.get("WRAPUPD_LEDGER__PASSWORD", ""),
-                             args.items, Path(tmp))  # fmt: skip
-        else:
-            with throwaway_postgres() as (url, password):
-                result = measure(emu, url, password, args.items, Path(tmp))
+        runs = [measure(emu, args.url, password, args.items, Path(tmp) / f"run{n}")
+                for n in range(args.repeats)]  # fmt: skip
+    result = summary(args.items, runs)
     print(json.dumps(result))
-    return 0
+    return 0 if result["max_s"] <= TARGET_S else 1
 
 
 if __name__ == "__main__":

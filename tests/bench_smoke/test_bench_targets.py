@@ -33,6 +33,7 @@ def results() -> dict[str, Any]:
             },
         ],
         "known_conversations": {"mb_at_cap": 4.0},
+        "failover": {"max_s": 12.0, "median_s": 10.0},
     }
     return base
 
@@ -76,4 +77,22 @@ def test_within_20_percent_passes() -> None:
 def test_latency_tails_are_held_to_their_targets_only() -> None:
     before = results()
     before["latency_repeats"] = [{"p99": 2.0}, {"p99": 2.0}, {"p99": 2.0}]
+    assert failures(judge(results(), before)) == []
+
+
+def test_a_failover_slower_than_15_s_fails() -> None:
+    r = results()
+    r["failover"]["max_s"] = 15.2
+    assert any("failover" in f for f in failures(judge(r, None)))
+
+
+def test_a_failover_that_could_not_be_measured_fails() -> None:
+    r = results()
+    r["failover"] = {"items": 20, "repeats": 3, "target_s": 15.0, "error": "FailoverError: ..."}
+    assert any("failover" in f and "None" in f for f in failures(judge(r, None)))
+
+
+def test_the_failover_time_is_held_to_its_target_only() -> None:
+    before = results()
+    before["failover"]["max_s"] = 6.0  # now 12 s: twice as long, still within 15 s
     assert failures(judge(results(), before)) == []
