@@ -226,6 +226,7 @@ class ChannelRegistry:
         ]
         if not sockets or self.delivery.lose(topic):
             return 0
+        body = self.delivery.shown(body)
         for socket in sockets:
             self.delivery.deliver(socket, envelope(topic, body), self.now())
         return len(sockets)

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from .control_input import as_object, number, queue_ref, read_body
-from .delivery import EventChaos, EventLoss
+from .delivery import AcwStateNoise, EventChaos, EventLoss
 from .errors import ControlError, json_response, user_context_required
 from .faults import REQUEST_KINDS, SOCKET_KINDS, parse_request_fault
 from .handlers.common import emulator
@@ -104,6 +104,19 @@ def _lose_events(emu: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
     return {"queued": loss.describe()}
 
 
+def _acw_state_noise(emu: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
+    """The next ``count`` events show a pending ACW's state as ``state`` (null: field absent)."""
+    count = spec.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ControlError("acw_state_noise needs count: a positive integer")
+    state = spec.get("state", "unknown")
+    if state is not None and not isinstance(state, str):
+        raise ControlError("acw_state_noise state must be a string or null")
+    noise = AcwStateNoise(count, state)
+    emu.channels.delivery.noise = noise
+    return {"queued": noise.describe()}
+
+
 _SOCKET_FAULTS: dict[str, Callable[[Emulator, dict[str, Any]], dict[str, Any]]] = {
     "event_chaos": _event_chaos,
     "raw_frames": _raw_frames,
@@ -114,6 +127,7 @@ _SOCKET_FAULTS: dict[str, Callable[[Emulator, dict[str, Any]], dict[str, Any]]] 
     "revoke_tokens": lambda emu, _: {"revoked": emu.revoke_tokens()},
     "socket_closing": _socket_closing,
     "lose_events": _lose_events,
+    "acw_state_noise": _acw_state_noise,
     "expire_refresh_tokens": lambda emu, _: {
         "expired": emu.code_grant.expire_refresh_tokens(emu.now())
     },

@@ -22,6 +22,7 @@ SOCKET_KINDS = (
     "raw_frames",
     "idle_close",
     "lose_events",
+    "acw_state_noise",
     "expire_refresh_tokens",
     "revoke_refresh_tokens",
 )

@@ -192,3 +192,32 @@ def test_bad_lose_events_input_is_a_400(emulator: RunningEmulator, spec: dict[st
     with pytest.raises(ControlPlaneError) as caught:
         emulator.fault(kind="lose_events", **spec)
     assert caught.value.status == 400
+
+
+# --- acw_state_noise -----------------------------------------------------------------------------
+
+
+def agent_acw(body: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """The agent legs' afterCallWork, as the event shows it."""
+    return [
+        call.get("afterCallWork")
+        for p in body["participants"]
+        if p["purpose"] == "agent"
+        for call in p.get("calls", [])
+    ]
+
+
+@pytest.mark.parametrize("state", ["unknown", "somethingNew", None])
+def test_acw_state_noise_changes_the_events_not_the_conversation(
+    emulator: RunningEmulator, stream: ClientConnection, raw: RawClient, main_token: str, state: Any
+) -> None:
+    emulator.fault(kind="acw_state_noise", count=10, state=state)
+    started = emulator.start_conversation(queue="Support", talk_s=0.05, outcome="nothing")
+    cid = started["conversationId"]
+    received = frames_until(stream, cid, acw_started)
+    shown = agent_acw(snapshots(received, cid)[-1])
+    assert shown == [None] if state is None else [a and a["state"] for a in shown] == [state]
+    rest = raw.call("GET", f"/api/v2/conversations/{cid}", main_token).body
+    agent = next(p for p in rest["participants"] if p["purpose"] == "agent")
+    assert agent["calls"][0]["afterCallWork"]["state"] == "pending", "REST keeps the truth"
+    emulator.control("DELETE", "/_emulator/faults")

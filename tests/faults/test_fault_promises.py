@@ -292,3 +292,24 @@ async def test_a_long_lived_conversation_older_than_two_days(
     assert_promises_but_the_write_race(result, s)
     entry = next(e for e in s.emu.ground_truth() if e["conversationId"] == old["conversationId"])
     assert (entry.get("wrapup") or {}).get("by") == "api", entry
+
+
+async def test_unknown_after_call_work_states(
+    scenario: ScenarioFactory, in_process: InProcessFactory
+) -> None:
+    """Events show a pending ACW as ``unknown``, as a state no SDK knows, or not at all: each is
+    uncertain, checked by GET, never taken for ACW's end (finding 4)."""
+
+    async def noise(s: Scenario, d: Daemon) -> None:
+        for state in ("unknown", "somethingNew", None):
+            await s.fault(kind="acw_state_noise", count=40, state=state)
+            await asyncio.sleep(6 * UNIT)
+
+    result, _, s = await run_matrix_row(
+        scenario,
+        in_process,
+        "unknown afterCallWork states (acw_state_noise)",
+        noise,
+        traffic={"queues": UNTIMED},
+    )
+    assert_promises_but_the_write_race(result, s)
