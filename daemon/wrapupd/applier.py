@@ -1,20 +1,16 @@
 """Workers that turn "needs a default" decisions into exactly one wrap-up write each.
 
 Per participant: wait until ``startAcwTime + grace`` (capped at the time-boxed queue's timeout less
-the margin), prove the state, write with only ``wrapup`` in the body, and record the outcome in the
-ledger.
+the margin), prove the state, write with only ``wrapup`` in the body, record the outcome.
 
 The rule that keeps an agent's code safe: **a write goes out only on a proof of state taken after
-the last time the item waited** (the grace period, a backoff, a Retry-After: falling due clears the
-proof, so in practice a GET precedes every write), and any newer evidence of a code or of ACW's end
-cancels an item not yet sent. A proof is a sighting "in ACW
-without a code" stamped with the socket epoch at which it was *requested* (an event's arrival; a
-GET's request, never its answer), and it holds only while the socket stays continuous since, so
-that any change arrives as an event and cancels. Without a socket, a GET proves the state only when
-the write follows it without waiting for the rate limiter. Only explicit terminal evidence ends an
-item; transient failures (5xx, timeouts, 429s, an unavailable ledger) never do: the item backs
-off, capped, for as long as the participant can still need a code. What a platform error means is
-:func:`wrapupd.retry.classify`'s decision; what a state means is :mod:`wrapupd.rules`'.
+the last time the item waited** (a grace period, a backoff, a Retry-After), and newer evidence of a
+code or of ACW's end cancels an item not yet sent. A proof is a sighting "in ACW without a code"
+stamped with the socket epoch at which it was *requested* (an event's arrival, a GET's request); it
+holds while the socket stays continuous, and one older than ``PROOF_FRESH_SECONDS`` is checked again
+by GET. Without a socket, a GET proves the state only when the write follows it at once. Transient
+failures never end an item (capped backoff while the participant can need a code);
+:func:`wrapupd.retry.classify` decides what an error means, :mod:`wrapupd.rules` what a state means.
 """
 
 from __future__ import annotations
@@ -59,6 +55,7 @@ from wrapupd.rules import (
 from wrapupd.worklist import Live, Worklist
 
 log = structlog.get_logger("wrapupd.applier")
+PROOF_FRESH_SECONDS = 0.5  # a sighting stands in for a GET this long (longer than event delivery)
 
 
 class Continuity(Protocol):
@@ -157,7 +154,7 @@ class Applier:
         key = (decision.conversation_id, decision.participant_id)
         live = self._work.get(key)
         if live is not None and not decision.uncertain and epoch is not None:
-            live.proof_epoch = epoch  # news newer than the item's last wait
+            live.prove(epoch, self._clock.monotonic())  # news newer than the item's last wait
         if not self._accepting or live is not None or self._work.seen_resolved(key):
             return  # draining; already tracked; or a stale snapshot (ACW only moves forward)
         resolved = self._lookup(decision.queue_id)
@@ -167,7 +164,7 @@ class Applier:
         if self._ledger.add_pending(item, queue_name=resolved.queue.name, user_id=decision.user_id):
             live = self._start(item, decision, resolved.code)
             if not decision.uncertain:
-                live.proof_epoch = epoch  # proof while it does not wait (a grace period clears it)
+                live.prove(epoch, self._clock.monotonic())  # a grace period would clear it
         elif not decision.uncertain and self._ledger.known(key) is Known.REOPENABLE:
             self._reopen(item)
 
@@ -255,15 +252,16 @@ class Applier:
             return
         if not await self._out.admitted(live):
             return
-        if not self._proof_holds(live):
+        if not self._proof_holds(live) or self._proof_aged(live):
             await self._limiter.acquire(Priority.LIVE)
             if not self.dry_run and not await self._mark_writing(live, resolved):
                 return  # the durable mark first: nothing waits between the check and the write
             epoch = self._evidence_epoch()  # before the request: what changes during it is news
+            asked_at = self._clock.monotonic()
             check = await self._check_state(live, resolved)
             if check is None or self._out.ended_by(check, live):
                 return
-            live.proof_epoch = epoch
+            live.prove(epoch, asked_at)
         elif self._out.cancelled(live):
             return
         if not self._only_logged(live, resolved):
@@ -277,14 +275,17 @@ class Applier:
         return self.dry_run
 
     def _evidence_epoch(self) -> int | None:
-        socket = self._continuity
-        return socket.epoch if socket.connected else None
+        return self._continuity.epoch if self._continuity.connected else None
 
     def _proof_holds(self, live: Live) -> bool:
         """The state was seen "in ACW without a code" after the item's last wait, and the socket
         has been continuous since (so any change would have arrived as an event)."""
         epoch = live.proof_epoch
         return epoch is not None and self._continuity.is_continuous_since(epoch)
+
+    def _proof_aged(self, live: Live) -> bool:
+        """The sighting waited in the line too long: a code may still be on its way as an event."""
+        return self._clock.monotonic() - live.proof_at > PROOF_FRESH_SECONDS
 
     async def _check_state(self, live: Live, resolved: ResolvedQueue) -> StateCheck | None:
         """GET the conversation (the caller holds a rate-limiter turn); None: failed, rescheduled."""

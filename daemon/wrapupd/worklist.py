@@ -31,12 +31,17 @@ class Live:
     # or the moment a GET was *requested*) since the item last fell due: valid while the socket
     # stays continuous since. None: no such proof (the item waited since, or no socket).
     proof_epoch: int | None = None
+    proof_at: float = float("-inf")  # monotonic time the proof was requested
     # Terminal evidence (a code, ACW's end) that arrived while a worker held the item: it cancels
     # the write not yet sent.
     resolution: NoLongerNeeded | None = None
     cancelled: bool = False
     timer: asyncio.Task[None] | None = None
     delays: Iterator[float] | None = None  # the backoff in use since the first plain retry
+
+    def prove(self, epoch: int | None, at: float) -> None:
+        """A sighting "in ACW without a code", requested at socket ``epoch`` and time ``at``."""
+        self.proof_epoch, self.proof_at = epoch, at
 
     @property
     def key(self) -> Key:

@@ -357,6 +357,20 @@ async def test_a_sighting_of_an_item_already_due_is_its_proof_one_call(rig: Rig)
     assert (rig.platform.calls, rig.platform.writes) == (1, [CODE.id])
 
 
+async def test_a_sighting_that_aged_in_the_line_is_checked_before_the_write(
+    tmp_path: Path,
+) -> None:
+    """Seen already due, but no worker was free for a second: the agent may have coded meanwhile
+    with the news still on its way, so the sighting no longer stands in for a GET."""
+    rig = await make_rig(tmp_path)
+    await rig.advance(GRACE + 1)
+    rig.sighting()
+    await rig.advance(1.0)
+    async with running(rig):
+        await rig.until(lambda: rig.outcome() is not None)
+        assert (rig.platform.gets, rig.platform.writes) == (1, [CODE.id])
+
+
 # --- finding 3: transient failures never end an item while ACW can last -----------------------
 
 
