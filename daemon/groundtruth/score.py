@@ -14,6 +14,9 @@ Definitions (docs/RELIABILITY.md and docs/PERFORMANCE.md use these words in this
 - *overwritten*: an API code in a participant's ``history`` after a code someone else put there (the
   agent's own, or the platform's ``ININ-WRAP-UP-TIMEOUT``); with ``overwrite_allowed`` the platform
   accepts such a write and ``wrapup.by`` says "api", so only the history shows it.
+- *raced*: such a write that landed within ``Excuses.race_window_s`` of the other code: the agent
+  coded between the daemon's state check and its write's arrival, a window no client can close
+  (the platform has no conditional write). Reported, not a broken promise.
 - *stray*: a wrap-up call on an unwatched queue's participant, or on a non-agent participant
   (wrap-up calls in the call log that no agent entry accounts for).
 - *latency*: ACW start to the contender's code landing (grace period included).
@@ -47,6 +50,7 @@ class Excuses:
     acw_timeout_s: Mapping[str, float] = field(default_factory=dict)  # queue id -> ACW timeout
     grace: float = 0.0
     margin: float = 0.0
+    race_window_s: float = 0.0  # an overwrite this soon after the other code is *raced*
 
     def covers(self, entry: Entry) -> bool:
         """The daemon was down from the moment the code was due until the last useful moment."""
@@ -72,6 +76,7 @@ class Score:
     late: int = 0
     doubled: int = 0
     overwritten: int = 0
+    raced: int = 0
     stray: int = 0
     writes_after_acw: int = 0  # refused writes on participants someone else finished (diagnostic)
     rate_limited: int = 0  # 429 answers in the call log
@@ -116,7 +121,7 @@ def score(
         elif entry.get("apiWrapupCalls", 0):
             result.stray += 1
             result.note("stray", entry)
-        _count_writes(result, entry)
+        _count_writes(result, entry, excuses or Excuses())
     _count_late(result, timeouts, excuses or Excuses())
     _count_calls(result, truth, calls)
     return result
@@ -160,13 +165,16 @@ def _count_watched(
         )
 
 
-def _count_writes(result: Score, entry: Entry) -> None:
+def _count_writes(result: Score, entry: Entry, excuses: Excuses) -> None:
     if writes(entry) > 1:
         result.doubled += 1
         result.note("doubled", entry)
-    if overwritten_by_api(entry):
-        result.overwritten += 1
-        result.note("overwritten", entry)
+    gap = overwrite_gap(entry)
+    if gap is None:
+        return
+    kind = "raced" if gap <= excuses.race_window_s else "overwritten"
+    setattr(result, kind, getattr(result, kind) + 1)
+    result.note(kind, entry)
 
 
 def _count_late(result: Score, timeouts: list[Entry], excuses: Excuses) -> None:
@@ -201,15 +209,19 @@ def writes(entry: Entry) -> int:
     return int(entry.get("apiWrapupCalls", 0) if value is None else value)
 
 
-def overwritten_by_api(entry: Entry) -> bool:
-    """A ground-truth entry whose code history has an API code after the agent's or the timeout's."""
-    coded_by_other = False
+def overwrite_gap(entry: Entry) -> float | None:
+    """Seconds from someone else's code to the API code that landed over it (the widest such gap;
+    infinite when a time is missing), or None when no API code came after another's."""
+    other: float | None = None
+    widest: float | None = None
     for change in entry.get("history") or []:
+        at = timestamp(change.get("at"))
         if change.get("by") in ("agent", "timeout"):
-            coded_by_other = True
-        elif change.get("by") == "api" and coded_by_other:
-            return True
-    return False
+            other = at if at is not None else float("-inf")
+        elif change.get("by") == "api" and other is not None:
+            gap = float("inf") if at is None else at - other
+            widest = gap if widest is None else max(widest, gap)
+    return widest
 
 
 def unresolved(truth: Iterable[Entry], watched_ids: Collection[str]) -> int:

@@ -51,10 +51,9 @@ EMULATOR_OPTIONS: dict[str, Any] = {
     "rate_limit_per_window": 100_000,
     "rate_window_s": 60,
     "require_user_context": False,
-    # Off for the historical rows: with it on, the platform accepts a write that lands a few ms
-    # after the agent's code (between our state check and our write), which no client can close;
-    # the issue-11 rows (test_fault_promises.py) turn it on and measure that window.
-    "overwrite_allowed": False,
+    # The platform accepts any write, a code over a code included: whether the real one refuses
+    # is unverified, so the daemon must not lean on it. An overwrite shows in the ground truth.
+    "overwrite_allowed": True,
 }
 
 WATCHED_CODES = {
@@ -66,6 +65,11 @@ WATCHED_CODES = {
 }
 UNWATCHED = "Unwatched Queue"
 GRACE = 5 * UNIT
+# An agent who codes between our state check and our write's arrival (a few ms on loopback) is
+# overwritten by a write no client can hold back (the platform has no conditional write): such an
+# overwrite is scored *raced*, anything wider *overwritten* (a write on a stale proof, as issue 11
+# found, was 300 ms and more).
+RACE_WINDOW_S = 0.1
 MARGIN = 6 * UNIT
 BASE_CONVERSATIONS = 100
 BASE_RATE = 60.0  # conversations per second at scale 1
@@ -144,6 +148,7 @@ def score(
         acw_timeout_s={q["id"]: (q["timeoutMs"] or 0) / 1000 for q in queues},
         grace=grace,
         margin=margin,
+        race_window_s=RACE_WINDOW_S,
     )
     return score_truth(emu.ground_truth(), emu.calls(), watched_ids(emu), excuses=excuses)
 
@@ -168,6 +173,7 @@ def row(name: str, result: Score) -> dict[str, Any]:
         "missed": result.missed,
         "doubled": result.doubled,
         "overwritten": result.overwritten,
+        "raced": result.raced,
         "late": result.late,
         "excused": result.timeout_stamped - result.late,
         "stray": result.stray,
@@ -516,6 +522,9 @@ class Scenario:
         }
         self.results.append(record)
         assert not leaks, f"{self.name}: secrets in the daemon's output: {leaks}"
+        assert not self.channel_leaks, (
+            f"{self.name}: channel ids in the output: {self.channel_leaks}"
+        )
         return result
 
 

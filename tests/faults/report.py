@@ -28,6 +28,7 @@ COLUMNS = (
     ("missed", "missed"),
     ("doubled", "doubled"),
     ("overwritten", "overwritten"),
+    ("raced", "raced (≤ 0.1 s)"),
     ("late", "late"),
     ("stray", "stray"),
     ("excused", "timeouts excused"),
@@ -76,10 +77,12 @@ def table(rows: list[dict[str, Any]]) -> str:
     secrets = sum(r.get("secrets_checked", 0) for r in rows)
     captured = sum(r.get("transcript_bytes", 0) for r in rows)
     leaks = sum(r.get("leaks", 0) for r in rows)
+    channel_leaks = sum(r.get("channel_id_leaks", 0) for r in rows)
     lines += [
         "",
         f"Scale {', '.join(str(s) for s in sorted(scale))}; secrets check over all {len(rows)} scenarios: "
-        f"{secrets} secrets/tokens searched in {captured / 1e6:.1f} MB of captured output, {leaks} found.",
+        f"{secrets} secrets/tokens searched in {captured / 1e6:.1f} MB of captured output, {leaks} found; "
+        f"{channel_leaks} notification channel ids found.",
     ]
     return "\n".join(lines)
 
