@@ -197,6 +197,24 @@ def test_check_reports_a_rejected_topic_with_the_missing_permission(
     )
 
 
+def test_check_tries_the_reconciliation_query_and_names_its_permission(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """Without analytics:conversationDetail:view the daemon runs but cannot recover what a socket
+    gap hid: ``check`` says so before it matters."""
+    fine = wrapupd(
+        "check", "--config", str(write_config(tmp_path / "ok.toml", emulator, SUPPORT_QUEUE))
+    )
+    assert "(reconciliation)" in fine.stdout and fine.returncode == 0, fine.stdout
+    config = write_config(
+        tmp_path / "w.toml", emulator, SUPPORT_QUEUE, client=("no-analytics", "no-analytics-secret")
+    )
+    result = wrapupd("check", "--config", str(config))
+    assert result.returncode == 78
+    row = next(line for line in result.stdout.splitlines() if "(reconciliation)" in line)
+    assert "analytics:conversationDetail:view" in row
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,5 +1,6 @@
-"""``wrapupd check``: authenticate, resolve every queue and its code, try the topic subscriptions,
-and find out whether the org accepts this grant's wrap-up writes.
+"""``wrapupd check``: authenticate, resolve every queue and its code, try the topic subscriptions
+and the reconciliation's analytics query, and find out whether the org accepts this grant's wrap-up
+writes.
 
 It prints one row per configured queue and a line on wrap-up writes, and exits 0 when all is
 well, 78 otherwise, so a deployment can be validated before the daemon runs.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from wrapupd import logs
 from wrapupd.clock import SystemClock
@@ -30,6 +32,7 @@ from wrapupd.options import DaemonOptions
 from wrapupd.parts import build_client
 from wrapupd.queue_selectors import describe, selected
 from wrapupd.ratelimit import RateLimiter
+from wrapupd.reconciler import ReconcilerConfig, query_interval
 from wrapupd.retry import USER_CONTEXT_REMEDY
 from wrapupd.settings import Settings
 
@@ -108,12 +111,30 @@ async def check_deployment(
         rows += await _selected_rows(directory, queues, options.policies, rows)
         resolved = {r.queue_id: r.queue for r in rows if r.ok and r.queue_id}  # id -> label
         rows = await _check_topics(client, resolved, rows)
+        sweep = await _reconciliation_row(client, list(resolved), options.reconciler)
         return CheckReport(
-            (*rows, *await _deployment_rows(options, len(resolved))),
+            (*rows, sweep, *await _deployment_rows(options, len(resolved))),
             await probe_wrapup_write(client),
         )
     finally:
         await client.close()
+
+
+async def _reconciliation_row(
+    client: GenesysClient, queue_ids: list[str], config: ReconcilerConfig
+) -> CheckRow:
+    """The analytics query a sweep makes: without it a socket gap's events are lost for good."""
+    start, end = query_interval(datetime.now(UTC), end_lag=0.0, lookback_days=config.lookback_days)
+    label = f"{config.lookback_days} days back"
+    try:
+        found = await client.query_open_conversations(queue_ids, start, end)
+    except Forbidden as exc:
+        missing = ", ".join(exc.missing_permissions) or "analytics:conversationDetail:view"
+        status = f"refused: the role lacks {missing}; events missed in a socket gap are lost"
+        return CheckRow("(reconciliation)", label, status, False)
+    except PlatformError as exc:
+        return CheckRow("(reconciliation)", label, f"analytics query failed: {exc}", False)
+    return CheckRow("(reconciliation)", label, f"ok ({len(found)} open conversations)", True)
 
 
 async def _deployment_rows(options: DaemonOptions, queues: int) -> list[CheckRow]:
