@@ -172,9 +172,12 @@ def _count_writes(result: Score, entry: Entry, excuses: Excuses) -> None:
     gap = overwrite_gap(entry)
     if gap is None:
         return
-    kind = "raced" if gap <= excuses.race_window_s else "overwritten"
-    setattr(result, kind, getattr(result, kind) + 1)
-    result.note(kind, entry)
+    if gap <= excuses.race_window_s:
+        result.raced += 1
+        result.note("raced", entry)
+    else:
+        result.overwritten += 1
+        result.note("overwritten", entry)
 
 
 def _count_late(result: Score, timeouts: list[Entry], excuses: Excuses) -> None:
