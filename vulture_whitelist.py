@@ -75,3 +75,4 @@ _.last_seen  # ledger/model.py Replica: a column of the replicas table, filled b
 # --- 4. the daemon's test seam ---------------------------------------------------------------
 _.ManualClock  # clock.py: the Clock the tests inject; every wait of the daemon goes through a Clock
 _.advance  # clock.py: how a test moves that clock
+_.raced  # groundtruth/score.py Score: read by the fault matrix's table (tests/faults/faults_harness.row)
