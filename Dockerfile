@@ -25,10 +25,14 @@ RUN python -m venv /opt/wrapupd
 WORKDIR /src
 # Only what the distribution needs (see .dockerignore): the daemon; the emulator is the separate
 # wrapupd-emulator distribution (emulator/) and never enters the image.
-COPY pyproject.toml README.md ./
+# The dependencies exactly as locked (versions and hashes: requirements.lock, `make lock`), then
+# the daemon itself without resolving anything again.
+COPY pyproject.toml README.md requirements.lock ./
 COPY daemon ./daemon
 RUN /opt/wrapupd/bin/pip install --upgrade pip \
- && /opt/wrapupd/bin/pip install . \
+ && /opt/wrapupd/bin/pip install --require-hashes --no-deps -r requirements.lock \
+ && /opt/wrapupd/bin/pip install --no-deps . \
+ && /opt/wrapupd/bin/pip check \
  && /opt/wrapupd/bin/wrapupd --help >/dev/null
 
 # --- stage 2: runtime -------------------------------------------------------------------------

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test test-js lint typecheck unit demo bench bench-full docs reliability clean
+.PHONY: all venv lock test test-js lint typecheck unit demo bench bench-full docs reliability clean
 
 all: test
 
@@ -18,6 +18,13 @@ $(STAMP): pyproject.toml emulator/pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# requirements.lock: the runtime dependencies the container installs, pinned with their hashes,
+# resolved anew from pyproject.toml (run after changing a dependency; commit the result).
+lock:
+	test -x .lock-venv/bin/pip-compile || { $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet pip-tools; }
+	.lock-venv/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -10,9 +10,13 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
@@ -22,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "wrapupd.service"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+LOCK = ROOT / "requirements.lock"
 ALERTS = ROOT / "deploy" / "prometheus-alerts.yml"
 DASHBOARD = ROOT / "deploy" / "grafana-dashboard.json"
 
@@ -230,8 +235,32 @@ def test_dockerfile_is_multi_stage_on_slim_python_311(docker: list[tuple[str, st
 
 def test_dockerfile_installs_without_the_emulator_extra(docker: list[tuple[str, str]]) -> None:
     runs = " ".join(_args(docker, "RUN"))
-    assert "pip install ." in runs
+    assert "pip install --no-deps ." in runs
     assert "[emulator]" not in runs and "[dev]" not in runs
+
+
+def test_the_image_installs_exactly_the_locked_dependencies(docker: list[tuple[str, str]]) -> None:
+    """Versions and hashes from requirements.lock; the daemon itself resolves nothing again."""
+    runs = " ".join(_args(docker, "RUN"))
+    assert "--require-hashes --no-deps -r requirements.lock" in runs
+    assert any("requirements.lock" in args for args in _args(docker, "COPY"))
+    assert "!requirements.lock" in DOCKERIGNORE.read_text().splitlines()
+
+
+def test_every_runtime_dependency_is_locked_within_its_declared_range() -> None:
+    lock = LOCK.read_text()
+    pinned = {
+        canonicalize_name(name): Version(version)
+        for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+) \\$", lock, re.MULTILINE)
+    }
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for line in declared:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{name} is not in requirements.lock: run `make lock`"
+        assert requirement.specifier.contains(pinned[name]), f"{name}=={pinned[name]}: {line}"
+    assert lock.count("==") == len(pinned), "every pin carries its hashes"
+    assert "--hash=sha256:" in lock
 
 
 def test_dockerfile_runs_as_a_non_root_user(docker: list[tuple[str, str]]) -> None:
