@@ -80,6 +80,8 @@ _MISSING_HINTS = {
 
 # Keys whose values are credentials, wherever they are given (file, environment, secret file).
 _SECRET_WORDS = ("secret", "password", "token")
+# Shorter values are placeholders, not credentials: hiding every "s" would make messages unreadable.
+_SHORTEST_CREDENTIAL = 6
 
 
 def _secrets_given(layers: Layers) -> tuple[str, ...]:
@@ -90,7 +92,8 @@ def _secrets_given(layers: Layers) -> tuple[str, ...]:
     for key, value in layers.env.items():
         if key.upper().startswith(ENV_PREFIX) and _names_a_secret(key):
             found.append(value)
-    return tuple({value.strip().lower() for value in found if value.strip()})
+    values = {value.strip().lower() for value in found}
+    return tuple(v for v in values if len(v) >= _SHORTEST_CREDENTIAL)
 
 
 def _unquoted(problem: str, secrets: tuple[str, ...]) -> str:
