@@ -138,7 +138,7 @@ class Outcomes:
         if self._replicas is None or not self._replicas.shared:
             self.forget(live)
             return
-        due = self._clock.now() + timedelta(seconds=self._replicas.wait_seconds)
+        due = self._replicas.look_again_at(live.key)
         self._work.schedule(live, due)
 
     def forget(self, live: Live) -> None:

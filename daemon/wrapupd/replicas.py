@@ -3,7 +3,7 @@
 Every replica holds its own channel(s) and records what it sees; only the replica holding an
 item's lease writes it. The applier asks :meth:`Replicas.admit` before its state check and write:
 WRITE (the lease is ours), RECHECK (taken over from a replica that died: GET before writing), WAIT
-(another replica holds it: look again once that lease could have expired) or DONE (finished,
+(another replica holds it: look again just after its lease ends) or DONE (finished,
 perhaps by another replica: forget it). Leases are renewed while held and lapse when a replica
 dies. The reconciler role goes to one replica at a time; the rate budget is the deployment's, so
 each live replica (heartbeat rows) takes its share. On the embedded SQLite ledger there is one
@@ -17,6 +17,7 @@ import enum
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -27,6 +28,8 @@ from wrapupd.events import WorkItem
 from wrapupd.ledger import Claim, Key, Ledger
 
 log = structlog.get_logger("wrapupd.replicas")
+# Claim a held item again this soon after its lease ends (clocks of replicas differ a little).
+_AFTER_LEASE_END = timedelta(seconds=0.1)
 
 RECONCILER_ROLE = "reconciler"
 START_BACKOFF_MAX_SECONDS = 30.0
@@ -106,27 +109,35 @@ class Replicas:
         self._on_reconciler = on_reconciler
         self.shared = ledger.kind == "postgres"
         self._held: set[Key] = set()
+        self._held_until: dict[Key, datetime] = {}  # items another replica holds: its lease end
         self._reconciler = not self.shared
         self._live = 1
         self._unavailable = False
 
     # --- what the applier asks -------------------------------------------------------------------
 
-    @property
-    def wait_seconds(self) -> float:
-        """How long to leave an item another replica holds before looking again: as often as
-        leases are renewed, so a dead holder's item is taken over soon after its lease lapses."""
-        return self._config.renew_seconds
+    def look_again_at(self, key: Key) -> datetime:
+        """When to claim an item another replica holds again: just after the lease its last claim
+        reported ends (a dead holder's item is taken over at once; a live one has renewed by
+        then), else after one renewal period."""
+        now = self._clock.now()
+        held_until = self._held_until.pop(key, None)
+        if held_until is None:
+            return now + timedelta(seconds=self._config.renew_seconds)
+        latest = now + timedelta(seconds=self._config.lease_seconds)
+        return max(now, min(held_until + _AFTER_LEASE_END, latest))
 
     async def admit(self, key: Key) -> Admission:
         """Claim the item's lease before its check and write (always WRITE on a private ledger)."""
         if not self.shared:
             return Admission.WRITE
         try:
-            claim = await self._ledger.claim(key, self._config.lease_seconds)
+            answer = await self._ledger.claim(key, self._config.lease_seconds)
         except LedgerUnavailable:
             return Admission.WAIT  # no write without the durable mark: try again later
-        admission = _ADMISSIONS[claim]
+        if answer.held_until is not None:
+            self._held_until[key] = answer.held_until
+        admission = _ADMISSIONS[answer.claim]
         if admission in (Admission.WRITE, Admission.RECHECK):
             self._held.add(key)
         else:

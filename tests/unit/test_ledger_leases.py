@@ -48,18 +48,18 @@ async def both_know(a: Ledger, b: Ledger) -> None:
 async def test_a_single_owner_claims_renews_and_releases(place: Place, clock: ManualClock) -> None:
     ledger = await place.open(clock, owner="only")
     try:
-        assert await ledger.claim(KEY, LEASE) is Claim.UNKNOWN
+        assert (await ledger.claim(KEY, LEASE)).claim is Claim.UNKNOWN
         ledger.add_pending(item())
-        assert await ledger.claim(KEY, LEASE) is Claim.MINE
-        assert await ledger.claim(KEY, LEASE) is Claim.MINE  # claiming again renews
+        assert (await ledger.claim(KEY, LEASE)).claim is Claim.MINE
+        assert (await ledger.claim(KEY, LEASE)).claim is Claim.MINE  # claiming again renews
         assert await ledger.renew(KEY, LEASE)
         assert await ledger.mark_writing(KEY, 1, "code-1", leased=True)
         assert await ledger.release(KEY)
         assert not await ledger.renew(KEY, LEASE)
         assert not await ledger.mark_writing(KEY, 2, "code-1", leased=True)  # no lease, no write
-        assert await ledger.claim(KEY, LEASE) is Claim.MINE
+        assert (await ledger.claim(KEY, LEASE)).claim is Claim.MINE
         await ledger.record_outcome(KEY, Outcome.APPLIED)
-        assert await ledger.claim(KEY, LEASE) is Claim.FINISHED
+        assert (await ledger.claim(KEY, LEASE)).claim is Claim.FINISHED
         assert not await ledger.renew(KEY, LEASE)
     finally:
         await ledger.close()
@@ -72,10 +72,10 @@ async def test_a_lapsed_lease_of_ones_own_is_no_ground_for_a_write(
     ledger = await place.open(clock)
     try:
         ledger.add_pending(item())
-        assert await ledger.claim(KEY, LEASE) is Claim.MINE
+        assert (await ledger.claim(KEY, LEASE)).claim is Claim.MINE
         await clock.advance(LEASE + 1)
         assert not await ledger.mark_writing(KEY, 1, "code-1", leased=True)
-        assert await ledger.claim(KEY, LEASE) is Claim.MINE
+        assert (await ledger.claim(KEY, LEASE)).claim is Claim.MINE
         assert await ledger.mark_writing(KEY, 1, "code-1", leased=True)
     finally:
         await ledger.close()
@@ -101,11 +101,26 @@ async def test_roles_and_heartbeats_work_with_one_owner(place: Place, clock: Man
 async def test_only_one_replica_holds_an_items_lease(pair: tuple[Ledger, Ledger]) -> None:
     a, b = pair
     await both_know(a, b)
-    assert await a.claim(KEY, LEASE) is Claim.MINE
-    assert await b.claim(KEY, LEASE) is Claim.HELD
+    assert (await a.claim(KEY, LEASE)).claim is Claim.MINE
+    assert (await b.claim(KEY, LEASE)).claim is Claim.HELD
     assert not await b.mark_writing(KEY, 1, "code-1", leased=True)
     assert not await b.renew(KEY, LEASE)
     assert await a.mark_writing(KEY, 1, "code-1", leased=True)
+
+
+async def test_a_held_lease_says_when_it_ends(
+    pair: tuple[Ledger, Ledger], clock: ManualClock
+) -> None:
+    """So that a replica waiting on it claims again just after that, not a renewal period late."""
+    a, b = pair
+    await both_know(a, b)
+    granted = clock.now()
+    await a.claim(KEY, LEASE)
+    await clock.advance(5)
+    answer = await b.claim(KEY, LEASE)
+    assert answer.claim is Claim.HELD
+    assert answer.held_until is not None
+    assert abs((answer.held_until - granted).total_seconds() - LEASE) < 0.01
 
 
 async def test_an_expired_lease_is_taken_over_and_said_so(
@@ -113,12 +128,12 @@ async def test_an_expired_lease_is_taken_over_and_said_so(
 ) -> None:
     a, b = pair
     await both_know(a, b)
-    assert await a.claim(KEY, LEASE) is Claim.MINE
+    assert (await a.claim(KEY, LEASE)).claim is Claim.MINE
     await a.mark_writing(KEY, 1, "code-1", leased=True)  # then replica a dies mid-write
     await clock.advance(LEASE - 1)
-    assert await b.claim(KEY, LEASE) is Claim.HELD
+    assert (await b.claim(KEY, LEASE)).claim is Claim.HELD
     await clock.advance(2)
-    assert await b.claim(KEY, LEASE) is Claim.TAKEN_OVER  # b must re-check by GET first
+    assert (await b.claim(KEY, LEASE)).claim is Claim.TAKEN_OVER  # b must re-check by GET first
     assert not await a.renew(KEY, LEASE)  # a, if it comes back, has lost it
     assert not await a.mark_writing(KEY, 2, "code-1", leased=True)
     assert await b.mark_writing(KEY, 2, "code-1", leased=True)
@@ -137,7 +152,7 @@ async def test_a_finish_releases_the_lease_and_ends_the_item_for_everyone(
     await both_know(a, b)
     await a.claim(KEY, LEASE)
     await a.record_outcome(KEY, Outcome.APPLIED)
-    assert await b.claim(KEY, LEASE) is Claim.FINISHED
+    assert (await b.claim(KEY, LEASE)).claim is Claim.FINISHED
     assert not await b.record_outcome(KEY, Outcome.TOO_LATE)  # the first outcome wins
 
 
@@ -148,9 +163,9 @@ async def test_an_item_another_replica_gave_up_on_can_be_reopened_here(
     await both_know(a, b)
     await a.record_outcome(KEY, Outcome.FAILED, "gave up")
     assert not b.reopen(KEY, due_at=T0, detail="seen again")  # b knows it only as open…
-    assert await b.claim(KEY, LEASE) is Claim.FINISHED  # …until its claim learns the finish
+    assert (await b.claim(KEY, LEASE)).claim is Claim.FINISHED  # …until its claim learns the finish
     assert b.reopen(KEY, due_at=T0, detail="seen again in ACW without a code")
-    assert await b.claim(KEY, LEASE) is Claim.MINE
+    assert (await b.claim(KEY, LEASE)).claim is Claim.MINE
     stored = b.get(KEY)
     assert stored is not None and stored.outcome is None
 
@@ -161,14 +176,14 @@ async def test_the_database_refuses_a_reopen_of_an_item_applied_meanwhile(
     a, b = pair
     await both_know(a, b)
     await a.record_outcome(KEY, Outcome.FAILED, "gave up")
-    assert await b.claim(KEY, LEASE) is Claim.FINISHED
+    assert (await b.claim(KEY, LEASE)).claim is Claim.FINISHED
     assert a.reopen(KEY, due_at=T0, detail="seen again")  # a reopens and applies first
     await a.record_outcome(KEY, Outcome.APPLIED)
     assert b.reopen(KEY, due_at=T0, detail="seen again")  # b's index still says "gave up"…
     await b.flush()
     stored = b.get(KEY)
     assert stored is not None and stored.outcome is Outcome.APPLIED  # …the SQL guard refused
-    assert await b.claim(KEY, LEASE) is Claim.FINISHED
+    assert (await b.claim(KEY, LEASE)).claim is Claim.FINISHED
 
 
 async def test_one_replica_at_a_time_holds_the_reconciler_role(

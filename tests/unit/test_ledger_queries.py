@@ -155,7 +155,7 @@ async def test_redrive_puts_failed_items_back_for_the_daemon_once(
     (taken,) = await filled.take_redriven()
     assert taken.key == ("c-failed", "agent-1")
     assert await filled.take_redriven() == []  # handed out once
-    assert await filled.claim(taken.key, 30) is Claim.MINE
+    assert (await filled.claim(taken.key, 30)).claim is Claim.MINE
     (history,) = filled.queries.show("c-failed")
     assert history.events[-2].kind is HistoryKind.REDRIVE
     assert history.events[-2].detail == "by an operator, after failed"

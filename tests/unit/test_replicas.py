@@ -76,6 +76,22 @@ async def test_only_the_lease_holder_is_admitted_and_a_dead_holders_item_is_rech
     assert not await ledgers[0].mark_writing(KEY, 1, "code-1", leased=True)
 
 
+async def test_a_waiting_replica_looks_again_just_after_the_holders_lease_ends(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    """A dead holder's item is taken over when its lease ends, not up to a renewal period later
+    (the failover time of issue 13)."""
+    a, b = (replica(ledger, clock, Budget()) for ledger in ledgers)
+    await seen_by_both(*ledgers)
+    assert await a.admit(KEY) is Admission.WRITE
+    await clock.advance(2.0)
+    assert await b.admit(KEY) is Admission.WAIT
+    again = b.look_again_at(KEY)
+    assert 0 < (again - T0).total_seconds() - CONFIG.lease_seconds <= 0.2
+    await clock.advance((again - clock.now()).total_seconds())
+    assert await b.admit(KEY) is Admission.RECHECK
+
+
 async def test_a_lease_is_renewed_while_held_so_a_slow_write_keeps_it(
     ledgers: list[Ledger], clock: ManualClock
 ) -> None:

@@ -36,6 +36,7 @@ from wrapupd.ledger.model import (
     HistoryKind,
     Key,
     Known,
+    LeaseAnswer,
     LedgerHealth,
     Replica,
     iso,
@@ -247,7 +248,7 @@ class Ledger:
 
     # --- leases and replicas -------------------------------------------------------------------
 
-    async def claim(self, key: Key, lease_seconds: float) -> Claim:
+    async def claim(self, key: Key, lease_seconds: float) -> LeaseAnswer:
         """Take (or renew) the item's lease for this replica; see :class:`Claim`.
 
         FINISHED also tells this process's index how the item ended, so that a sighting of a
@@ -255,15 +256,15 @@ class Ledger:
         """
         now = self._clock.now()
         until = now + timedelta(seconds=lease_seconds)
-        answer: tuple[Claim, Outcome | None] = await self._ask(
+        answer: tuple[Claim, Outcome | None, datetime | None] = await self._ask(
             "claim", (key, self.owner, until, now)
         )
-        claim, outcome = answer
+        claim, outcome, held_until = answer
         if claim is Claim.FINISHED:  # perhaps by another replica: a later sighting may reopen it
             self._index[index_token(key)] = (
                 Known.SUCCEEDED if outcome is None else Known.after(outcome)
             )
-        return claim
+        return LeaseAnswer(claim, held_until)
 
     async def renew(self, key: Key, lease_seconds: float) -> bool:
         """Extend a lease this replica holds; False when it no longer does (stop, do not write)."""

@@ -73,6 +73,14 @@ class Claim(enum.StrEnum):
         return self in (Claim.MINE, Claim.TAKEN_OVER)
 
 
+@dataclass(frozen=True, slots=True)
+class LeaseAnswer:
+    """A lease request's :class:`Claim`, and until when the other replica holds it (``HELD``)."""
+
+    claim: Claim
+    held_until: datetime | None = None
+
+
 class HistoryKind(enum.StrEnum):
     """One line of an item's history (``wrapupd ledger show``)."""
 

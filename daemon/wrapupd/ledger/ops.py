@@ -169,21 +169,23 @@ def _purge(s: Session, older_than: datetime) -> list[Key]:
 
 def _claim(
     s: Session, key: Key, owner: str, expires: datetime, now: datetime
-) -> tuple[Claim, Outcome | None]:
-    """The answer, and the outcome when the item is finished (the caller's index learns it)."""
+) -> tuple[Claim, Outcome | None, datetime | None]:
+    """The answer, the outcome when the item is finished (the caller's index learns it), and the
+    holder's lease end when another replica holds it."""
     row = s.one(
         f"SELECT state, outcome, lease_owner, lease_expires_at FROM work_items"
         f" WHERE {KEY_WHERE}{s.for_update}",
         key,
     )
     if row is None:
-        return Claim.UNKNOWN, None
+        return Claim.UNKNOWN, None, None
     state, outcome, holder, until = row
     if state == "done":
-        return Claim.FINISHED, None if outcome is None else Outcome(str(outcome))
+        return Claim.FINISHED, None if outcome is None else Outcome(str(outcome)), None
     other = holder is not None and holder != owner
-    if other and (as_datetime(until) or now) > now:
-        return Claim.HELD, None
+    held_until = as_datetime(until) or now
+    if other and held_until > now:
+        return Claim.HELD, None, held_until
     s.run(
         f"UPDATE work_items SET lease_owner = ?, lease_expires_at = ? WHERE {KEY_WHERE}",
         (owner, s.ts(expires), *key),
@@ -191,7 +193,7 @@ def _claim(
     if holder != owner:
         detail = f"taken over from {holder} (lease expired)" if other else "taken"
         s.run(INSERT_EVENT, event_row(s, key, now, HistoryKind.LEASE, detail=detail, owner=owner))
-    return (Claim.TAKEN_OVER if other else Claim.MINE), None
+    return (Claim.TAKEN_OVER if other else Claim.MINE), None, None
 
 
 def _renew(s: Session, key: Key, owner: str, expires: datetime) -> bool:
