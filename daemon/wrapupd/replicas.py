@@ -13,6 +13,7 @@ process, so every item is admitted and only redriven items are polled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -110,6 +111,7 @@ class Replicas:
         self.shared = ledger.kind == "postgres"
         self._held: set[Key] = set()
         self._held_until: dict[Key, datetime] = {}  # items another replica holds: its lease end
+        self._recount = asyncio.Event()  # a lease lapsed: its holder may be gone, beat now
         self._reconciler = not self.shared
         self._live = 1
         self._unavailable = False
@@ -137,6 +139,8 @@ class Replicas:
             return Admission.WAIT  # no write without the durable mark: try again later
         if answer.held_until is not None:
             self._held_until[key] = answer.held_until
+        if answer.claim is Claim.TAKEN_OVER:
+            self._recount.set()  # share the budget anew now, not at the next heartbeat
         admission = _ADMISSIONS[answer.claim]
         if admission in (Admission.WRITE, Admission.RECHECK):
             self._held.add(key)
@@ -169,7 +173,9 @@ class Replicas:
                 self._available_again()
             except LedgerUnavailable as exc:
                 self._went_away(exc)
-            await self._clock.sleep(self._config.heartbeat_seconds)
+            with contextlib.suppress(TimeoutError):
+                await self._clock.wait_for(self._recount.wait(), self._config.heartbeat_seconds)
+            self._recount.clear()
 
     async def _beat(self) -> None:
         ledger, config = self._ledger, self._config

@@ -92,6 +92,38 @@ async def test_a_waiting_replica_looks_again_just_after_the_holders_lease_ends(
     assert await b.admit(KEY) is Admission.RECHECK
 
 
+async def test_a_takeover_shares_the_budget_anew_at_once(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    """A lease that lapsed says its holder is likely gone: the survivor recounts the live replicas
+    then, not at its next heartbeat up to three seconds later (issue 13's failover time)."""
+    a_ledger, b_ledger = ledgers
+    budget = Budget()
+    a, b = replica(a_ledger, clock, Budget()), replica(b_ledger, clock, budget)
+    await seen_by_both(*ledgers)
+    await a_ledger.heartbeat()
+    task = asyncio.create_task(b.run(lambda items: 0))
+
+    async def step(seconds: float) -> None:
+        await clock.advance(seconds)
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+
+    try:
+        await step(4.0)
+        await a_ledger.heartbeat()  # a's last sign of life, at t=4; its lease runs to t=13
+        assert await a.admit(KEY) is Admission.WRITE
+        for _ in range(19):  # to t=13.5: b beat at 12 and saw a (8 s old)
+            await step(0.5)
+        assert budget.rate == BUDGET / 2
+        assert await b.admit(KEY) is Admission.RECHECK
+        await step(0.0)
+        assert budget.rate == BUDGET, "a's beat is 9.5 s old now: b alone, at once"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_a_lease_is_renewed_while_held_so_a_slow_write_keeps_it(
     ledgers: list[Ledger], clock: ManualClock
 ) -> None:
