@@ -45,9 +45,9 @@ from wrapupd.ledger.model import (
     QueueActivity,
     Replica,
 )
-from wrapupd.ledger.postgres import is_postgres_url, redact_url
 from wrapupd.ledger.queries import LedgerQueries, state_choices
 from wrapupd.ledger.sqlite import LEDGER_FILENAME, hold_single_writer, ledger_path
+from wrapupd.ledger.urls import is_postgres_url, redact_url
 from wrapupd.ledger.writer import Receipt
 
 __all__ = [

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -25,8 +25,8 @@ from psycopg_pool import ConnectionPool
 from wrapupd.errors import LedgerConflict, LedgerError, LedgerUnavailable
 from wrapupd.ledger.backend import Backend, DriverSession, Params, Row, Session
 from wrapupd.ledger.model import iso
+from wrapupd.ledger.urls import is_postgres_url, redact_url
 
-SCHEMES = ("postgresql", "postgres")
 # What the server says when it refuses us for good: wrong password, no such database or role, or
 # not allowed from here. At start that is a setup error (exit 78), not an outage to wait out.
 _REFUSALS = (
@@ -35,25 +35,6 @@ _REFUSALS = (
     "does not exist",
     "no pg_hba.conf entry",
 )
-_SECRET_PARAMS = frozenset({"password", "passfile"})
-
-
-def is_postgres_url(location: str) -> bool:
-    """True when ``location`` names a PostgreSQL server rather than a SQLite file."""
-    return urlsplit(location).scheme in SCHEMES
-
-
-def redact_url(url: str) -> str:
-    """The URL as it may be printed: no password in the authority or the query."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username}@{host}" if parts.username else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k not in _SECRET_PARAMS])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 class PostgresSession(DriverSession[psycopg.Connection[Any]]):
