@@ -10,6 +10,9 @@ from ha_harness import EMULATOR_OPTIONS, Fleet
 
 from genesys_emulator.testing import RunningEmulator
 from postgres import PostgresDatabase
+from secret_guard import issued_secrets, pytest_runtest_makereport
+
+__all__ = ["issued_secrets", "pytest_runtest_makereport"]
 
 
 @pytest.fixture
