@@ -6,15 +6,12 @@ ground truth instead of being refused by the platform (see ``RACE_WINDOW_S`` in 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from faults_harness import UNIT, InProcess, Scenario, assert_promises, eventually, now
 from test_fault_platform import run_matrix_row
 
+from full_disk import fill, small_disk
 from wrapupd.service import Daemon
 
 # Untimed queues: on the time-boxed ones (2-2.5 s of ACW here) a scaled outage or a one-second
@@ -28,33 +25,6 @@ CONVERSATIONS = "/api/v2/conversations/**"
 # Production's 300 s sweep is 60 UNIT here, so one UNIT stands for 5 s: ten minutes are 120 UNIT.
 TEN_MINUTES = 120 * UNIT
 ONE_MINUTE = 12 * UNIT
-
-
-@contextlib.contextmanager
-def small_disk_at(directory: Path, size: str = "4m") -> Iterator[None]:
-    """A small tmpfs mounted on ``directory`` (the daemon's state), unmounted afterwards."""
-    directory.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(directory)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.strip()}")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(directory)], check=False)
-
-
-def fill(directory: Path) -> Path:
-    """Write a file until the filesystem is full; remove it to free the space."""
-    filler = directory / "filler"
-    with open(filler, "wb") as out, contextlib.suppress(OSError):
-        while True:
-            out.write(b"\0" * 65536)
-            out.flush()
-    return filler
 
 
 async def test_agent_codes_during_a_retry_after_pause(
@@ -205,7 +175,7 @@ async def test_disk_full_for_a_minute(
     """The ledger's disk fills for a (scaled) minute mid-traffic: no write leaves without its
     durable mark, the daemon stays up, and once space is back every participant gets its code."""
     s = scenario("disk full for a minute")
-    with small_disk_at(s.state_dir):
+    with small_disk("4m", at=s.state_dir):
         runner = in_process(s)
         d = await runner.start()
         await s.traffic(queues=UNTIMED)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
-from test_ledger_failures import fill, small_disk
 
+from full_disk import fill, small_disk
 from wrapupd.applier import Applier, ApplierConfig
 from wrapupd.clock import ManualClock
 from wrapupd.code_cache import ResolvedQueue

@@ -8,11 +8,7 @@ the test says why it skips elsewhere). The database going away is the test serve
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import sqlite3
-import subprocess
-import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -21,6 +17,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from full_disk import fill, small_disk
 from ledger_places import (
     KEY,
     Place,
@@ -32,36 +29,6 @@ from wrapupd.errors import LedgerError, LedgerUnavailable
 from wrapupd.events import ItemState, Outcome
 from wrapupd.ledger import Ledger
 from wrapupd.ledger.backend import Session
-
-
-@contextmanager
-def small_disk(size: str = "2m") -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted on a temporary directory, unmounted afterwards."""
-    mountpoint = Path(tempfile.mkdtemp(prefix="wrapupd-full-"))
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mountpoint)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        mountpoint.rmdir()
-        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.strip()}")
-    try:
-        yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
-        mountpoint.rmdir()
-
-
-def fill(directory: Path) -> Path:
-    """Write a file until the filesystem is full; remove it to free the space."""
-    filler = directory / "filler"
-    with open(filler, "wb") as out, contextlib.suppress(OSError):
-        while True:
-            out.write(b"\0" * 65536)
-            out.flush()
-    assert os.statvfs(directory).f_bavail == 0
-    return filler
 
 
 @pytest.fixture
