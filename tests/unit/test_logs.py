@@ -8,7 +8,6 @@ import json
 import logging
 import re
 import warnings
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,19 +30,8 @@ SECRET = "client-secret-0123456789"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.payload.signature"
 
 
-@pytest.fixture(autouse=True)
-def clean_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test starts with a fresh redactor and leaves no handler or config behind."""
-    monkeypatch.setattr(logs, "_redactor", Redactor())
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if isinstance(handler, logs._WrapupdHandler):
-            root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
-    logging.captureWarnings(False)
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
+# Every test: a fresh redactor, no handler or config left behind (tests/unit/conftest.py).
+pytestmark = pytest.mark.usefixtures("clean_logging")
 
 
 class Sink:

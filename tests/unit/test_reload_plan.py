@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -139,18 +138,6 @@ def test_a_different_number_of_queue_entries_is_shown_as_counts() -> None:
 
 
 # --- the log level of a running logger -----------------------------------------------------------
-
-
-@pytest.fixture
-def clean_logging() -> Iterator[None]:
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if isinstance(handler, logs._WrapupdHandler):
-            root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
-    logging.captureWarnings(False)
-    structlog.reset_defaults()
 
 
 def test_set_level_changes_what_structlog_and_the_standard_library_write(
