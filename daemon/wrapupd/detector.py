@@ -16,6 +16,7 @@ so the predicates avoid building intermediate collections.
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 
 from wrapupd.events import (
     ConversationSnapshot,
@@ -35,6 +36,7 @@ __all__ = [
     "decide",
     "decide_participant",
     "is_watched_agent",
+    "may_concern_wrapup",
     "participant_code",
     "participant_in_acw_without_code",
 ]
@@ -85,6 +87,11 @@ def decide_participant(
         wrapup_timeout_ms=participant.wrapup_timeout_ms,
         wrapup_prompt=participant.wrapup_prompt,
     )
+
+
+def may_concern_wrapup(purpose: str | None, start_acw_time: datetime | None) -> bool:
+    """An agent leg that entered ACW: the only participants any decision is about."""
+    return start_acw_time is not None and purpose == AGENT_PURPOSE
 
 
 def is_watched_agent(participant: Participant, watched_queue_ids: Collection[str]) -> bool:

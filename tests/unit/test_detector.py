@@ -26,7 +26,6 @@ from wrapupd.events import (
     NoLongerNeeded,
     Participant,
     ResolvedReason,
-    SnapshotSource,
 )
 
 Q = "queue-support"
@@ -224,14 +223,6 @@ def test_several_agents_get_one_decision_each_in_snapshot_order() -> None:
 def test_any_collection_of_queue_ids_works() -> None:
     s = snapshot(agent())
     assert decide(s, [Q]) == decide(s, {Q}) == decide(s, (OTHER_Q, Q))
-
-
-def test_the_snapshot_source_does_not_matter() -> None:
-    event = snapshot(agent())
-    rest = ConversationSnapshot(
-        id="conv-1", participants=event.participants, source=SnapshotSource.REST
-    )
-    assert decide(event, WATCHED) == decide(rest, WATCHED)
 
 
 # --- the small predicates ---------------------------------------------------------------------

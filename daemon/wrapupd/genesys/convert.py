@@ -4,8 +4,8 @@ Two sources of conversation snapshots, one result type:
 
 - **event bodies** (``v2.routing.queues.{id}.conversations``) are decoded by ``msgspec`` straight
   from the frame's JSON into small typed structs of only the fields wrapupd reads
-  (:class:`EventConversation`), then into wrapupd's types: building SDK models costs far more
-  than the whole rest of the hot path;
+  (:class:`EventConversation`), then into wrapupd's types, agent legs in ACW only: building SDK
+  models costs far more than the whole rest of the hot path;
 - **REST** ``GET /api/v2/conversations/{id}`` answers arrive as SDK ``Conversation`` models and are
   read by attribute.
 
@@ -30,18 +30,17 @@ from typing import Annotated, Any
 
 import msgspec
 
+from wrapupd.detector import may_concern_wrapup
 from wrapupd.events import (
     Channel,
     Communication,
     ConversationSnapshot,
     Participant,
     Queue,
-    SnapshotSource,
     TopicResult,
     WrapupCode,
 )
 from wrapupd.genesys.sdk import model
-from wrapupd.genesys.slots import slot_constructor
 
 __all__ = [
     "MEDIA_ARRAYS",
@@ -138,7 +137,7 @@ def event_body_decoder() -> msgspec.json.Decoder[EventConversation]:
 
 
 def snapshot_from_event_body(body: object) -> ConversationSnapshot:
-    """Read a queue-topic ``eventBody`` already decoded to dicts; unknown keys are ignored."""
+    """Read a queue-topic ``eventBody`` already decoded to dicts, as :func:`snapshot_from_event`."""
     try:
         conversation = msgspec.convert(body, EventConversation)
     except msgspec.ValidationError as exc:
@@ -147,45 +146,55 @@ def snapshot_from_event_body(body: object) -> ConversationSnapshot:
 
 
 def snapshot_from_event(conversation: EventConversation) -> ConversationSnapshot:
-    """An :class:`EventConversation` as wrapupd's snapshot; raises :class:`BadConversation`."""
-    participants = tuple([_event_participant(p) for p in conversation.participants or ()])
-    return ConversationSnapshot(conversation.id, participants, SnapshotSource.EVENT)
+    """An :class:`EventConversation` as wrapupd's snapshot; raises :class:`BadConversation`.
+
+    Only the agent legs that entered ACW are built (:func:`~wrapupd.detector.may_concern_wrapup`):
+    the customer, IVR, ACD and unanswered legs that make up most of a frame are no decision's
+    business, and building them was most of the frame's cost.
+    """
+    participants = tuple(
+        [
+            _event_participant(p)
+            for p in conversation.participants or ()
+            if may_concern_wrapup(p.purpose, p.start_acw_time)
+        ]
+    )
+    return ConversationSnapshot(conversation.id, participants)
 
 
 def _event_participant(p: _Participant) -> Participant:
     # The hot path's inner loop, so written flat: one C call gathers the nine media arrays and
-    # another keeps the non-empty ones (both tuples follow the struct's field order).
+    # another keeps the non-empty ones (both tuples follow the struct's field order), and the
+    # structs are built positionally, in :mod:`wrapupd.events`' field order.
     media = _astuple(p)[_FIRST_MEDIA:]
     communications = tuple(
         [
-            _communication(
-                id=c.id or "",
-                media_type=media_type,
-                state=c.state,
-                acw_state=c.after_call_work.state if c.after_call_work is not None else None,
-                wrapup_code=(c.wrapup.code or None) if c.wrapup is not None else None,
+            Communication(
+                c.id or "",
+                media_type,
+                c.state,
+                c.after_call_work.state if c.after_call_work is not None else None,
+                (c.wrapup.code or None) if c.wrapup is not None else None,
             )
             for items, media_type in compress(zip(media, _MEDIA_TYPES), media)  # noqa: B905
             for c in items
         ]
     )
     start, end, wrapup, timeout = p.start_acw_time, p.end_acw_time, p.wrapup, p.wrapup_timeout_ms
-    return _participant(
-        id=p.id,
-        purpose=p.purpose,
-        user_id=p.user_id,
-        queue_id=p.queue_id,
-        start_acw_time=start if start is None or start.tzinfo else start.replace(tzinfo=UTC),
-        end_acw_time=end if end is None or end.tzinfo else end.replace(tzinfo=UTC),
-        wrapup_code=(wrapup.code or None) if wrapup is not None else None,
-        wrapup_prompt=p.wrapup_prompt,
-        wrapup_timeout_ms=timeout if type(timeout) is int else _int(timeout, "wrapupTimeoutMs"),
-        communications=communications,
+    return Participant(
+        p.id,
+        p.purpose,
+        p.user_id,
+        p.queue_id,
+        start if start is None or start.tzinfo else start.replace(tzinfo=UTC),
+        end if end is None or end.tzinfo else end.replace(tzinfo=UTC),
+        (wrapup.code or None) if wrapup is not None else None,
+        p.wrapup_prompt,
+        timeout if type(timeout) is int else _int(timeout, "wrapupTimeoutMs"),
+        communications,
     )
 
 
-_participant = slot_constructor(Participant)
-_communication = slot_constructor(Communication)
 _astuple = msgspec.structs.astuple
 _FIRST_MEDIA = _Participant.__struct_fields__.index("calls")
 _MEDIA_TYPES = tuple(
@@ -241,7 +250,7 @@ def snapshot_from_model(conversation: Any) -> ConversationSnapshot:
     participants = tuple(
         _model_participant(p) for p in getattr(conversation, "participants", None) or ()
     )
-    return ConversationSnapshot(conversation_id, participants, SnapshotSource.REST)
+    return ConversationSnapshot(conversation_id, participants)
 
 
 def _model_participant(p: Any) -> Participant:

@@ -26,7 +26,12 @@ from wrapupd.events import (
     SocketClosing,
     UnknownFrame,
 )
-from wrapupd.genesys.convert import BadConversation, event_body_decoder, snapshot_from_event
+from wrapupd.genesys.convert import (
+    BadConversation,
+    EventConversation,
+    event_body_decoder,
+    snapshot_from_event,
+)
 
 __all__ = [
     "METADATA_TOPIC",
@@ -75,8 +80,41 @@ _CONVERSATION = event_body_decoder()
 _ANY_JSON = msgspec.json.Decoder()
 
 
+class _QueueFrame(msgspec.Struct, frozen=True, gc=False):
+    """The common frame, a queue topic's conversation event, read in one pass."""
+
+    topicName: str | None = None
+    eventBody: EventConversation | None = None
+
+
+_QUEUE_FRAME = msgspec.json.Decoder(_QueueFrame)
+
+
 def parse_frame(raw: str | bytes) -> Frame:
-    """One frame in, one :data:`Frame` out; never raises."""
+    """One frame in, one :data:`Frame` out; never raises.
+
+    A conversation event, nearly every frame, is decoded in one pass; anything that pass cannot
+    take (another topic, a control frame, a malformed or wrongly shaped frame) is read again by
+    :func:`_parse_envelope_first`, which tells the cases apart.
+    """
+    try:
+        frame = _QUEUE_FRAME.decode(raw)
+    except Exception:  # whatever it is, the careful read names it
+        return _parse_envelope_first(raw)
+    topic, body = frame.topicName, frame.eventBody
+    queue_id = queue_id_from_topic(topic) if topic else None
+    if topic is None or queue_id is None or body is None:
+        return _parse_envelope_first(raw)
+    try:
+        return ConversationEvent(topic, queue_id, snapshot_from_event(body))
+    except BadConversation as exc:
+        return UnknownFrame(topic, "bad_conversation", _short(str(exc)))
+    except Exception as exc:  # the promise is "never raises": a parser bug becomes a counted frame
+        return UnknownFrame(topic, "bad_conversation", _short(repr(exc)))
+
+
+def _parse_envelope_first(raw: str | bytes) -> Frame:
+    """The envelope first, its body by topic: every frame the one-pass read did not take."""
     try:
         envelope = _ENVELOPE.decode(raw)
     except msgspec.ValidationError as exc:

@@ -23,7 +23,7 @@ from wrapupd.errors import (
     Unauthorized,
     UserContextRequired,
 )
-from wrapupd.events import Channel, SnapshotSource, TopicResult
+from wrapupd.events import Channel, TopicResult
 from wrapupd.genesys import GenesysClient, Timeouts
 from wrapupd.genesys import client as client_module
 from wrapupd.genesys.auth import login_host
@@ -331,7 +331,11 @@ async def test_get_conversation_is_a_rest_snapshot(stub: StubServer, client: Gen
     body = json.loads((SAMPLES / "queue_event_agent_in_acw.json").read_text())["eventBody"]
     stub.script("GET", f"/api/v2/conversations/{CONV}", Reply(200, body))
     snap = await client.get_conversation(CONV)
-    assert snap.source is SnapshotSource.REST and snap.id == CONV
+    assert snap.id == CONV and [p.purpose for p in snap.participants] == [
+        "customer",
+        "acd",
+        "agent",
+    ]
     agent = snap.participants[2]
     assert agent.id == AGENT and agent.purpose == "agent" and agent.wrapup_code is None
     assert agent.start_acw_time == datetime(2025, 6, 10, 11, 58, 41, 900000, tzinfo=UTC)

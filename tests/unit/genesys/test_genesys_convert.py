@@ -10,7 +10,8 @@ import pytest
 from PureCloudPlatformClientV2 import ApiClient
 
 from platform_samples import SAMPLES
-from wrapupd.events import SnapshotSource, TopicResult
+from wrapupd.detector import decide, may_concern_wrapup
+from wrapupd.events import TopicResult
 from wrapupd.genesys.convert import (
     BadConversation,
     channel_from_model,
@@ -40,8 +41,27 @@ def test_rest_and_event_snapshots_agree(name: str) -> None:
     body = event_body(name)
     rest = snapshot_from_model(model(body, "Conversation"))
     event = snapshot_from_event_body(body)
-    assert rest.source is SnapshotSource.REST
-    assert rest.participants == event.participants
+    assert len(rest.participants) == len(body["participants"])  # a REST snapshot keeps them all
+    in_acw = tuple(p for p in rest.participants if may_concern_wrapup(p.purpose, p.start_acw_time))
+    assert in_acw and event.participants == in_acw
+    watched = {p.queue_id for p in rest.participants if p.queue_id}
+    assert decide(event, watched) == decide(rest, watched)
+
+
+def test_an_event_snapshot_keeps_only_the_agent_legs_that_entered_acw() -> None:
+    acw = "2025-06-10T11:58:41.900Z"
+    body = {
+        "id": "c",
+        "participants": [
+            {"id": "customer", "purpose": "customer", "calls": [{"id": "x"}]},
+            {"id": "acd", "purpose": "acd", "queueId": "q"},
+            {"id": "alerted", "purpose": "agent", "queueId": "q"},
+            {"id": "ivr-with-acw-time", "purpose": "ivr", "startAcwTime": acw},
+            {"id": "agent", "purpose": "agent", "queueId": "q", "startAcwTime": acw},
+        ],
+    }
+    snapshot = snapshot_from_event_body(body)
+    assert [p.id for p in snapshot.participants] == ["agent"]
 
 
 def test_every_rest_media_array_and_communication_wrapup() -> None:

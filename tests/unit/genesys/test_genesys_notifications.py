@@ -14,10 +14,10 @@ from wrapupd.events import (
     ChannelEnded,
     ConversationEvent,
     Heartbeat,
-    SnapshotSource,
     SocketClosing,
     UnknownFrame,
 )
+from wrapupd.genesys import notifications
 from wrapupd.genesys.notifications import parse_frame, queue_id_from_topic, queue_topic
 
 QUEUE = "3b0b0c1e-5d3f-4c1a-9a0e-1f2d3c4b5a61"
@@ -35,6 +35,11 @@ def frame(topic: str, body: Any) -> str:
 
 def conversation(participants: list[Any]) -> str:
     return frame(queue_topic(QUEUE), {"id": "conv-1", "participants": participants})
+
+
+def agent_leg(**fields: Any) -> dict[str, Any]:
+    """An agent leg that entered ACW (an event snapshot keeps no other), with ``fields`` over it."""
+    return {"id": "p", "purpose": "agent", "startAcwTime": "2025-06-10T11:58:41.900Z", **fields}
 
 
 def only_participant(raw: str) -> Any:
@@ -75,9 +80,7 @@ def test_agent_in_acw_sample() -> None:
     assert event.queue_id == QUEUE
     snap = event.conversation
     assert snap.id == "a1f3c0de-2b8e-4d6a-9c41-77e0b5d2f9a3"
-    assert snap.source is SnapshotSource.EVENT
-    assert [p.purpose for p in snap.participants] == ["customer", "acd", "agent"]
-    agent = snap.participants[2]
+    (agent,) = snap.participants  # the customer and ACD legs are no decision's business
     assert agent.id == AGENT
     assert agent.user_id == "5f6fe78e-dfbb-400f-a70b-d9b5c8340fdc"
     assert agent.queue_id == QUEUE
@@ -163,7 +166,7 @@ def test_bad_envelope(raw: str) -> None:
         ({"id": "c", "participants": [{"id": "p", "wrapup": {"code": 1}}]}, "[0].wrapup.code"),
         ({"id": "c", "participants": [{"id": "p", "wrapupTimeoutMs": "9"}]}, "[0].wrapupTimeoutMs"),
         (
-            {"id": "c", "participants": [{"id": "p", "wrapupTimeoutMs": 1.5}]},
+            {"id": "c", "participants": [agent_leg(wrapupTimeoutMs=1.5)]},
             "wrapupTimeoutMs is not an integer",
         ),
         ({"id": "c", "participants": [{"id": "p", "calls": {}}]}, "[0].calls`"),
@@ -192,22 +195,23 @@ def test_times_accept_z_offset_and_naive() -> None:
         "2025-06-10T11:58:41.900+00:00",
         "2025-06-10T11:58:41.9",
     ):
-        participant = only_participant(conversation([{"id": "p", "startAcwTime": text}]))
+        participant = only_participant(conversation([agent_leg(startAcwTime=text)]))
         assert participant.start_acw_time == expected
 
 
 def test_unknown_keys_and_nulls_are_ignored() -> None:
-    raw: dict[str, Any] = {
-        "id": "p",
-        "additionalProperties": {},
-        "purpose": None,
-        "wrapup": None,
-        "calls": None,
-        "futureField": [1, 2, {"x": None}],
-        "chats": [{"id": "c1", "additionalProperties": {}, "afterCallWork": None}],
-    }
-    participant = only_participant(conversation([raw]))
-    assert participant.purpose is None and participant.wrapup_code is None
+    raw: dict[str, Any] = agent_leg(
+        **{
+            "additionalProperties": {},
+            "userId": None,
+            "wrapup": None,
+            "calls": None,
+            "futureField": [1, 2, {"x": None}],
+            "chats": [{"id": "c1", "additionalProperties": {}, "afterCallWork": None}],
+        }
+    )
+    participant = only_participant(conversation([raw, {"id": "q", "purpose": None}]))
+    assert participant.user_id is None and participant.wrapup_code is None
     assert participant.communications[0].acw_state is None
 
 
@@ -223,7 +227,7 @@ def test_communication_level_wrapup_and_every_media_array() -> None:
         "cobrowsesessions": "cobrowse",
         "screenshares": "screenshare",
     }
-    raw: dict[str, Any] = {"id": "p", "wrapup": {"code": ""}}
+    raw: dict[str, Any] = agent_leg(wrapup={"code": ""})
     for key in arrays:
         raw[key] = [{"id": key, "state": "connected", "wrapup": {"code": f"code-{key}"}}]
     participant = only_participant(conversation([raw]))
@@ -233,14 +237,12 @@ def test_communication_level_wrapup_and_every_media_array() -> None:
 
 
 def test_enumeration_values_the_sdk_does_not_know_pass_through() -> None:
-    raw = {
-        "id": "p",
-        "purpose": "virtualAgent",
-        "wrapupPrompt": "someFuturePrompt",
-        "calls": [{"id": "c", "state": "parkedSomewhere", "afterCallWork": {"state": "paused"}}],
-    }
-    participant = only_participant(conversation([raw]))
-    assert (participant.purpose, participant.wrapup_prompt) == ("virtualAgent", "someFuturePrompt")
+    raw = agent_leg(
+        wrapupPrompt="someFuturePrompt",
+        calls=[{"id": "c", "state": "parkedSomewhere", "afterCallWork": {"state": "paused"}}],
+    )
+    participant = only_participant(conversation([raw, {"id": "v", "purpose": "virtualAgent"}]))
+    assert participant.wrapup_prompt == "someFuturePrompt"
     (call,) = participant.communications
     assert (call.state, call.acw_state) == ("parkedSomewhere", "paused")
 
@@ -256,7 +258,7 @@ def test_bytes_and_text_frames_read_alike() -> None:
 
 
 def test_integral_float_timeout_is_accepted() -> None:
-    participant = only_participant(conversation([{"id": "p", "wrapupTimeoutMs": 120000.0}]))
+    participant = only_participant(conversation([agent_leg(wrapupTimeoutMs=120000.0)]))
     assert participant.wrapup_timeout_ms == 120000
 
 
@@ -308,3 +310,15 @@ def test_mutated_sample_never_raises(data: st.DataObject) -> None:
     call[data.draw(st.sampled_from(sorted(call)))] = data.draw(field_values)
     agent[data.draw(st.sampled_from(sorted(agent)))] = data.draw(field_values)
     parse_frame(json.dumps(event))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    topic=st.sampled_from([queue_topic(QUEUE), "channel.metadata", "v2.system.socket_closing"])
+    | st.text(max_size=40),
+    body=json_values
+    | st.fixed_dictionaries({"id": st.text(max_size=5), "participants": participants}),
+)
+def test_the_one_pass_read_and_the_careful_read_agree(topic: str, body: Any) -> None:
+    raw = frame(topic, body)
+    assert parse_frame(raw) == notifications._parse_envelope_first(raw)
