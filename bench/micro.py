@@ -7,6 +7,10 @@ own (so the RSS is the daemon's, not the bench's) and prints one JSON object.
 start to ``/readyz`` 200 against the emulator, with the RSS of the daemon's process at that moment,
 and the SDK import alone (``import wrapupd.genesys.client`` in a fresh interpreter), each with the
 lean SDK import and with the full one (``GENESYS_SDK_IMPORT=full``); prints one JSON object.
+
+``python -m bench.micro process-startup --queues 10 --runs 5`` is the start-up figure ``make bench``
+reports: ``wrapupd run`` to ``/readyz`` 200 from a venv installed as the container image installs
+it (``bench/prod_venv.py``), alternated with the same from the development venv.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from bench.harness import (
     many_queues_org,
     rate_args,
 )
+from bench.prod_venv import IMAGE_ENV, production_venv
 
 SIZES = (1, 3, 10, 25)  # agents on the conversation: single-agent calls to large conferences
 MIX = {1: 0.80, 3: 0.15, 10: 0.04, 25: 0.01}  # a contact centre's blend, mostly one agent
@@ -418,14 +423,26 @@ def _ready(port: int) -> bool:
         return False
 
 
-def process_ready_once(emu: Emulator, config_dir: Path, queues: int, mode: str) -> dict[str, Any]:
-    """``python -m wrapupd run``: process start -> ``/readyz`` 200, and the process's RSS then."""
+def _daemon_command(venv: str) -> tuple[list[str], dict[str, str]]:
+    """How to start ``wrapupd`` from ``venv``: ``production`` is ``.bench-venv/`` as the image
+    installs and runs it (no ``PYTHONPATH``); ``dev`` is this interpreter (the development venv)."""
+    if venv == "dev":
+        return [sys.executable, "-m", "wrapupd"], dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    return [str(production_venv())], {**env, **IMAGE_ENV}
+
+
+def process_ready_once(
+    emu: Emulator, config_dir: Path, queues: int, mode: str, venv: str = "dev"
+) -> dict[str, Any]:
+    """``wrapupd run`` from ``venv``: process start -> ``/readyz`` 200, and the process's RSS then."""
     import psutil
 
     port = _free_port()
     config = _daemon_config(config_dir / f"wrapupd-{mode}-{port}.toml", emu, queues, port)
-    env = {**os.environ, "GENESYS_SDK_IMPORT": mode}
-    command = [sys.executable, "-m", "wrapupd", "run", "--config", str(config)]
+    daemon, env = _daemon_command(venv)
+    env["GENESYS_SDK_IMPORT"] = mode
+    command = [*daemon, "run", "--config", str(config)]
     started = time.monotonic()
     errors = config_dir / f"wrapupd-{mode}-{port}.stderr"
     with errors.open("w") as stderr:
@@ -466,14 +483,40 @@ def startup_figures(queues: int, runs: int) -> dict[str, Any]:
 
 
 def process_startup(queues: int, runs: int) -> dict[str, Any]:
-    """``python -m wrapupd run`` as shipped (lean SDK import), ``runs`` times: the medians of
-    process start -> ready and of the RSS then, beside every run."""
+    """``wrapupd run`` as shipped (lean SDK import), ``runs`` times from the production venv and
+    ``runs`` times from the development one, alternated: the medians of process start -> ready and
+    of the RSS then, beside every run. ``ready_s``/``rss_at_ready_mb`` are the production venv's
+    (``dev_venv`` holds the same from the development venv); if that venv cannot be built, they
+    are the development venv's and ``venv`` says so."""
+    try:
+        production_venv()
+        venvs = ("production", "dev")
+        venv_error = None
+    except (subprocess.SubprocessError, OSError) as exc:
+        venvs, venv_error = ("dev",), _venv_failure(exc)
+    done: dict[str, list[dict[str, Any]]] = {v: [] for v in venvs}
     with tempfile.TemporaryDirectory() as tmp:
         org = many_queues_org(Path(tmp) / "org.toml", queues)
         with emulator_process(org, rate_args(UNLIMITED, 60)) as emu:
-            done = [process_ready_once(emu, Path(tmp), queues, "lean") for _ in range(runs)]
+            for _ in range(runs):
+                for venv in venvs:
+                    done[venv].append(process_ready_once(emu, Path(tmp), queues, "lean", venv))
+    out: dict[str, Any] = {"queues": queues, "venv": venvs[0], **_medians(done[venvs[0]])}
+    if venv_error:
+        out["production_venv_error"] = venv_error
+    else:
+        out["dev_venv"] = _medians(done["dev"])
+    return out
+
+
+def _venv_failure(exc: BaseException) -> str:
+    stderr = getattr(exc, "stderr", None) or ""
+    return f"{type(exc).__name__}: {exc} {stderr[-500:]}".strip()
+
+
+def _medians(done: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in done if r["ok"]]
-    out: dict[str, Any] = {"queues": queues, "runs": done}
+    out: dict[str, Any] = {"runs": done}
     if ok:
         out["ready_s"] = round(statistics.median(r["ready_s"] for r in ok), 3)
         out["rss_at_ready_mb"] = round(statistics.median(r["rss_at_ready_mb"] for r in ok), 1)
@@ -487,12 +530,15 @@ def main(argv: list[str] | None = None) -> int:
     rss.add_argument("--events", type=int, default=200_000)
     rss.add_argument("--pending", type=int, default=5_000)
     rss.add_argument("--sample-every", type=int, default=10_000)
-    startup = sub.add_parser("startup")
-    startup.add_argument("--queues", type=int, default=10)
-    startup.add_argument("--runs", type=int, default=3)
+    for name in ("startup", "process-startup"):
+        startup = sub.add_parser(name)
+        startup.add_argument("--queues", type=int, default=10)
+        startup.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     if args.command == "startup":
         result = startup_figures(args.queues, args.runs)
+    elif args.command == "process-startup":
+        result = process_startup(args.queues, args.runs)
     else:
         result = asyncio.run(rss_run(args.events, args.pending, args.sample_every))
     print(json.dumps(result), flush=True)

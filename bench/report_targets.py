@@ -10,7 +10,11 @@ from typing import Any
 NOISE = """\
 How noise is handled. The machine is shared (two cores, several other jobs running at the same
 time), so every figure is reduced before it is judged: start-up and RSS at ready are the medians of
-{startup_runs} process starts, durable intake the median of 3 runs, parse + detect the best pass
+{startup_runs} process starts of `wrapupd run`
+from a virtualenv installed as the container image installs it (`.bench-venv/`, built once by
+`bench/prod_venv.py`: `requirements.lock` with `--require-hashes`, then `pip install --no-deps .`,
+bytecode compiled at install; the development venv's figures, from runs alternated with these, are
+`startup.dev_venv` in the results JSON), durable intake the median of 3 runs, parse + detect the best pass
 over the blend (other processes only ever slow a pass down), the p99 target must hold in *each* of
 {repeats} consecutive runs (the worst is shown). `make bench` exits non-zero when a target is missed,
 or when a compared figure (the ones marked "yes") is more than 20 % worse than in the last committed

@@ -23,7 +23,6 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from wrapupd.metrics import Metrics
-from wrapupd.status_page import CONTENT_SECURITY_POLICY, render_page
 from wrapupd.status_report import StatusSource, report_to_json
 
 log = structlog.get_logger(__name__)
@@ -185,6 +184,8 @@ class HealthServer:
             return _text(500, "metrics unavailable")
 
     async def _status_page(self) -> web.Response:
+        from wrapupd.status_page import CONTENT_SECURITY_POLICY, render_page  # on first view
+
         assert self._status is not None
         report = await self._status.status_report()
         page = render_page(report, refresh_seconds=self._refresh_seconds)

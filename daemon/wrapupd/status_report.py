@@ -11,12 +11,14 @@ Times are timezone-aware UTC datetimes. ``applied_today`` counts since 00:00 UTC
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import TypeAdapter
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 SCHEMA_VERSION = 1
 
@@ -159,12 +161,17 @@ def age_text(moment: datetime | None, now: datetime) -> str:
     return f"{seconds:.0f} s ago"
 
 
-_ADAPTER: TypeAdapter[StatusReport] = TypeAdapter(StatusReport)
+@functools.cache
+def _adapter() -> TypeAdapter[StatusReport]:
+    """Built on first use (a page load, ``wrapupd status``): building it is ~20 ms of start-up."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(StatusReport)
 
 
 def report_to_json(report: StatusReport) -> dict[str, Any]:
     """The ``/status.json`` document: the report's fields plus ``ready`` and each problem's remedy."""
-    document: dict[str, Any] = _ADAPTER.dump_python(report, mode="json")
+    document: dict[str, Any] = _adapter().dump_python(report, mode="json")
     document["schema"] = SCHEMA_VERSION
     document["ready"] = report.ready
     for entry, problem in zip(document["problems"], report.problems, strict=True):
@@ -177,4 +184,4 @@ def report_from_json(document: object) -> StatusReport:
     if not isinstance(document, dict) or document.get("schema") != SCHEMA_VERSION:
         raise ValueError(f"not a wrapupd status document (schema {SCHEMA_VERSION} expected)")
     fields = {k: v for k, v in document.items() if k not in ("schema", "ready")}
-    return _ADAPTER.validate_python(fields)
+    return _adapter().validate_python(fields)
