@@ -127,7 +127,7 @@ class Ledger:
     # --- queueing ------------------------------------------------------------------------------
 
     def _queue(self, kind: str, args: tuple[Any, ...]) -> Receipt[Any]:
-        receipt: Receipt[Any] = Receipt()
+        receipt: Receipt[Any] = Receipt(self._writer.hurry)
         self._writer.put(Op(kind, args, receipt))
         return receipt
 
