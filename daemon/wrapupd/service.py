@@ -387,10 +387,8 @@ def _describe_failure(failure: BaseExceptionGroup[BaseException]) -> str:
     return "; ".join(str(e) for e in failure.exceptions)
 
 
-# How long a thread may hold the GIL while another waits (CPython's default: 5 ms). The SDK's
-# request in a worker thread and the ledger's writer are busy Python while the event loop waits
-# for its turn; at 1 ms the loop gets it back sooner. Set once ready, for the process, like
-# gc.freeze (docs/PERFORMANCE.md, "Tail latency": the loop's waits for the GIL are the tail).
+# How long a busy thread (the SDK's request, the ledger writer) may keep the GIL from the waiting
+# event loop: CPython's 5 ms, or 1 ms once ready, for the process like gc.freeze (PERFORMANCE.md).
 SWITCH_INTERVAL_S = 0.001
 
 
