@@ -39,6 +39,7 @@ _.DONE  # events.py: ItemState read back from the ledger by value, ItemState(row
 # --- 3. the Genesys SDK (PureCloudPlatformClientV2) reads these on objects we hand it ----------
 _.getheaders  # genesys/http.py: the SDK's RESTResponse interface on our response
 _.getheader
+_.trace  # genesys/http.py: _QuietSdkLogger.trace, which the SDK's ApiClient calls after every request
 _.gateway_configuration  # genesys/client.py, genesys/http.py: SDK Configuration attributes we pin
 _.user_agent
 _.live_reload_config

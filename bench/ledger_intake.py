@@ -7,6 +7,11 @@ Opens a ledger in a temporary directory (or ``--url postgresql://...``, password
 reported: the event loop's own share (how fast ``add_pending`` returns), and a writing mark's
 round trip under that load.
 
+``--write-path`` measures instead what a grace-0 write waits for in the ledger, at ``--rate``
+writes/s: a new item due at once, its ``writing`` mark awaited (the milliseconds reported), a
+history note and the outcome queued after, as the applier does; and how many commits that took
+per write (the item and its mark share one when the writer works as designed).
+
 ``--baseline REV`` measures the single-file ledger of an older commit instead (one fsync per
 commit, on the event loop), loaded from git, so the figure before and after can be compared on
 one machine in one run.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -25,12 +31,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from wrapupd.events import WorkItem
-from wrapupd.ledger import ledger_path, open_ledger
+from wrapupd.events import Outcome, WorkItem
+from wrapupd.ledger import HistoryKind, Ledger, ledger_path, open_ledger
+from wrapupd.ledger.backend import Session
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE_REV = "27d3fb2"  # the last commit with one fsync per commit on the event loop
@@ -80,6 +88,53 @@ async def measure_group_commit(location: str | Path, count: int) -> dict[str, An
         "durable_items_per_s": round(count / durable_s),
         "event_loop_items_per_s": round(count / on_loop),
         "mark_writing_ms": round(mark_ms, 2),
+    }
+
+
+def count_commits(ledger: Ledger) -> list[int]:
+    """A one-element counter of the writer's commits from now on."""
+    backend = ledger._backend  # a measurement looks inside
+    real = backend.transaction
+    commits = [0]
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[Session]:
+        with real() as session:
+            yield session
+        commits[0] += 1
+
+    backend.transaction = counted  # type: ignore[method-assign]
+    return commits
+
+
+async def measure_write_path(location: str | Path, count: int, rate: float) -> dict[str, Any]:
+    """Grace-0 writes at ``rate``/s: the awaited mark's milliseconds, and commits per write."""
+    ledger = await open_ledger(location, password=os.environ.get("WRAPUPD_LEDGER_PASSWORD"))
+    commits, waits = count_commits(ledger), []
+    try:
+        started = time.perf_counter()
+        for n in range(count):
+            now = datetime.now(UTC)
+            item = WorkItem(str(uuid.uuid4()), str(uuid.uuid4()), "q", now, now, None)
+            asked = time.perf_counter()
+            ledger.add_pending(item, queue_name="Support")
+            await asyncio.sleep(0)  # the worker takes the item a loop turn later
+            await ledger.mark_writing(item.key, 1, "code")
+            waits.append((time.perf_counter() - asked) * 1000)
+            ledger.note(item.key, HistoryKind.CHECK, "in ACW without a code")
+            ledger.record_outcome(item.key, Outcome.APPLIED, "applied")
+            await asyncio.sleep(max(0.0, started + (n + 1) / rate - time.perf_counter()))
+    finally:
+        await ledger.close()
+    waits.sort()
+    return {
+        "ledger": "write path",
+        "backend": ledger.kind,
+        "writes": count,
+        "rate_per_s": rate,
+        "mark_ms_p50": round(waits[count // 2], 2),
+        "mark_ms_p99": round(waits[min(count - 1, int(count * 0.99))], 2),
+        "commits_per_write": round(commits[0] / count, 2),
     }
 
 
@@ -143,7 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--url", help="a PostgreSQL ledger instead of a SQLite file")
     parser.add_argument("--baseline", nargs="?", const=BASELINE_REV, metavar="REV")
+    parser.add_argument("--write-path", action="store_true", help="grace-0 writes, see above")
+    parser.add_argument("--rate", type=float, default=50.0, help="writes/s for --write-path")
     args = parser.parse_args(argv)
+    if args.write_path:
+        with tempfile.TemporaryDirectory(prefix="wrapupd-intake-") as directory:
+            location = args.url or ledger_path(directory)
+            count = min(args.items, 500)
+            print(json.dumps(asyncio.run(measure_write_path(location, count, args.rate))))
+        return 0
     with tempfile.TemporaryDirectory(prefix="wrapupd-intake-") as directory:
         results = [
             asyncio.run(measure_group_commit(args.url or ledger_path(directory), args.items))

@@ -1,10 +1,12 @@
-"""``python -m bench.tail_profile [--runs N]``: what lands on the event loop during traffic.
+"""``python -m bench.tail_profile [--runs N] [--peak]``: what lands on the event loop during traffic.
 
-Runs wrapupd's latency scenario (the quick plan's ~50 ACW/s, grace 0) ``--runs`` times in this
-process and records, beside each run's p99: every garbage collection (generation, milliseconds,
-from ``gc.callbacks``) and every event-loop callback that ran longer than 2 ms (timed around
-``asyncio.Handle._run``, named by its task's coroutine). Run it under ``py-spy record`` for the
-flame graph.
+Runs wrapupd's latency scenario (the quick plan's ~50 ACW/s, grace 0; ``--peak``: the peak run's
+200 ACW/s) ``--runs`` times in this process and records, beside each run's p50/p99: every garbage
+collection (generation, milliseconds, from ``gc.callbacks``), every event-loop callback that ran
+longer than 2 ms (timed around ``asyncio.Handle._run``, named by its task's coroutine), and the two
+waits of a write as the applier sees them: the awaited ``writing`` mark (intake and mark on disk)
+and the PATCH call (worker thread, SDK, emulator). Run it under ``py-spy record`` for the flame
+graph; run it on two checkouts in turn to compare them (the machine's load is in each run).
 Prints one JSON object. A measurement, never an assertion (STYLE.md).
 """
 
@@ -14,12 +16,18 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from bench.__main__ import PLANS, latency_scenario
+from bench.__main__ import PLANS, latency_scenario, peak_scenario
 from bench.contenders.wrapupd_runner import WrapupdContender
 from bench.harness import Scenario, run_scenario
+from groundtruth.score import percentile
+from wrapupd.genesys.client import GenesysClient
+from wrapupd.ledger import Ledger
 
 
 class Collections:
@@ -82,6 +90,35 @@ class SlowCallbacks:
         }
 
 
+@contextmanager
+def timed(owner: type, method: str) -> Iterator[list[float]]:
+    """Milliseconds of every awaited call of ``owner.method`` while installed."""
+    original: Callable[..., Awaitable[Any]] = getattr(owner, method)
+    took: list[float] = []
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            took.append((time.perf_counter() - started) * 1000)
+
+    setattr(owner, method, wrapper)
+    try:
+        yield took
+    finally:
+        setattr(owner, method, original)
+
+
+def _waits(ms: list[float]) -> dict[str, Any]:
+    p50, p99 = percentile(ms, 50), percentile(ms, 99)
+    return {
+        "count": len(ms),
+        "p50": None if p50 is None else round(p50, 2),
+        "p99": None if p99 is None else round(p99, 2),
+    }
+
+
 def _name(handle: asyncio.events.Handle) -> str:
     callback = getattr(handle, "_callback", None)
     task = getattr(callback, "__self__", None)
@@ -95,23 +132,31 @@ async def one_run(scenario: Scenario) -> dict[str, Any]:
     collections = Collections()
     gc.callbacks.append(collections)
     try:
-        with SlowCallbacks() as slow:
+        with (
+            SlowCallbacks() as slow,
+            timed(Ledger, "mark_writing") as marks,
+            timed(GenesysClient, "patch_participant_wrapup") as patches,
+        ):
             run = (await run_scenario(WrapupdContender(), scenario)).as_json()
     finally:
         gc.callbacks.remove(collections)
     lat = run["latency_ms"]
     return {
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "p50": lat["p50"],
         "p99": lat["p99"],
         "max": lat["max"],
         "count": lat["count"],
+        "writing_mark_ms": _waits(marks),
+        "patch_ms": _waits(patches),
         "gc": collections.summary(),
         "slow_callbacks": slow.summary(),
     }
 
 
-async def main_async(runs: int) -> list[dict[str, Any]]:
-    base = latency_scenario(PLANS["quick"])
+async def main_async(runs: int, peak: bool = False) -> list[dict[str, Any]]:
+    plan = PLANS["quick"]
+    base = peak_scenario(plan) if peak else latency_scenario(plan)
     scenario = Scenario(**{**base.__dict__, "settle_s": 15})
     return [await one_run(scenario) for _ in range(runs)]
 
@@ -119,8 +164,9 @@ async def main_async(runs: int) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--peak", action="store_true", help="the peak run's 200 ACW/s")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main_async(args.runs))))
+    print(json.dumps(asyncio.run(main_async(args.runs, args.peak))))
 
 
 if __name__ == "__main__":

@@ -91,8 +91,10 @@ class Metrics:
         self._events = self._counter(
             "events_total", "Notification frames received, by kind.", ["kind"]
         )
-        for kind in EventKind:
-            self._events.labels(kind=kind.value)
+        # Children looked up once: ``labels()`` validates and locks on every call, once per frame.
+        self._event_children = {
+            kind.value: self._events.labels(kind=kind.value) for kind in EventKind
+        }
         self._acw_without_code = self._counter(
             "acw_without_code_total",
             "Agent participants seen in after-call work without a wrap-up code.",
@@ -102,8 +104,7 @@ class Metrics:
         self._outcomes = self._counter(
             "outcomes_total", "Work items finished, by outcome.", ["outcome"]
         )
-        for outcome in Outcome:
-            self._outcomes.labels(outcome=outcome.value)
+        self._outcome_children = {o.value: self._outcomes.labels(outcome=o.value) for o in Outcome}
         self._apply_latency = Histogram(
             PREFIX + "apply_latency_seconds",
             "Time from the start of after-call work to the default code being applied.",
@@ -127,6 +128,8 @@ class Metrics:
         self._rate_limited = self._counter(
             "rate_limited_total", "Platform answers with HTTP 429 (Too Many Requests)."
         )
+        # (method, endpoint template, status) -> its two children, for templates only (bounded).
+        self._api_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def _register_channel(self) -> None:
         self._connected = self._gauge(
@@ -193,7 +196,10 @@ class Metrics:
 
     def event_received(self, kind: EventKind | str) -> None:
         """Count one frame; an unknown kind raises ``ValueError`` so a typo fails in tests."""
-        self._events.labels(kind=EventKind(kind).value).inc()
+        child = self._event_children.get(kind)
+        if child is None:
+            child = self._event_children[EventKind(kind).value]
+        child.inc()
 
     def frame_received(self, frame: Frame) -> None:
         """Count one parsed frame under its kind."""
@@ -223,7 +229,10 @@ class Metrics:
 
     def outcome(self, outcome: Outcome) -> None:
         """Count one finished work item."""
-        self._outcomes.labels(outcome=Outcome(outcome).value).inc()
+        child = self._outcome_children.get(outcome)
+        if child is None:
+            child = self._outcome_children[Outcome(outcome).value]
+        child.inc()
 
     def apply_latency(self, seconds: float) -> None:
         """Observe ACW start -> applied; clock skew against the platform's timestamp clamps to 0."""
@@ -257,13 +266,27 @@ class Metrics:
 
         429s are counted into ``wrapupd_rate_limited_total`` here, so nobody else counts them.
         """
-        route, verb = endpoint_label(endpoint), method.upper()
-        self._api_requests.labels(
-            endpoint=route, method=verb, status_class=status_class(status)
-        ).inc()
-        self._api_duration.labels(endpoint=route, method=verb).observe(max(0.0, seconds))
+        key = (method, endpoint, status)
+        children = self._api_children.get(key) or self._api_children_for(key)
+        children[0].inc()
+        children[1].observe(max(0.0, seconds))
         if status == 429:
             self._rate_limited.inc()
+
+    def _api_children_for(self, key: tuple[str, str, int]) -> tuple[Counter, Histogram]:
+        """The two children of one (method, endpoint, status); kept when the endpoint is a
+        template, so the cache stays as bounded as the labels themselves."""
+        method, endpoint, status = key
+        route, verb = endpoint_label(endpoint), method.upper()
+        children = (
+            self._api_requests.labels(
+                endpoint=route, method=verb, status_class=status_class(status)
+            ),
+            self._api_duration.labels(endpoint=route, method=verb),
+        )
+        if route == endpoint:
+            self._api_children[key] = children
+        return children
 
     # --- reconciliation and codes ------------------------------------------------------------
 

@@ -83,7 +83,10 @@ class Worklist:
         """Hold a new unfinished item and release it to the workers at its due time."""
         live = Live(item=item)
         self._live[item.key] = live
-        self.schedule(live, item.due_at)
+        if item.due_at <= self._clock.now():
+            self._into_line(live)  # due already (grace 0): now, not a loop turn later
+        else:
+            self.schedule(live, item.due_at)
         return live
 
     def schedule(self, live: Live, due_at: datetime) -> None:
@@ -95,8 +98,10 @@ class Worklist:
         if delay > 0:
             await self._clock.sleep(delay)
             live.proof_epoch = None  # it waited: only a sighting from now on proves the state
-        if live.cancelled:
-            return
+        if not live.cancelled:
+            self._into_line(live)
+
+    def _into_line(self, live: Live) -> None:
         # Earliest deadline first (on the monotonic clock), then first due: when the budget is short,
         # the time-boxed participants closest to the platform's timeout go first.
         now = self._clock.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
 import socket
@@ -21,7 +22,7 @@ from genesys_emulator.testing import RunningEmulator
 from groundtruth.score import score, unresolved
 from wrapupd.errors import BackgroundJobFailed
 from wrapupd.sdnotify import Notifier, WatchdogPinger
-from wrapupd.service import Daemon
+from wrapupd.service import SWITCH_INTERVAL_S, Daemon
 
 
 class NotifySocket:
@@ -66,6 +67,19 @@ async def test_systemd_hears_ready_status_and_stopping_in_order(
     assert any(i < ready for i in statuses), "STATUS=connected comes before READY"
     assert any("STATUS=watching 5 queues" in m for m in messages)
     assert any(i > stopping and "draining" in messages[i] for i in statuses)
+
+
+async def test_once_ready_the_startup_heap_is_frozen_and_threads_share_the_gil_sooner(
+    emulator: RunningEmulator, start_daemon: DaemonFactory
+) -> None:
+    """What keeps the write path's tail short once traffic comes (docs/PERFORMANCE.md)."""
+    sys.setswitchinterval(0.005)  # CPython's default, whatever an earlier test left
+    daemon = await start_daemon()
+    try:
+        assert gc.get_freeze_count() > 0, "the start-up objects are still in every collection"
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+    finally:
+        await start_daemon.stop(daemon)
 
 
 async def test_the_watchdog_pings_through_platform_silence_and_stops_when_a_part_dies(

@@ -25,6 +25,7 @@ from wrapupd.errors import PlatformError, RateLimited, ServerError
 from wrapupd.events import (
     Communication,
     ConversationSnapshot,
+    ItemState,
     Outcome,
     Participant,
     Queue,
@@ -355,6 +356,28 @@ async def test_a_sighting_of_an_item_already_due_is_its_proof_one_call(rig: Rig)
     rig.sighting()
     await rig.until(lambda: rig.outcome() is not None)
     assert (rig.platform.calls, rig.platform.writes) == (1, [CODE.id])
+
+
+@pytest.mark.parametrize("due_at_once", [True, False])
+async def test_the_writing_mark_is_on_disk_before_the_patch_is_sent(
+    rig: Rig, due_at_once: bool
+) -> None:
+    """What the disk holds while the PATCH is on its way: the item, marked ``writing`` with the
+    code, so a crash during the write re-checks by GET instead of writing again. Read from the
+    file as another process would (the ledger's queries do not wait for its writer)."""
+    on_disk: list[WorkItem | None] = []
+    rig.platform.during_patch.append(lambda: on_disk.append(rig.ledger.queries.get(KEY)))
+    if due_at_once:
+        await rig.advance(GRACE + 1)
+        rig.sighting()
+    else:
+        rig.sighting()
+        await rig.advance(GRACE)
+    await rig.until(lambda: rig.outcome() is not None)
+    assert rig.platform.writes == [CODE.id]
+    [seen] = on_disk
+    assert seen is not None, "the PATCH left before its work item was on disk"
+    assert (seen.state, seen.attempts, seen.code_id) == (ItemState.WRITING, 1, CODE.id)
 
 
 async def test_a_sighting_that_aged_in_the_line_is_checked_before_the_write(

@@ -27,7 +27,7 @@ from ledger_places import (
 )
 from wrapupd.errors import LedgerError, LedgerUnavailable
 from wrapupd.events import ItemState, Outcome
-from wrapupd.ledger import Ledger
+from wrapupd.ledger import HistoryKind, Ledger, writer
 from wrapupd.ledger.backend import Session
 
 
@@ -89,6 +89,61 @@ async def test_the_event_loop_never_waits_on_a_commit_and_many_items_share_one(
         assert held.commits <= 2, f"1,001 writes took {held.commits} commits"
     finally:
         held.gate.set()
+        await ledger.close()
+
+
+class CountedCommits:
+    """Counts the writer's commits (transactions that ended without an error)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.commits = 0
+        backend = ledger._backend  # type: ignore[attr-defined]
+        real = backend.transaction
+
+        @contextmanager
+        def counted() -> Iterator[Session]:
+            with real() as session:
+                yield session
+            self.commits += 1
+
+        backend.transaction = counted
+
+
+async def test_a_new_item_and_its_writing_mark_reach_the_disk_in_one_commit(
+    sqlite_place: Place, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item due at once is marked right after it is taken on: one fsync on the write's path.
+
+    The writer's patience is made long so that the result cannot depend on the machine's speed;
+    the pause between intake and mark gives a writer that commits at once every chance to."""
+    monkeypatch.setattr(writer, "LAZY_COMMIT_S", 60.0)
+    ledger = await sqlite_place.open()
+    counted = CountedCommits(ledger)
+    try:
+        assert ledger.add_pending(item("c1"))
+        await asyncio.sleep(0.02)
+        assert counted.commits == 0, "a write nobody waited for was committed on its own at once"
+        assert await ledger.mark_writing(("c1", "agent-1"), 1, "code-1")
+        assert counted.commits == 1, f"the item and its mark took {counted.commits} commits"
+        stored = ledger.queries.get(("c1", "agent-1"))  # on disk, without waiting for the writer
+        assert stored is not None and stored.state is ItemState.WRITING
+    finally:
+        await ledger.close()
+
+
+async def test_a_write_nobody_waits_for_still_reaches_the_disk_on_its_own(
+    sqlite_place: Place,
+) -> None:
+    ledger = await sqlite_place.open()
+    try:
+        assert ledger.add_pending(item("c1"))
+        ledger.note(("c1", "agent-1"), HistoryKind.CHECK, "in ACW without a code")
+        await eventually(
+            lambda: ledger.queries.get(("c1", "agent-1")) is not None,
+            what="the new item on disk with nobody waiting for it",
+        )
+        assert ledger.health().queued == 0
+    finally:
         await ledger.close()
 
 

@@ -164,6 +164,23 @@ def test_api_response_counts_and_times_requests(
     assert value(registry, "wrapupd_rate_limited_total") == 0
 
 
+def test_repeated_calls_count_on_one_series_and_concrete_paths_are_not_remembered(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    """The children of a template are looked up once; a concrete path (ids in it) is labelled
+    with ``{id}`` each time and never kept, so the lookup table stays as bounded as the labels."""
+    route = "/api/v2/conversations/{conversationId}"
+    for _ in range(3):
+        metrics.api_response("GET", route, 200, 0.01)
+    for n in range(100):
+        metrics.api_response("GET", f"/api/v2/conversations/{n:08d}-aaaa-bbbb-cccc", 200, 0.01)
+    assert value(registry, "wrapupd_api_requests_total", endpoint=route, method="GET",
+                 status_class="2xx") == 3  # fmt: skip
+    labels = {"endpoint": "/api/v2/conversations/{id}", "method": "GET", "status_class": "2xx"}
+    assert value(registry, "wrapupd_api_requests_total", **labels) == 100
+    assert len(metrics._api_children) == 1  # private on purpose: the bound is the promise
+
+
 def test_a_429_counts_as_rate_limited(registry: CollectorRegistry, metrics: Metrics) -> None:
     metrics.api_response("GET", "/api/v2/routing/queues", 429, 0.01)
     assert value(registry, "wrapupd_rate_limited_total") == 1

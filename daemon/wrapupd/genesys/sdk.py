@@ -47,6 +47,7 @@ __all__ = [
     "SDK_PACKAGE",
     "DeferredModel",
     "LeanImportUnavailable",
+    "SdkLogger",
     "load_sdk",
     "model",
     "read_package_table",
@@ -251,6 +252,7 @@ HttpRequestOptions: Any = importlib.import_module(
 ).HttpRequestOptions
 Configuration: Any = importlib.import_module(f"{SDK_PACKAGE}.configuration").Configuration
 LogLevel: Any = importlib.import_module(f"{SDK_PACKAGE}.logger").LogLevel
+SdkLogger: Any = importlib.import_module(f"{SDK_PACKAGE}.logger").Logger
 AnalyticsApi: Any = _api_class("analytics_api", "AnalyticsApi")
 ConversationsApi: Any = _api_class("conversations_api", "ConversationsApi")
 NotificationsApi: Any = _api_class("notifications_api", "NotificationsApi")

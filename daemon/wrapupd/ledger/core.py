@@ -39,7 +39,7 @@ from wrapupd.ledger.model import (
     LeaseAnswer,
     LedgerHealth,
     Replica,
-    iso,
+    refuse_naive,
 )
 from wrapupd.ledger.ops import execute
 from wrapupd.ledger.queries import LedgerQueries
@@ -127,7 +127,7 @@ class Ledger:
     # --- queueing ------------------------------------------------------------------------------
 
     def _queue(self, kind: str, args: tuple[Any, ...]) -> Receipt[Any]:
-        receipt: Receipt[Any] = Receipt()
+        receipt: Receipt[Any] = Receipt(self._writer.hurry)
         self._writer.put(Op(kind, args, receipt))
         return receipt
 
@@ -152,10 +152,8 @@ class Ledger:
         if token in self._index:
             return False
         for moment in (item.acw_started_at, item.due_at, item.deadline):
-            if moment is not None:
-                iso(
-                    moment
-                )  # a naive time is a bug at the caller: refuse it here, not in the thread
+            if moment is not None:  # a naive time is a bug at the caller: refused here, not later
+                refuse_naive(moment)
         self._index[token] = Known.OPEN
         self._writer.put(Op("add", (item, queue_name, user_id, self._clock.now(), self.owner)))
         return True

@@ -184,11 +184,16 @@ def iso(moment: datetime) -> str:
     """Fixed-width ISO UTC text, so that string comparison orders by time (SQLite, exports)."""
     if moment.tzinfo is UTC:
         return moment.isoformat(timespec="microseconds")
-    if moment.tzinfo is None:
+    refuse_naive(moment)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def refuse_naive(moment: datetime) -> None:
+    """ValueError for a time without a zone: the ledger stores UTC and cannot guess."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(
             f"naive datetime {moment!r}: the ledger stores UTC, pass an aware datetime"
         )
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def as_datetime(value: object) -> datetime | None:

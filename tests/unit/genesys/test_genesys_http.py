@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from genesys_stub import Reply, StubServer
 from PureCloudPlatformClientV2 import ApiClient, RoutingApi
+from PureCloudPlatformClientV2 import logger as sdk_logger
 from PureCloudPlatformClientV2.configuration import Configuration
 from PureCloudPlatformClientV2.http_request_options import HttpRequestOptions
 from PureCloudPlatformClientV2.logger import LogLevel
@@ -139,6 +140,27 @@ def test_generated_api_methods_work_through_the_client(stub: StubServer) -> None
     queue = RoutingApi(api).get_routing_queue("q1")
     assert (queue.id, queue.name) == ("q1", "Support")
     assert stub.calls[0].headers["authorization"] == "Bearer secret-token"
+
+
+def test_the_sdk_builds_no_log_line_per_request(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's trace/debug lines (headers formatted, then discarded) cost the GIL per call."""
+    stub.script("GET", "/api/v2/routing/queues/q1", Reply(200, {"id": "q1", "name": "Support"}))
+    stub.script("GET", "/api/v2/routing/queues/q2", Reply(404, {"message": "gone"}))
+    pin_sdk_configuration()
+
+    def built(*_: Any, **__: Any) -> None:
+        raise AssertionError("the SDK built a log line for a request")
+
+    monkeypatch.setattr(sdk_logger, "LogStatement", built)
+    api = ApiClient(host=stub.url)
+    api.set_http_client(make_client())
+    assert RoutingApi(api).get_routing_queue("q1").name == "Support"
+    with pytest.raises(ApiException):
+        RoutingApi(api).get_routing_queue("q2")
+    pin_sdk_configuration()  # idempotent: still the quiet logger, still silenced
+    assert Configuration().logger.log_level == LogLevel.LNone
 
 
 def test_pinned_configuration_undoes_and_ignores_the_config_file(tmp_path: Any) -> None:
