@@ -145,12 +145,13 @@ class Writer:
         with self._ready:
             if self._stopping:
                 raise LedgerError(f"ledger {self._backend.location} is closed")
-            if not self._queue:
-                self._first_queued_at = time.monotonic()
             self._queue.append(op)
             self._queued_total += 1
-            # No wake-up: the writer looks every LAZY_COMMIT_S, or when hurried; a thread woken per
-            # write would take the GIL from the event loop once per write.
+            if len(self._queue) == 1:
+                # The first write of a batch wakes the writer, which then waits for company; the
+                # others do not (a thread woken per write takes the GIL from the event loop).
+                self._first_queued_at = time.monotonic()
+                self._ready.notify_all()
 
     def hurry(self) -> None:
         """Somebody waits for what is queued: commit it now."""
@@ -192,7 +193,7 @@ class Writer:
 
     def _take(self) -> list[Op] | None:
         with self._ready:
-            while (patience := self._patience()) > 0:
+            while (patience := self._patience()) != 0:
                 self._ready.wait(patience)
             if not self._queue:
                 return None
@@ -205,12 +206,13 @@ class Writer:
             self._in_batch = len(batch)
             return batch
 
-    def _patience(self) -> float:
-        """How long to wait before committing what is queued (0: now); lock held."""
+    def _patience(self) -> float | None:
+        """How long to wait before committing what is queued (0: now; None: until woken, nothing
+        is queued); lock held."""
         if self._stopping or (self._queue and (self._urgent or len(self._queue) >= MAX_BATCH)):
             return 0.0
         if not self._queue:
-            return LAZY_COMMIT_S  # look again then: writes are queued without a wake-up
+            return None
         return max(0.0, self._first_queued_at + LAZY_COMMIT_S - time.monotonic())
 
     def _requeue(self, ops: list[Op]) -> None:
