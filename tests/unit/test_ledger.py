@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from ledger_places import KEY, T0, Place, item, sqlite_at
 from wrapupd.clock import ManualClock
 from wrapupd.events import ItemState, Outcome
 from wrapupd.ledger import HistoryKind, Known, Ledger
+from wrapupd.ledger.model import iso
 
 
 @pytest.fixture
@@ -377,3 +378,15 @@ def test_adds_succeed_exactly_once_per_key(keys: list[tuple[str, str]]) -> None:
 
     with tempfile.TemporaryDirectory() as directory:
         asyncio.run(run(directory))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1000, 1, 2),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7, minutes=-30))]),
+    )
+)
+def test_stored_times_are_fixed_width_iso_utc_text(moment: datetime) -> None:
+    expected = moment.astimezone(UTC).isoformat(timespec="microseconds")
+    assert iso(moment) == expected and len(expected) == len("2026-01-01T00:00:00.000000+00:00")
