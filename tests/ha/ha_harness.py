@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
 from prometheus_client import CollectorRegistry
 
 from genesys_emulator.testing import RunningEmulator
@@ -174,7 +175,9 @@ class Fleet:
         )
         daemon = Daemon(options, registry=CollectorRegistry(), notifier=Notifier({}))
         stack = contextlib.AsyncExitStack()
-        await asyncio.wait_for(stack.enter_async_context(daemon.running()), timeout=20)
+        # The replica's tasks inherit its name: each captured log line says which replica spoke.
+        with structlog.contextvars.bound_contextvars(replica=name):
+            await asyncio.wait_for(stack.enter_async_context(daemon.running()), timeout=20)
         self.running[name] = (daemon, stack)
         self.channels[name] = channel_ids(self.emu) - before
         return daemon
