@@ -38,7 +38,7 @@ typecheck: $(STAMP)
 
 # The whole suite: lint (ruff, import contracts, dead code), types, unit + emulator + end-to-end tests, the JS example.
 test: lint typecheck test-js
-	$(PY) -m pytest -q -rR --reruns 2 --reruns-delay 1
+	$(PY) -m pytest -q
 
 # examples/javascript: the official JavaScript SDK against the emulator (needs Node >= 18.3 and npm).
 test-js: $(STAMP)

@@ -141,6 +141,15 @@ class Outcomes:
         due = self._replicas.look_again_at(live.key)
         self._work.schedule(live, due)
 
+    def lease_covers_write(self, live: Live) -> bool:
+        """Right before a write: the item's lease still covers it; else the write is held back and
+        the item looked at again (renewed by then, or another replica's)."""
+        if self._replicas is None or self._replicas.may_write(live.key):
+            return True
+        log.info("write_held_back_lease_ending", conversation=live.key[0], participant=live.key[1])
+        self.not_ours(live)
+        return False
+
     def forget(self, live: Live) -> None:
         """Drop the item from this process without an outcome (another replica owns it)."""
         self._work.remove(live.key)

@@ -109,7 +109,8 @@ class Replicas:
         self._set_budget = set_budget
         self._on_reconciler = on_reconciler
         self.shared = ledger.kind == "postgres"
-        self._held: set[Key] = set()
+        self._held: dict[Key, datetime] = {}  # items whose lease is ours: when it ends at the least
+        self._lease = timedelta(seconds=config.lease_seconds)
         self._held_until: dict[Key, datetime] = {}  # items another replica holds: its lease end
         self._recount = asyncio.Event()  # a lease lapsed: its holder may be gone, beat now
         self._reconciler = not self.shared
@@ -133,6 +134,7 @@ class Replicas:
         """Claim the item's lease before its check and write (always WRITE on a private ledger)."""
         if not self.shared:
             return Admission.WRITE
+        asked = self._clock.now()  # the lease runs at least until asked + lease_seconds
         try:
             answer = await self._ledger.claim(key, self._config.lease_seconds)
         except LedgerUnavailable:
@@ -143,10 +145,20 @@ class Replicas:
             self._recount.set()  # share the budget anew now, not at the next heartbeat
         admission = _ADMISSIONS[answer.claim]
         if admission in (Admission.WRITE, Admission.RECHECK):
-            self._held.add(key)
+            self._held[key] = asked + self._lease
         else:
-            self._held.discard(key)
+            self._held.pop(key, None)
         return admission
+
+    def may_write(self, key: Key) -> bool:
+        """The item's lease is ours for at least one more renewal period, so a write sent now lands
+        inside it: renewals falling behind (a stalled process, a slow database) hold writes back
+        before another replica can take the item over and write it too."""
+        if not self.shared:
+            return True
+        ends = self._held.get(key)
+        margin = timedelta(seconds=self._config.renew_seconds)
+        return ends is not None and self._clock.now() + margin < ends
 
     # --- what the service asks -------------------------------------------------------------------
 
@@ -207,11 +219,15 @@ class Replicas:
         while True:
             await self._clock.sleep(self._config.renew_seconds)
             for key in list(self._held):
+                asked = self._clock.now()
                 try:
-                    if not await self._ledger.renew(key, self._config.lease_seconds):
-                        self._held.discard(key)  # finished (which releases it), or lost
+                    renewed = await self._ledger.renew(key, self._config.lease_seconds)
                 except LedgerUnavailable:
                     break
+                if not renewed:
+                    self._held.pop(key, None)  # finished (which releases it), or lost
+                elif key in self._held:
+                    self._held[key] = max(self._held[key], asked + self._lease)
 
     async def _adopt_forever(self, adopt: Callable[[Iterable[WorkItem]], int]) -> None:
         while True:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from faults_harness import (
@@ -251,41 +250,48 @@ async def test_bursts_of_500_502_503_504(
     assert_promises(result)
 
 
+def _hold_first_write_and_read(cids: Iterable[str], seconds: float) -> list[dict[str, Any]]:
+    """Per conversation: its first wrap-up write and its first read held ``seconds``."""
+    return [
+        {"kind": "latency", "method": method, "path": path, "seconds": seconds, "count": 1}
+        for cid in sorted(cids)
+        for method, path in (
+            ("PATCH", f"/api/v2/conversations/{cid}/participants/*"),
+            ("GET", f"/api/v2/conversations/{cid}"),
+        )
+    ]
+
+
+def _held_writes(emu: RunningEmulator, armed: int) -> int:
+    """How many of the ``armed`` write holds a request has taken (the rest are still pending)."""
+    pending = emu.control("GET", "/_emulator/faults")["pending"]
+    return armed - sum(1 for f in pending if f["kind"] == "latency" and f["method"] == "PATCH")
+
+
 async def test_api_latency_above_the_client_timeout(
     scenario: ScenarioFactory, in_process: InProcessFactory
 ) -> None:
+    # Every conversation's first write and first read are held past the client's timeout, armed
+    # as the conversation starts (its first write is at least talk + grace away). Holds per
+    # participant are bounded, so a loaded machine cannot pile them on one participant (armed
+    # on a timer instead, a slow daemon met them on every try and ran out the 2 s time box).
     timeout = 6 * UNIT
+    applier = ApplierConfig(workers=8, retry_initial_seconds=UNIT / 5, retry_max_seconds=4 * UNIT)
+    armed: set[str] = set()
+
+    async def arm_new_conversations(s: Scenario) -> None:
+        progress = [await asyncio.to_thread(s.emu.traffic_progress, t) for t in s.traffic_ids]
+        new = {c for p in progress for c in p["conversationIds"]} - armed
+        if new:
+            specs = _hold_first_write_and_read(new, 1.6 * timeout)
+            await asyncio.to_thread(s.emu.control, "POST", "/_emulator/faults", specs)
+            armed.update(new)
 
     async def slow(s: Scenario, d: Daemon) -> None:
-        async def one() -> None:
-            await asyncio.to_thread(
-                s.emu.control,
-                "POST",
-                "/_emulator/faults",
-                [
-                    {
-                        "kind": "latency",
-                        "method": "PATCH",
-                        "path": "/api/v2/**",
-                        "seconds": 1.6 * timeout,
-                        "count": 4,
-                    },
-                    {
-                        "kind": "latency",
-                        "method": "GET",
-                        "path": "/api/v2/**",
-                        "seconds": 1.6 * timeout,
-                        "count": 2,
-                    },
-                ],
-            )
+        await s.while_traffic(UNIT / 5, lambda: arm_new_conversations(s))
+        await arm_new_conversations(s)  # the last ones to start
 
-        await s.while_traffic(6 * UNIT, one)
-
-    applier = replace(
-        ApplierConfig(workers=8, retry_initial_seconds=UNIT / 5, retry_max_seconds=4 * UNIT),
-    )
-    result, _, _ = await run_matrix_row(
+    result, _, s = await run_matrix_row(
         scenario,
         in_process,
         "API latency above the client timeout",
@@ -293,6 +299,9 @@ async def test_api_latency_above_the_client_timeout(
         daemon={"read_timeout": timeout, "applier": applier},
     )
     assert_promises(result)
+    assert len(armed) == s.conversations()  # every conversation had its holds armed
+    # The holds met the daemon's writes (each applied code's first try, bar a late arming).
+    assert _held_writes(s.emu, len(armed)) >= result.applied // 2 > 0
 
 
 async def test_subscription_calls_failing_at_start(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
 from prometheus_client import CollectorRegistry
 
 from genesys_emulator.testing import RunningEmulator
@@ -156,7 +157,9 @@ class Fleet:
     running: dict[str, tuple[Daemon, contextlib.AsyncExitStack]] = field(default_factory=dict)
     channels: dict[str, set[str]] = field(default_factory=dict)
 
-    async def start(self, name: str, **changes: Any) -> Daemon:
+    async def start(self, name: str, lease_seconds: float = 10 * UNIT, **changes: Any) -> Daemon:
+        """A replica on the shared ledger; ``lease_seconds`` short (the default) so that a dead
+        replica's items are taken over within the test, long where no replica is to lose one."""
         before = channel_ids(self.emu)
         options = local_options(
             api_host=self.emu.base_url,
@@ -169,12 +172,14 @@ class Fleet:
             reconciler=ReconcilerConfig(interval=60 * UNIT, end_lag=10 * UNIT, retry_delay=UNIT),
             ledger_url=self.db.url,
             ledger_password=self.db.password,
-            replicas=ReplicaConfig(lease_seconds=10 * UNIT, heartbeat_seconds=2 * UNIT, name=name),
+            replicas=ReplicaConfig(lease_seconds, heartbeat_seconds=2 * UNIT, name=name),
             **changes,
         )
         daemon = Daemon(options, registry=CollectorRegistry(), notifier=Notifier({}))
         stack = contextlib.AsyncExitStack()
-        await asyncio.wait_for(stack.enter_async_context(daemon.running()), timeout=20)
+        # The replica's tasks inherit its name: each captured log line says which replica spoke.
+        with structlog.contextvars.bound_contextvars(replica=name):
+            await asyncio.wait_for(stack.enter_async_context(daemon.running()), timeout=20)
         self.running[name] = (daemon, stack)
         self.channels[name] = channel_ids(self.emu) - before
         return daemon

@@ -1,0 +1,138 @@
+"""A replica writes only while its lease on the item still covers the write (two replicas on one
+PostgreSQL ledger, a manual clock): when its renewals fall behind, the write is held back before
+another replica can take the item over, so the two never both write (found by the HA test
+``test_two_replicas_share_the_work_and_write_each_participant_once`` under CPU load: the holder's
+check was in flight when its lease lapsed, the survivor took over, and both wrote)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from test_applier_promises import GRACE, KEY, RESOLVED, T0, Platform, Socket
+
+from ledger_places import Place
+from wrapupd.applier import Applier, ApplierConfig
+from wrapupd.clock import ManualClock
+from wrapupd.detector import decide
+from wrapupd.events import ConversationSnapshot, WorkItem
+from wrapupd.ledger import Ledger
+from wrapupd.metrics import Metrics
+from wrapupd.ratelimit import RateLimiter
+from wrapupd.replicas import Admission, ReplicaConfig, Replicas
+
+CONFIG = ReplicaConfig(lease_seconds=9.0, heartbeat_seconds=3.0)
+
+
+@dataclass
+class GatedPlatform(Platform):
+    """The platform double whose GET answers only once the test opens the gate."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def get_conversation(self, conversation_id: str) -> ConversationSnapshot:
+        state = await super().get_conversation(conversation_id)
+        await self.gate.wait()
+        return state
+
+
+def replicas(ledger: Ledger, clock: ManualClock) -> Replicas:
+    return Replicas(
+        ledger,
+        clock=clock,
+        config=CONFIG,
+        budget_per_minute=6000.0,
+        set_budget=lambda rate: None,
+        on_reconciler=lambda: None,
+    )
+
+
+def applier(platform: Platform, ledger: Ledger, clock: ManualClock, socket: Socket) -> Applier:
+    return Applier(
+        client=platform,
+        ledger=ledger,
+        lookup=lambda queue_id: RESOLVED if queue_id == "q1" else None,
+        continuity=socket,
+        limiter=RateLimiter(6000, burst=10, clock=clock),
+        metrics=Metrics(process_metrics=False),
+        clock=clock,
+        config=ApplierConfig(workers=1),
+        replicas=replicas(ledger, clock),
+    )
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=T0)
+
+
+@pytest.fixture
+async def ledgers(postgres_place: Place, clock: ManualClock) -> AsyncIterator[list[Ledger]]:
+    opened = [await postgres_place.open(clock, owner=f"replica-{n}") for n in "ab"]
+    yield opened
+    for ledger in opened:
+        await ledger.close()
+
+
+async def until(fact: Callable[[], bool]) -> None:
+    """Let the loop (and the ledger's writer) run until ``fact`` holds."""
+    for _ in range(2000):
+        if fact():
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError("the fact never held")
+
+
+async def test_a_lease_lapsing_while_the_check_is_in_flight_holds_the_write_back(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    platform, socket = GatedPlatform(), Socket()
+    holder = applier(platform, ledgers[0], clock, socket)
+    survivor = replicas(ledgers[1], clock)
+    holder.submit(decide(platform.snapshot(), {"q1"}), epoch=socket.epoch)
+    await until(lambda: ledgers[0].get(KEY) is not None)
+    await ledgers[0].flush()
+    running = asyncio.create_task(holder.run())  # its lease renewals are not running: they lag
+    try:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await clock.advance(GRACE)  # due: the holder claims, marks and checks by GET
+        await until(lambda: platform.gets == 1)
+        await clock.advance(CONFIG.lease_seconds + 1)  # the holder's lease lapses meanwhile
+        assert await survivor.admit(KEY) is Admission.RECHECK  # and the survivor takes over
+        platform.gate.set()  # the holder's check answers "in ACW, no code"
+        assert await holder.drain(60)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert platform.writes == []  # only the survivor may write now (after its own check)
+
+
+async def test_renewals_falling_behind_stop_writes_before_the_lease_can_lapse(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    holder = replicas(ledgers[0], clock)
+    ledgers[0].add_pending(_item())
+    await ledgers[0].flush()
+    assert not holder.may_write(KEY)  # not claimed yet
+    assert await holder.admit(KEY) is Admission.WRITE
+    assert holder.may_write(KEY)
+    await clock.advance(CONFIG.lease_seconds - CONFIG.renew_seconds)  # no renewal meanwhile
+    assert not holder.may_write(KEY)  # less than a renewal period left: no write may leave
+    assert await holder.admit(KEY) is Admission.WRITE  # renewed (a claim renews a held lease)
+    assert holder.may_write(KEY)
+
+
+def _item() -> WorkItem:
+    return WorkItem(
+        conversation_id=KEY[0],
+        participant_id=KEY[1],
+        queue_id="q1",
+        acw_started_at=T0,
+        due_at=T0 + timedelta(seconds=GRACE),
+        deadline=None,
+        media_type="call",
+    )
