@@ -246,9 +246,8 @@ class Applier:
     async def _process(self, live: Live) -> None:
         resolved = self._lookup(live.item.queue_id)
         if resolved is None:
-            self._out.finish(
-                live.key, Outcome.FAILED, f"queue {live.item.queue_id} is no longer configured"
-            )
+            gone = f"queue {live.item.queue_id} is no longer configured"
+            self._out.finish(live.key, Outcome.FAILED, gone)
             return
         if not await self._out.admitted(live):
             return
@@ -326,9 +325,8 @@ class Applier:
                 )
                 return
             await self._limiter.acquire(Priority.LIVE)
-        if live.item.state is not ItemState.WRITING and not await self._mark_writing(
-            live, resolved
-        ):
+        marked = live.item.state is ItemState.WRITING  # a GET just before it made the mark
+        if not marked and not await self._mark_writing(live, resolved):
             return
         if self._out.cancelled(live) or self._only_logged(live, resolved):
             return  # newer evidence, or dry run switched on while this write waited for its turn
