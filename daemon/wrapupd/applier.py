@@ -5,11 +5,11 @@ the margin), prove the state, write with only ``wrapup`` in the body, record the
 
 The rule that keeps an agent's code safe: **a write goes out only on a proof of state taken after
 the last time the item waited** (a grace period, a backoff, a Retry-After), and newer evidence of a
-code or of ACW's end cancels an item not yet sent. A proof is a sighting "in ACW without a code"
-stamped with the socket epoch at which it was *requested* (an event's arrival, a GET's request); it
-holds while the socket stays continuous, and one older than ``PROOF_FRESH_SECONDS`` is checked again
-by GET. Without a socket, a GET proves the state only when the write follows it at once. Transient
-failures never end an item (capped backoff while the participant can need a code);
+code or of ACW's end cancels an item not yet sent. A proof is a GET's answer, or an event on a queue
+without grace (:func:`wrapupd.rules.sighting_proves`), stamped with the socket epoch at which it was
+*requested*; it holds while the socket stays continuous, and one older than ``PROOF_FRESH_SECONDS``
+is checked again by GET. Without a socket, a GET proves the state only when the write follows it at
+once. Transient failures never end an item (capped backoff while the participant can need a code);
 :func:`wrapupd.retry.classify` decides what an error means, :mod:`wrapupd.rules` what a state means.
 """
 
@@ -51,6 +51,7 @@ from wrapupd.rules import (
     find_participant,
     new_work_item,
     resolved_outcome,
+    sighting_proves,
 )
 from wrapupd.worklist import Live, Worklist
 
@@ -93,6 +94,11 @@ class ApplierConfig:
     retry_initial_seconds: float = 1.0
     retry_max_seconds: float = 30.0
 
+    def backoff(self) -> Callable[[], Iterator[float]]:
+        """The delays between a work item's retries."""
+        initial, maximum = self.retry_initial_seconds, self.retry_max_seconds
+        return partial(jittered_backoff, initial=initial, maximum=maximum)
+
 
 class Applier:
     """Owns every unfinished work item; ``submit`` takes each detector decision."""
@@ -129,7 +135,7 @@ class Applier:
             limiter=limiter,
             metrics=metrics,
             clock=clock,
-            backoff=backoff or _default_backoff(config),
+            backoff=backoff or config.backoff(),
             on_hold=on_hold,
             replicas=replicas,
         )
@@ -141,19 +147,21 @@ class Applier:
         """Unfinished work items held in memory."""
         return len(self._work)
 
-    def submit(self, decisions: Sequence[Decision], *, epoch: int | None) -> None:
-        """Take the detector's decisions about one snapshot, requested at socket ``epoch`` (None:
-        the socket was down, so the snapshot proves nothing about later changes)."""
+    def submit(
+        self, decisions: Sequence[Decision], *, epoch: int | None, fetched: bool = False
+    ) -> None:
+        """Take the decisions about one snapshot: requested at socket ``epoch`` (None: the socket was
+        down, so it proves nothing of later changes), ``fetched`` by GET just now or else an event."""
         for decision in decisions:
             if isinstance(decision, NeedsDefault):
-                self._on_needs_default(decision, epoch)
+                self._on_needs_default(decision, epoch, fetched)
             else:
                 self._on_no_longer_needed(decision)
 
-    def _on_needs_default(self, decision: NeedsDefault, epoch: int | None) -> None:
+    def _on_needs_default(self, decision: NeedsDefault, epoch: int | None, fetched: bool) -> None:
         key = (decision.conversation_id, decision.participant_id)
         live = self._work.get(key)
-        if live is not None and not decision.uncertain and epoch is not None:
+        if live is not None and epoch is not None and sighting_proves(decision, live.item, fetched):
             live.prove(epoch, self._clock.monotonic())  # news newer than the item's last wait
         if not self._accepting or live is not None or self._work.seen_resolved(key):
             return  # draining; already tracked; or a stale snapshot (ACW only moves forward)
@@ -163,7 +171,7 @@ class Applier:
         item = new_work_item(decision, resolved.queue, resolved.policy)
         if self._ledger.add_pending(item, queue_name=resolved.queue.name, user_id=decision.user_id):
             live = self._start(item, decision, resolved.code)
-            if not decision.uncertain:
+            if sighting_proves(decision, item, fetched):
                 live.prove(epoch, self._clock.monotonic())  # a grace period would clear it
         elif not decision.uncertain and self._ledger.known(key) is Known.REOPENABLE:
             self._reopen(item)
@@ -355,14 +363,12 @@ class Applier:
             call_ms=round((self._clock.monotonic() - started) * 1000),
         )
 
-    async def _write_failed(
-        self, live: Live, resolved: ResolvedQueue, error: PlatformError
-    ) -> None:
-        verdict = classify(error, Call.WRITE)
+    async def _write_failed(self, live: Live, resolved: ResolvedQueue, exc: PlatformError) -> None:
+        verdict = classify(exc, Call.WRITE)
         if isinstance(verdict, Final):
             self._out.finish(live.key, verdict.outcome, verdict.detail, code_id=resolved.code.id)
         elif isinstance(verdict, Retry):
-            self._out.retry(live, verdict, error, Call.WRITE)  # the retry checks by GET first
+            self._out.retry(live, verdict, exc, Call.WRITE)  # the retry checks by GET first
         elif isinstance(verdict, Hold):  # refused before anything was written: not an attempt
             live.item = replace(live.item, attempts=live.item.attempts - 1)
             self._out.hold(live, verdict)
@@ -392,9 +398,3 @@ class Applier:
             log.warning("drain_deadline_passed", in_flight=self._work.held)
             return False
         return True
-
-
-def _default_backoff(config: ApplierConfig) -> Callable[[], Iterator[float]]:
-    return partial(
-        jittered_backoff, initial=config.retry_initial_seconds, maximum=config.retry_max_seconds
-    )

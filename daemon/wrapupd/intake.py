@@ -28,7 +28,9 @@ class DecisionSink(Protocol):
     @property
     def pending_count(self) -> int: ...
 
-    def submit(self, decisions: Sequence[Decision], *, epoch: int | None) -> None: ...
+    def submit(
+        self, decisions: Sequence[Decision], *, epoch: int | None, fetched: bool = False
+    ) -> None: ...
 
 
 class SocketEpoch(Protocol):
@@ -98,7 +100,7 @@ class Intake:
         if not decisions:
             return
         before = self._applier.pending_count
-        self._applier.submit(decisions, epoch=epoch)
+        self._applier.submit(decisions, epoch=epoch, fetched=True)
         self._metrics.reconcile_found(max(0, self._applier.pending_count - before))
 
     def known_since_gap(self, conversation_id: str) -> bool:

@@ -144,3 +144,13 @@ def new_work_item(decision: NeedsDefault, queue: Queue, policy: QueuePolicy) -> 
         deadline=deadline,
         media_type=decision.media_type,
     )
+
+
+def sighting_proves(decision: NeedsDefault, item: WorkItem, fetched: bool) -> bool:
+    """Whether a sighting "in ACW without a code" stands in for a GET before the write: a read just
+    made (``fetched``), or an event on a queue without grace, written at once, so the state it shows
+    is only as old as its delivery. After a grace period an event proves nothing: it may be a late
+    copy, with the agent's code on its way behind it. A state nobody can read proves nothing."""
+    if decision.uncertain:
+        return False
+    return fetched or item.due_at <= item.acw_started_at

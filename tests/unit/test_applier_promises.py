@@ -134,9 +134,10 @@ class Rig:
     limiter: RateLimiter
     socket: Socket
 
-    def sighting(self) -> None:
-        """The socket delivers the conversation's current state."""
-        self.applier.submit(decide(self.platform.snapshot(), {"q1"}), epoch=self.socket.epoch)
+    def sighting(self, *, fetched: bool = False) -> None:
+        """The socket delivers the conversation's current state (``fetched``: a sweep's GET)."""
+        decisions = decide(self.platform.snapshot(), {"q1"})
+        self.applier.submit(decisions, epoch=self.socket.epoch, fetched=fetched)
 
     async def advance(self, seconds: float) -> None:
         """Let timers just created start sleeping, then move the clock."""
@@ -157,8 +158,11 @@ class Rig:
         return item.outcome if item else None
 
 
-async def make_rig(tmp_path: Path, *, rate_per_minute: float = 6000, burst: int = 10) -> Rig:
+async def make_rig(
+    tmp_path: Path, *, rate_per_minute: float = 6000, burst: int = 10, grace: float = GRACE
+) -> Rig:
     clock = ManualClock(T0)
+    resolved = ResolvedQueue(QUEUE, CODE, QueuePolicy("Support", "Default", grace, 5.0, None))
     ledger = await open_ledger(tmp_path / "ledger.db", clock=clock, backoff=lambda: iter(_fast()))
     platform = Platform()
     limiter = RateLimiter(rate_per_minute, burst=burst, clock=clock)
@@ -166,7 +170,7 @@ async def make_rig(tmp_path: Path, *, rate_per_minute: float = 6000, burst: int 
     applier = Applier(
         client=platform,
         ledger=ledger,
-        lookup=lambda queue_id: RESOLVED if queue_id == "q1" else None,
+        lookup=lambda queue_id: resolved if queue_id == "q1" else None,
         continuity=socket,
         limiter=limiter,
         metrics=Metrics(process_metrics=False),
@@ -349,13 +353,50 @@ async def test_an_item_that_waited_its_grace_is_checked_before_the_write(rig: Ri
     assert (rig.platform.gets, rig.platform.writes) == (1, [CODE.id])
 
 
-async def test_a_sighting_of_an_item_already_due_is_its_proof_one_call(rig: Rig) -> None:
-    """Seen after its grace ran out (a sweep after an outage, a restart): nothing waited between
-    the sighting and the write, so the sighting proves the state and the write is the one call."""
+async def test_a_sweep_read_of_an_item_already_due_is_its_proof_one_call(rig: Rig) -> None:
+    """Read by a sweep after its grace ran out (after an outage, a restart): nothing waited between
+    the read and the write, so the read proves the state and the write is the one call."""
     await rig.advance(GRACE + 1)
-    rig.sighting()
+    rig.sighting(fetched=True)
     await rig.until(lambda: rig.outcome() is not None)
     assert (rig.platform.calls, rig.platform.writes) == (1, [CODE.id])
+
+
+async def test_an_event_on_a_queue_without_grace_is_its_proof_one_call(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path, grace=0.0)
+    async with running(rig):
+        rig.sighting()
+        await rig.until(lambda: rig.outcome() is not None)
+        assert (rig.platform.calls, rig.platform.writes) == (1, [CODE.id])
+
+
+async def test_an_event_first_seen_after_the_grace_ran_out_is_checked_before_the_write(
+    rig: Rig,
+) -> None:
+    """An event that arrives after its participant's grace ran out was delivered late (or an
+    earlier one was lost): the state it shows may be that old, and the agent's code may be on its
+    way behind it, so it proves nothing and a GET precedes the write."""
+    await rig.advance(GRACE + 1)
+    rig.sighting()
+    rig.platform.agent_codes()  # coded before the write, its event still on its way
+    await rig.until(lambda: rig.outcome() is not None)
+    assert (rig.platform.gets, rig.platform.writes) == (1, [])
+    assert rig.outcome() is Outcome.ALREADY_CODED
+
+
+async def test_an_event_repeated_after_the_grace_is_checked_before_the_write(
+    tmp_path: Path,
+) -> None:
+    """A duplicate (or a late copy) of an event that arrives after the grace wait ended shows a
+    state of unknown age: it does not stand in for the GET the wait made necessary."""
+    rig = await make_rig(tmp_path)
+    rig.sighting()
+    await rig.advance(GRACE)  # no worker runs yet: the item waits in the line
+    rig.sighting()  # the platform delivers the same snapshot again, late
+    rig.platform.agent_codes()
+    async with running(rig):
+        await rig.until(lambda: rig.outcome() is not None)
+        assert (rig.platform.gets, rig.platform.writes) == (1, [])
 
 
 @pytest.mark.parametrize("due_at_once", [True, False])

@@ -23,13 +23,17 @@ WATCHED = frozenset({"q1"})
 class Applier:
     def __init__(self) -> None:
         self.submitted: list[tuple[list[Decision], int | None]] = []
+        self.fetched: list[bool] = []  # per submission: read by GET (else an event)
 
     @property
     def pending_count(self) -> int:
         return sum(isinstance(d, NeedsDefault) for ds, _ in self.submitted for d in ds)
 
-    def submit(self, decisions: Sequence[Decision], *, epoch: int | None) -> None:
+    def submit(
+        self, decisions: Sequence[Decision], *, epoch: int | None, fetched: bool = False
+    ) -> None:
         self.submitted.append((list(decisions), epoch))
+        self.fetched.append(fetched)
 
 
 class Socket:
@@ -79,6 +83,7 @@ def test_an_event_becomes_decisions_stamped_with_its_socket_epoch() -> None:
     assert len(applier.submitted) == 1
     decisions, epoch = applier.submitted[0]
     assert epoch == 3 and [d.conversation_id for d in decisions] == ["c1"]
+    assert applier.fetched == [False], "an event's state is as old as its delivery, not read now"
 
 
 def test_what_the_socket_reported_is_known_until_the_next_gap() -> None:
@@ -121,6 +126,7 @@ def test_a_reconciled_read_is_stamped_with_the_epoch_from_before_its_request() -
     socket.connected = False
     intake.on_rest_snapshot(in_acw("c2"), epoch=intake.evidence_epoch())
     assert [epoch for _, epoch in applier.submitted] == [7, None]
+    assert applier.fetched == [True, True], "a sweep's read is the state at its request"
     assert metrics.registry.get_sample_value("wrapupd_reconcile_found_total") == 2
     assert not intake.known_since_gap("c1"), "a REST read is not a socket report"
 
