@@ -175,13 +175,20 @@ the awaited mark and the PATCH call), medians of the runs: at ~50 ACW/s, five ru
 the p99 of all samples pooled 40 → 18 ms), p50 7 → 6 ms; the switch interval alone, in a second
 set at load ~5, moved the median p99 from 38.3 to 25.3 ms and the mark's own p99 from 28.7 to
 13.2 ms. At 200 ACW/s (unlimited budget), seven runs each: p99 73.5 → 27.5 ms (before: 23-487 ms,
-after: 22.5-119.5 ms); with the switch interval put back to 5 ms (four runs), 62 ms. The ≤ 10 ms
-target for three runs in a row was not reached on this loaded machine (best runs 12 and 14 ms);
-what is left looks like the machine's scheduling (the mark and the PATCH each have p50s of 3-4 ms
-and p99s of 12-30 ms that move with the load), and a quiet machine's `make bench` has to judge it. Not measured: a flame graph of the new state (py-spy was not installed).
-Durable intake is unchanged by these (the writer's inserts and ISO time formatting bound it,
-16,000-20,000/s at load ~4 either way); the event loop's share of an intake got faster (median
-39,800 → 58,600 items/s) by refusing naive times with a zone check instead of formatting them.
+after: 22.5-119.5 ms); with the switch interval put back to 5 ms (four runs), 62 ms. On this loaded machine the ≤ 10 ms
+target for three runs in a row was not reached (best runs 12 and 14 ms). On a quiet machine
+(`make bench`, load 0.35, 20261201T012439Z) the three runs at ~50 ACW/s gave p99 12, 10 and 9 ms
+(p50 4-5 ms) and the 200 ACW/s run 15.6 ms: the 200/s target is met, the 50/s one missed by its
+first run. What is left is the write's own path, timed by `python -m bench.tail_profile --runs 1`
+on the same quiet machine (p99 10.3 ms that run): the awaited `writing` mark p50 1.2 / p99 4.3 ms
+(one fsync) and the SDK's PATCH in its worker thread p50 2.8 / p99 7.4 ms; no collection over
+1.5 ms during the traffic. The slow samples come in runs of consecutive participants, at the same
+places in the tutorial's run of the same seeded traffic: bursts of ACW starts queueing at the
+single-process emulator and at the client alike. The writer thread no longer looks every 25 ms
+when idle: the first write of a batch wakes it. Durable intake, after these changes and the
+writer's cheaper time formatting (one `%`-format instead of `isoformat(timespec=...)`, four per new
+item): 36,943 items/s on the quiet machine (19,919 before). Not measured: a flame graph of the new
+state (py-spy is not installed here).
 
 **Sustained throughput.** wrapupd's token bucket refills at the configured budget, and every
 response's `inin-ratelimit-count` / `-allowed` / `-reset` headers keep it to its share of the
@@ -215,8 +222,13 @@ the SDK, whose model deserialisation dominates) and the ten channels (about a se
 verifying 10,000 queues costs ~10,000 calls, ~37 min at 270/min: the budget, not the daemon, is the
 limit there.
 
-**Parse + detect.** Frames are decoded by msgspec straight into typed structs of the fields the
-detector reads; the detector itself is a few attribute reads per participant. The target figure is
+**Parse + detect.** A conversation event is decoded by msgspec in one pass (envelope and body)
+straight into typed structs of the fields the detector reads; only the agent legs that entered ACW
+become wrapupd's values (the customer, ACD and unanswered legs are no decision's business), and
+those values (snapshot, participant, communication, decision) are frozen msgspec structs, built in
+C at a seventh of a frozen dataclass's cost. Those three steps took the blend from 25,314 to
+82,389 snapshots/s (CPU time per pass, alternating with the previous commit on a shared machine:
+~2.2x). The detector itself is a few attribute reads per participant. The target figure is
 the best pass over the blend (the least disturbed by other processes); `mixed_per_s` over the whole
 window is shown beside it.
 
