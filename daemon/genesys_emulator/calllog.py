@@ -19,6 +19,3 @@ class CallLog:
             for (m, p, s), n in sorted(self.counts.items())
         ]
         return {"calls": calls, "total": sum(self.counts.values())}
-
-    def clear(self) -> None:
-        self.counts.clear()

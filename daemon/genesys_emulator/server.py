@@ -85,6 +85,7 @@ def _template(request: web.Request) -> str:
 
 async def _api(request: web.Request, handler: Handler) -> web.StreamResponse:
     emu = request.app[EMULATOR]
+    calls = emu.call_log  # the run this request began in: a reset meanwhile starts a new log
     context_id = str(uuid.uuid4())
     if request.match_info.route.name in WRAPUP_WRITE_ROUTES:
         emu.count_wrapup_call(request.match_info["id"], request.match_info["pid"])
@@ -93,7 +94,7 @@ async def _api(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ApiError as exc:
         response = json_response(exc.body(context_id), exc.status, exc.headers)
     response.headers["ININ-Correlation-Id"] = context_id
-    emu.call_log.record(request.method, _template(request), response.status)
+    calls.record(request.method, _template(request), response.status)
     return response
 
 

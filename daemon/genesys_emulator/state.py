@@ -145,6 +145,6 @@ class Emulator:
         self.conversations.clear()
         self.tokens.clear()
         self.code_grant = CodeGrant()
-        self.call_log.clear()
+        self.call_log = CallLog()  # a request still held from before keeps the old one
         self.faults.clear()
         self._build_parts()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from typing import Any
@@ -271,6 +272,25 @@ def test_reset_clears_everything(
     emulator.reset()
     assert emulator.ground_truth() == [] and emulator.calls() == []
     assert raw.call("GET", "/api/v2/routing/queues", main_token).status == 401
+
+
+def test_a_request_held_across_a_reset_belongs_to_the_run_before_it(
+    emulator: RunningEmulator, raw: RawClient, main_token: str
+) -> None:
+    """A request still held by a latency fault when the emulator is reset finishes afterwards;
+    it is not counted in the new run's call log (a test scoring that run would count a stray)."""
+    emulator.fault(kind="latency", method="GET", path="/api/v2/routing/*", seconds=0.3, count=1)
+    held = threading.Thread(
+        target=raw.call, args=("GET", "/api/v2/routing/wrapupcodes", main_token)
+    )
+    held.start()
+    deadline = time.monotonic() + 5
+    while emulator.control("GET", "/_emulator/faults")["pending"] and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the request has taken the hold
+    emulator.reset()
+    held.join(timeout=5)
+    assert not held.is_alive()
+    assert emulator.calls() == []
 
 
 @pytest.mark.parametrize(
