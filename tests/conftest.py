@@ -9,7 +9,7 @@ import pytest
 
 from emulator_client import RawClient, wait_until
 from genesys_emulator.testing import RunningEmulator, running_emulator
-from ledger_places import place, postgres_place, sqlite_place  # noqa: F401  (ledger fixtures)
+from ledger_places import ledgers, place, postgres_place, sqlite_place  # noqa: F401  (ledger fixtures)
 from postgres import postgres, postgres_server  # noqa: F401  (fixtures: a throwaway PostgreSQL)
 
 # Short intervals so that every test runs in milliseconds.

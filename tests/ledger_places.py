@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,6 +73,15 @@ def postgres_place(postgres: Any) -> Place:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(start=T0)
+
+
+@pytest.fixture
+async def ledgers(postgres_place: Place, clock: ManualClock) -> AsyncIterator[list[Ledger]]:
+    """Two replicas' ledgers (owners ``replica-a``, ``replica-b``) on one PostgreSQL database."""
+    opened = [await postgres_place.open(clock, owner=f"replica-{n}") for n in "ab"]
+    yield opened
+    for ledger in opened:
+        await ledger.close()
 
 
 def item(conversation: str = "conv-1", participant: str = "agent-1", **changes: object) -> WorkItem:

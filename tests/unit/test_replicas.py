@@ -5,7 +5,7 @@ replica at a time holds the reconciler role; a private SQLite ledger admits ever
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -48,14 +48,6 @@ def replica(ledger: Ledger, clock: ManualClock, budget: Budget) -> Replicas:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(start=T0)
-
-
-@pytest.fixture
-async def ledgers(postgres_place: Place, clock: ManualClock) -> AsyncIterator[list[Ledger]]:
-    opened = [await postgres_place.open(clock, owner=f"replica-{n}") for n in "ab"]
-    yield opened
-    for ledger in opened:
-        await ledger.close()
 
 
 async def seen_by_both(a: Ledger, b: Ledger) -> None:

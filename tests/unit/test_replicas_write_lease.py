@@ -7,14 +7,13 @@ check was in flight when its lease lapsed, the survivor took over, and both wrot
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 from test_applier_promises import GRACE, KEY, RESOLVED, T0, Platform, Socket
 
-from ledger_places import Place
 from wrapupd.applier import Applier, ApplierConfig
 from wrapupd.clock import ManualClock
 from wrapupd.detector import decide
@@ -67,14 +66,6 @@ def applier(platform: Platform, ledger: Ledger, clock: ManualClock, socket: Sock
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(start=T0)
-
-
-@pytest.fixture
-async def ledgers(postgres_place: Place, clock: ManualClock) -> AsyncIterator[list[Ledger]]:
-    opened = [await postgres_place.open(clock, owner=f"replica-{n}") for n in "ab"]
-    yield opened
-    for ledger in opened:
-        await ledger.close()
 
 
 async def until(fact: Callable[[], bool]) -> None:

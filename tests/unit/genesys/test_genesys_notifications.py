@@ -287,13 +287,21 @@ def test_parse_frame_never_raises_on_any_text(raw: str | bytes) -> None:
     parse_frame(raw)
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    topic=st.sampled_from([queue_topic(QUEUE), "channel.metadata", "v2.system.token_revoked.x"])
-    | st.text(max_size=40),
-    body=json_values
-    | st.fixed_dictionaries({"id": st.text(max_size=5), "participants": participants}),
+any_topic = st.sampled_from(
+    [
+        queue_topic(QUEUE),
+        "channel.metadata",
+        "v2.system.token_revoked.x",
+        "v2.system.socket_closing",
+    ]
+) | st.text(max_size=40)
+any_body = json_values | st.fixed_dictionaries(
+    {"id": st.text(max_size=5), "participants": participants}
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(topic=any_topic, body=any_body)
 def test_parse_frame_never_raises_on_any_envelope(topic: str, body: Any) -> None:
     result = parse_frame(frame(topic, body))
     assert isinstance(
@@ -313,12 +321,7 @@ def test_mutated_sample_never_raises(data: st.DataObject) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    topic=st.sampled_from([queue_topic(QUEUE), "channel.metadata", "v2.system.socket_closing"])
-    | st.text(max_size=40),
-    body=json_values
-    | st.fixed_dictionaries({"id": st.text(max_size=5), "participants": participants}),
-)
+@given(topic=any_topic, body=any_body)
 def test_the_one_pass_read_and_the_careful_read_agree(topic: str, body: Any) -> None:
     raw = frame(topic, body)
     assert parse_frame(raw) == notifications._parse_envelope_first(raw)
