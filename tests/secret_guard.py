@@ -1,11 +1,14 @@
 """A guard for every test that runs the daemon against the emulator (end-to-end and HA): no token
 the emulator issued and no notification channel id it created appears in anything the test
-captured (the daemon's log lines, stdout, stderr), whether the test passed or not. A conftest
+captured (the daemon's log lines, stdout, stderr) nor in any log file its daemons wrote under its
+``tmp_path`` (replicas run as processes log to files), whether the test passed or not. A conftest
 takes it in by importing ``issued_secrets`` and ``pytest_runtest_makereport``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,7 +39,14 @@ def daemon_lines(sections: list[tuple[str, str]]) -> Iterator[str]:
                 yield line
 
 
+def log_file_lines(directory: Path | None) -> Iterator[str]:
+    """The lines of every log file under ``directory`` (process replicas write there)."""
+    for path in directory.rglob("*.log") if directory is not None else ():
+        yield from path.read_text(errors="replace").splitlines()
+
+
 _SECRETS = pytest.StashKey[set[str]]()
+_LOG_FILES = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(autouse=True)
@@ -47,8 +57,11 @@ def issued_secrets(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     emulator: RunningEmulator = request.getfixturevalue(name)
+    # Asked for now, so that it is torn down after this fixture has read its log files.
+    logs = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
     yield
     request.node.stash[_SECRETS] = platform_secrets(emulator)
+    request.node.stash[_LOG_FILES] = list(log_file_lines(logs))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -59,9 +72,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     secrets = item.stash.get(_SECRETS, set())
     if report.when != "teardown" or not secrets:
         return
-    leaked = sorted(
-        {s[:6] + "…" for line in daemon_lines(report.sections) for s in secrets if s in line}
-    )
+    lines = chain(daemon_lines(report.sections), item.stash.get(_LOG_FILES, []))
+    leaked = sorted({s[:6] + "…" for line in lines for s in secrets if s in line})
     if leaked:
         report.outcome = "failed"
-        report.longrepr = f"secrets or channel ids in the captured output: {leaked}"
+        report.longrepr = f"secrets or channel ids in the captured output or log files: {leaked}"
