@@ -176,10 +176,11 @@ the p99 of all samples pooled 40 → 18 ms), p50 7 → 6 ms; the switch interval
 set at load ~5, moved the median p99 from 38.3 to 25.3 ms and the mark's own p99 from 28.7 to
 13.2 ms. At 200 ACW/s (unlimited budget), seven runs each: p99 73.5 → 27.5 ms (before: 23-487 ms,
 after: 22.5-119.5 ms); with the switch interval put back to 5 ms (four runs), 62 ms. On this loaded machine the ≤ 10 ms
-target for three runs in a row was not reached (best runs 12 and 14 ms). On a quiet machine
-(`make bench`, load 0.35, 20261201T012439Z) the three runs at ~50 ACW/s gave p99 12, 10 and 9 ms
-(p50 4-5 ms) and the 200 ACW/s run 15.6 ms: the 200/s target is met, the 50/s one missed by its
-first run. What is left is the write's own path, timed by `python -m bench.tail_profile --runs 1`
+target for three runs in a row was not reached (best runs 12 and 14 ms). On a quiet machine, in two
+sittings of `make bench` (load 0.35 and 0.66; 20261201T012439Z and the run this page shows), the
+three runs at ~50 ACW/s gave p99 12, 10, 9 ms and 10, 11, 9 ms (p50 4-5 ms), and the 200 ACW/s run
+15.6 and 15.0 ms: the 200/s target is met, the 50/s one missed by one run in each sitting, by 1-2
+ms. What is left is the write's own path, timed by `python -m bench.tail_profile --runs 1`
 on the same quiet machine (p99 10.3 ms that run): the awaited `writing` mark p50 1.2 / p99 4.3 ms
 (one fsync) and the SDK's PATCH in its worker thread p50 2.8 / p99 7.4 ms; no collection over
 1.5 ms during the traffic. The slow samples come in runs of consecutive participants, at the same
