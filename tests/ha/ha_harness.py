@@ -204,7 +204,13 @@ class ProcessReplica:
 
     @classmethod
     def write(
-        cls, emu: RunningEmulator, db: PostgresDatabase, directory: Path, *, grace: float = GRACE
+        cls,
+        emu: RunningEmulator,
+        db: PostgresDatabase,
+        directory: Path,
+        *,
+        grace: float = GRACE,
+        margin: float = 6 * UNIT,
     ) -> ProcessReplica:
         directory.mkdir(parents=True, exist_ok=True)
         queues = "".join(
@@ -222,7 +228,7 @@ rate_reserve_per_minute = 0
 
 [defaults]
 grace_seconds = {grace}
-timeout_margin_seconds = {6 * UNIT}
+timeout_margin_seconds = {margin}
 
 {queues}
 [daemon]

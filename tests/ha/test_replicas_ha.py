@@ -89,9 +89,12 @@ async def test_a_replica_killed_mid_write_has_its_items_written_by_another(
 ) -> None:
     # Writes are slowed to 0.5 s so that some are in flight at the kill; a grace longer than
     # that keeps agents' own codes ahead of every write (an agent coding while a PATCH is on
-    # the wire is a race no client can win, and not what this scenario is about).
+    # the wire is a race no client can win, and not what this scenario is about), and a timeout
+    # margin longer than that keeps a write sent in time from landing after a time-boxed queue's
+    # timeout stamp (the margin an operator sets on a platform this slow to take a write).
     replicas = [
-        ProcessReplica.write(ha_emulator, postgres, tmp_path / n, grace=20 * UNIT) for n in "ab"
+        ProcessReplica.write(ha_emulator, postgres, tmp_path / n, grace=20 * UNIT, margin=0.8)
+        for n in "ab"
     ]
     try:
         for replica in replicas:
