@@ -393,7 +393,8 @@ SWITCH_INTERVAL_S = 0.001
 
 
 def _freeze_startup_objects() -> None:
-    """Move everything alive after start-up (the SDK's ~200 MB of modules and models) out of the
-    collector's reach, so that a full collection during a burst of events does not stall writes."""
+    """Move everything alive after start-up (the modules, the SDK's client and the models loaded
+    so far) out of the collector's reach, so that a full collection during a burst of events does
+    not walk them while writes wait."""
     gc.collect()
     gc.freeze()
