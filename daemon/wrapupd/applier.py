@@ -341,8 +341,8 @@ class Applier:
         if not socketless and not self._proof_holds(live):  # a gap while waiting for our turn
             self._out.reschedule(live, 0.0, "socket gap before the write: checking again")
             return
-        if not self._out.lease_covers_write(live):  # renewals fell behind since the claim
-            return
+        if not self._out.clear_to_send(live, resolved.policy.timeout_margin_seconds):
+            return  # the lease ends soon, or the platform's timeout stamp is due
         started = self._clock.monotonic()
         try:
             await self._client.patch_participant_wrapup(

@@ -20,7 +20,7 @@ from wrapupd.metrics import Metrics
 from wrapupd.ratelimit import RateLimiter
 from wrapupd.replicas import Admission, Replicas
 from wrapupd.retry import Call, Hold, Retry
-from wrapupd.rules import StateCheck, resolved_outcome
+from wrapupd.rules import StateCheck, races_timeout_stamp, resolved_outcome
 from wrapupd.worklist import Key, Live, Worklist
 
 log = structlog.get_logger("wrapupd.applier")
@@ -141,13 +141,26 @@ class Outcomes:
         due = self._replicas.look_again_at(live.key)
         self._work.schedule(live, due)
 
-    def lease_covers_write(self, live: Live) -> bool:
-        """Right before a write: the item's lease still covers it; else the write is held back and
-        the item looked at again (renewed by then, or another replica's)."""
+    def clear_to_send(self, live: Live, margin_seconds: float) -> bool:
+        """Right before a write: the item's lease still covers it, and it does not race a
+        time-boxed queue's timeout stamp; else it is held back and the item looked at again."""
+        return self._lease_covers_write(live) and self._outside_timeout_margin(live, margin_seconds)
+
+    def _lease_covers_write(self, live: Live) -> bool:
+        """Held back when the lease ends soon: looked at again (renewed by then, or another's)."""
         if self._replicas is None or self._replicas.may_write(live.key):
             return True
         log.info("write_held_back_lease_ending", conversation=live.key[0], participant=live.key[1])
         self.not_ours(live)
+        return False
+
+    def _outside_timeout_margin(self, live: Live, margin_seconds: float) -> bool:
+        """Held back when sent this late it would race the platform's ININ-WRAP-UP-TIMEOUT stamp
+        (:func:`~wrapupd.rules.races_timeout_stamp`): looked at again after the timeout."""
+        wait = races_timeout_stamp(live.item.deadline, margin_seconds, self._clock.now())
+        if wait is None:
+            return True
+        self.reschedule(live, wait, "past the deadline, the write would race the timeout stamp")
         return False
 
     def forget(self, live: Live) -> None:

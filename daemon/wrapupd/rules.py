@@ -119,6 +119,35 @@ def schedule_for(
     return min(due, deadline), deadline
 
 
+SEND_SLACK_SECONDS = 0.25  # how late past its deadline a write due at it may still leave
+
+
+def send_slack(margin_seconds: float) -> float:
+    """How long past a time-boxed item's deadline a write may still leave: the moment it takes a
+    write due at the deadline to get out (its turn, the mark's fsync), and never more than a quarter
+    of the margin, so at least three quarters of it is left for the write's flight."""
+    return min(SEND_SLACK_SECONDS, margin_seconds / 4)
+
+
+def races_timeout_stamp(
+    deadline: datetime | None, margin_seconds: float, now: datetime
+) -> float | None:
+    """Seconds to hold back a write sent ``now`` so that it does not race the platform's
+    ININ-WRAP-UP-TIMEOUT stamp; None when it may leave.
+
+    The deadline is the timeout less the margin, the longest a write may take. Past the deadline
+    (by more than the slack) the write is held back until the margin has also passed the timeout,
+    when a fresh read shows the stamp (too late) or, on a platform slow to stamp or not stamping,
+    that the write no longer races it."""
+    if deadline is None:
+        return None
+    late_by = (now - deadline).total_seconds()
+    window_ends = 2 * margin_seconds  # the timeout (deadline + margin), then the margin again
+    if late_by <= send_slack(margin_seconds) or late_by >= window_ends:
+        return None
+    return window_ends - late_by
+
+
 def check_summary(check: StateCheck) -> str:
     """One history line for a state check: what it found."""
     if check.outcome is not None:

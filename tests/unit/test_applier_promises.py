@@ -159,10 +159,15 @@ class Rig:
 
 
 async def make_rig(
-    tmp_path: Path, *, rate_per_minute: float = 6000, burst: int = 10, grace: float = GRACE
+    tmp_path: Path,
+    *,
+    rate_per_minute: float = 6000,
+    burst: int = 10,
+    grace: float = GRACE,
+    queue: Queue = QUEUE,
 ) -> Rig:
     clock = ManualClock(T0)
-    resolved = ResolvedQueue(QUEUE, CODE, QueuePolicy("Support", "Default", grace, 5.0, None))
+    resolved = ResolvedQueue(queue, CODE, QueuePolicy("Support", "Default", grace, 5.0, None))
     ledger = await open_ledger(tmp_path / "ledger.db", clock=clock, backoff=lambda: iter(_fast()))
     platform = Platform()
     limiter = RateLimiter(rate_per_minute, burst=burst, clock=clock)
@@ -433,6 +438,29 @@ async def test_a_sighting_that_aged_in_the_line_is_checked_before_the_write(
     async with running(rig):
         await rig.until(lambda: rig.outcome() is not None)
         assert (rig.platform.gets, rig.platform.writes) == (1, [CODE.id])
+
+
+async def test_past_a_time_boxed_queue_s_deadline_no_write_races_the_timeout_stamp(
+    tmp_path: Path,
+) -> None:
+    """Delayed past ``startAcwTime + timeout - margin`` (a lease wait, a retry), a write would race
+    the platform's own timeout stamp: it is not sent; the item is looked at again once the margin
+    has also passed the timeout, when the stamp shows (too late) or the write no longer races it."""
+    boxed = Queue("q1", "Support", wrapup_prompt="MANDATORY_TIMEOUT", acw_timeout_ms=20_000)
+    rig = await make_rig(tmp_path, queue=boxed)  # grace 10 s, margin 5 s: deadline at 15 s
+    rig.sighting()
+    await rig.advance(16.0)  # no worker ran meanwhile
+    async with running(rig):
+        await rig.until(lambda: rig.platform.gets == 1)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert rig.platform.writes == [] and rig.outcome() is None
+        rig.platform.participant = agent("complete", "ININ-WRAP-UP-TIMEOUT")  # the stamp, at 20 s
+        await rig.advance(8.9)
+        assert rig.platform.gets == 1  # held until 25 s: the timeout, then the margin again
+        await rig.advance(0.1)
+        await rig.until(lambda: rig.outcome() is not None)
+        assert rig.platform.writes == [] and rig.outcome() is Outcome.TOO_LATE
 
 
 # --- finding 3: transient failures never end an item while ACW can last -----------------------

@@ -21,6 +21,7 @@ from wrapupd.rules import (
     StateCheck,
     after_refusal,
     check_participant,
+    races_timeout_stamp,
     resolved_outcome,
     schedule_for,
     system_code,
@@ -61,6 +62,48 @@ def test_short_grace_on_a_time_boxed_queue_keeps_the_grace() -> None:
 def test_margin_larger_than_the_timeout_means_at_once() -> None:
     due, _ = schedule("MANDATORY_TIMEOUT", 2_000, grace=10, margin=5)
     assert due == T0
+
+
+DEADLINE = T0 + timedelta(seconds=55)  # a 60 s timeout less a 5 s margin
+
+
+def held_back(
+    late_by: float, margin: float = 5.0, deadline: datetime | None = DEADLINE
+) -> float | None:
+    return races_timeout_stamp(deadline, margin, (deadline or T0) + timedelta(seconds=late_by))
+
+
+def test_a_write_with_no_platform_timeout_is_never_held_back() -> None:
+    assert held_back(3600, deadline=None) is None
+
+
+@pytest.mark.parametrize("late_by", [-10.0, 0.0, 0.25])
+def test_a_write_due_at_its_deadline_leaves_within_the_slack(late_by: float) -> None:
+    assert held_back(late_by) is None
+
+
+@pytest.mark.parametrize(("late_by", "hold"), [(0.26, 9.74), (1.0, 9.0), (4.9, 5.1), (9.5, 0.5)])
+def test_a_write_delayed_into_the_margin_waits_until_the_margin_has_passed_the_timeout(
+    late_by: float, hold: float
+) -> None:
+    """Sent there it could land after the platform's ININ-WRAP-UP-TIMEOUT stamp; it is held
+    until the timeout plus the margin, when a fresh read shows the stamp or that none came."""
+    assert held_back(late_by) == pytest.approx(hold)
+
+
+def test_once_the_margin_has_passed_the_timeout_the_write_may_leave() -> None:
+    assert held_back(10.0) is None and held_back(60.0) is None
+
+
+def test_the_slack_is_never_more_than_a_quarter_of_a_small_margin() -> None:
+    assert held_back(0.1, margin=0.4) is None
+    assert held_back(0.15, margin=0.4) == pytest.approx(0.65)
+
+
+def test_a_margin_larger_than_the_timeout_still_lets_an_immediate_write_leave() -> None:
+    _, deadline = schedule("MANDATORY_TIMEOUT", 2_000, grace=10, margin=5)
+    assert deadline == T0
+    assert held_back(0.05, deadline=deadline) is None
 
 
 def participant(
