@@ -51,7 +51,6 @@ __all__ = [
     "queue_from_model",
     "required_id",
     "snapshot_from_event",
-    "snapshot_from_event_body",
     "snapshot_from_model",
     "topic_results_from_model",
     "wrapup_code_from_model",
@@ -134,15 +133,6 @@ class EventConversation(msgspec.Struct, frozen=True, gc=False):
 def event_body_decoder() -> msgspec.json.Decoder[EventConversation]:
     """A JSON decoder straight into :class:`EventConversation` (reuse it: building one costs)."""
     return msgspec.json.Decoder(EventConversation)
-
-
-def snapshot_from_event_body(body: object) -> ConversationSnapshot:
-    """Read a queue-topic ``eventBody`` already decoded to dicts, as :func:`snapshot_from_event`."""
-    try:
-        conversation = msgspec.convert(body, EventConversation)
-    except msgspec.ValidationError as exc:
-        raise BadConversation(f"eventBody: {exc}") from None
-    return snapshot_from_event(conversation)
 
 
 def snapshot_from_event(conversation: EventConversation) -> ConversationSnapshot:

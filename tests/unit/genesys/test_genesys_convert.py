@@ -6,17 +6,19 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 from PureCloudPlatformClientV2 import ApiClient
 
 from platform_samples import SAMPLES
 from wrapupd.detector import decide, may_concern_wrapup
-from wrapupd.events import TopicResult
+from wrapupd.events import ConversationSnapshot, TopicResult
 from wrapupd.genesys.convert import (
     BadConversation,
+    EventConversation,
     channel_from_model,
     queue_from_model,
-    snapshot_from_event_body,
+    snapshot_from_event,
     snapshot_from_model,
     topic_results_from_model,
 )
@@ -27,6 +29,11 @@ def model(data: Any, klass: str) -> Any:
     """Deserialise JSON the way the generated API methods do."""
     response = HttpResponse(200, "OK", json.dumps(data), {"Content-Type": "application/json"})
     return ApiClient(host="http://127.0.0.1:9").deserialize(response, klass)
+
+
+def snapshot_from_event_body(body: dict[str, Any]) -> ConversationSnapshot:
+    """An ``eventBody`` already decoded to dicts, read as the one-pass frame decode reads it."""
+    return snapshot_from_event(msgspec.convert(body, EventConversation))
 
 
 def event_body(name: str) -> dict[str, Any]:
