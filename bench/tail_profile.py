@@ -5,8 +5,13 @@ Runs wrapupd's latency scenario (the quick plan's ~50 ACW/s, grace 0; ``--peak``
 collection (generation, milliseconds, from ``gc.callbacks``), every event-loop callback that ran
 longer than 2 ms (timed around ``asyncio.Handle._run``, named by its task's coroutine), and the two
 waits of a write as the applier sees them: the awaited ``writing`` mark (intake and mark on disk)
-and the PATCH call (worker thread, SDK, emulator). Run it under ``py-spy record`` for the flame
-graph; run it on two checkouts in turn to compare them (the machine's load is in each run).
+and the PATCH call (worker thread, SDK, emulator); and where each write's latency went, for the
+median write and the slowest 1 %: from the ACW start to the daemon's sighting of it (the platform
+building and delivering the event, the daemon reading it), from the sighting to the request
+handed to the HTTP transport (the daemon: intake, the ``writing`` mark's fsync, the hand-offs, the
+SDK), and from there to the platform's stamp (sending, the platform's own work). Run it under
+``py-spy record`` for the flame graph; run it on two checkouts in turn to compare them (the
+machine's load is in each run).
 Prints one JSON object. A measurement, never an assertion (STYLE.md).
 """
 
@@ -22,11 +27,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import bench.harness
 from bench.__main__ import PLANS, latency_scenario, peak_scenario
 from bench.contenders.wrapupd_runner import WrapupdContender
 from bench.harness import Scenario, run_scenario
-from groundtruth.score import percentile
+from groundtruth.score import percentile, timestamp
+from wrapupd.applier import Applier
+from wrapupd.detector import NeedsDefault
 from wrapupd.genesys.client import GenesysClient
+from wrapupd.genesys.http import PinnedHttpClient
 from wrapupd.ledger import Ledger
 
 
@@ -110,6 +119,101 @@ def timed(owner: type, method: str) -> Iterator[list[float]]:
         setattr(owner, method, original)
 
 
+class Stages:
+    """Wall-clock moments of each participant's write, keyed by (conversation, participant): first
+    sighting in ACW without a code, the ``writing`` mark on disk, the request handed to the HTTP
+    transport; joined with the emulator's ground truth (ACW start, code stamped) at the end."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str], dict[str, float]] = {}
+        self.truth: list[dict[str, Any]] = []
+
+    def note(self, key: tuple[str, str], moment: str) -> None:
+        self.seen.setdefault(key, {}).setdefault(moment, time.time())
+
+    @contextmanager
+    def installed(self) -> Iterator[Stages]:
+        submit, mark = Applier.submit, Ledger.mark_writing
+        request, figures = PinnedHttpClient.request, bench.harness.figures
+        stages = self
+
+        def on_submit(applier: Applier, decisions: Any, **kwargs: Any) -> None:
+            for d in decisions:
+                if isinstance(d, NeedsDefault):
+                    stages.note((d.conversation_id, d.participant_id), "sighted")
+            submit(applier, decisions, **kwargs)
+
+        async def on_mark(ledger: Ledger, key: tuple[str, str], *a: Any, **k: Any) -> bool:
+            done = await mark(ledger, key, *a, **k)
+            stages.note(key, "marked")
+            return done
+
+        def on_request(client: PinnedHttpClient, options: Any) -> Any:
+            if options.method == "PATCH":
+                path = options.url.split("?")[0].split("/")
+                at = path.index("participants")
+                stages.note((path[at - 1], path[at + 1]), "handed")
+            return request(client, options)
+
+        def on_figures(contender: str, scenario: str, truth: Any, *a: Any, **k: Any) -> Any:
+            stages.truth = truth
+            return figures(contender, scenario, truth, *a, **k)
+
+        Applier.submit = on_submit  # type: ignore[method-assign]
+        Ledger.mark_writing = on_mark  # type: ignore[method-assign]
+        PinnedHttpClient.request = on_request  # type: ignore[method-assign]
+        bench.harness.figures = on_figures
+        try:
+            yield self
+        finally:
+            Applier.submit = submit  # type: ignore[method-assign]
+            Ledger.mark_writing = mark  # type: ignore[method-assign]
+            PinnedHttpClient.request = request  # type: ignore[method-assign]
+            bench.harness.figures = figures
+
+    def split(self) -> dict[str, Any]:
+        """Milliseconds per stage: each stage's median, and its mean over the slowest 1 % writes."""
+        rows = sorted(filter(None, (self._row(entry) for entry in self.truth)))
+        if not rows:
+            return {}
+        slowest = rows[-max(1, len(rows) // 100) :]
+        names = (
+            "total",
+            "acw_to_sighting",
+            "sighting_to_handed",
+            "of_which_to_mark_on_disk",
+            "handed_to_stamp",
+        )
+        return {
+            "count": len(rows),
+            "median": {n: _r2(percentile([r[i] for r in rows], 50)) for i, n in enumerate(names)},
+            "slowest_1pct": {
+                n: round(sum(r[i] for r in slowest) / len(slowest), 2) for i, n in enumerate(names)
+            },
+        }
+
+    def _row(self, entry: dict[str, Any]) -> tuple[float, ...] | None:
+        wrapup = entry.get("wrapup") or {}
+        seen = self.seen.get((entry["conversationId"], entry["participantId"]), {})
+        start, stamped = timestamp(entry.get("acwStartedAt")), timestamp(wrapup.get("at"))
+        if wrapup.get("by") != "api" or start is None or stamped is None:
+            return None
+        if not {"sighted", "marked", "handed"} <= seen.keys():
+            return None
+        ms = [
+            (stamped - start),
+            (seen["sighted"] - start),
+            (seen["handed"] - seen["sighted"]),
+            (seen["marked"] - seen["sighted"]),
+            (stamped - seen["handed"]),
+        ]
+        return tuple(v * 1000 for v in ms)
+
+
+def _r2(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 def _waits(ms: list[float]) -> dict[str, Any]:
     p50, p99 = percentile(ms, 50), percentile(ms, 99)
     return {
@@ -136,6 +240,7 @@ async def one_run(scenario: Scenario) -> dict[str, Any]:
             SlowCallbacks() as slow,
             timed(Ledger, "mark_writing") as marks,
             timed(GenesysClient, "patch_participant_wrapup") as patches,
+            Stages().installed() as stages,
         ):
             run = (await run_scenario(WrapupdContender(), scenario)).as_json()
     finally:
@@ -149,6 +254,7 @@ async def one_run(scenario: Scenario) -> dict[str, Any]:
         "count": lat["count"],
         "writing_mark_ms": _waits(marks),
         "patch_ms": _waits(patches),
+        "stages_ms": stages.split(),
         "gc": collections.summary(),
         "slow_callbacks": slow.summary(),
     }
