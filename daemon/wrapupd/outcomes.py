@@ -108,14 +108,14 @@ class Outcomes:
         latency_ms: int | None = None,
         **extra: object,
     ) -> None:
-        """End the item: record the outcome durably, count it, log it once."""
+        """End the item: record the outcome durably, count it once recorded, log it once."""
         live = self._work.remove(key)
         if outcome in SETTLED:
             self._work.remember_resolved(key)
-        self._ledger.record_outcome(
+        recorded = self._ledger.record_outcome(
             key, outcome, detail, code_id, code_name=code_name, latency_ms=latency_ms
         )
-        self._metrics.outcome(outcome)
+        recorded.when_settled(lambda first: self._count(outcome, first))
         self._metrics.set_pending(len(self._work))
         item = live.item if live else None
         log_at = log.error if outcome in NEEDS_ATTENTION else log.info
@@ -131,6 +131,13 @@ class Outcomes:
             latency_ms=latency_ms,
             **extra,
         )
+
+    def _count(self, outcome: Outcome, first: bool | None) -> None:
+        """Count an outcome unless the ledger already held another replica's (``first`` False):
+        summed over the replicas, each item is counted once. An attempt that failed (None) is
+        still queued and counted, as it will be written."""
+        if first is not False:
+            self._metrics.outcome(outcome)
 
     def not_ours(self, live: Live) -> None:
         """Another replica holds the item (or finished it): look again once its lease could lapse.

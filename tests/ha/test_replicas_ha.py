@@ -34,9 +34,9 @@ def writes_so_far(emu: RunningEmulator) -> int:
 
 
 # Longer than the whole scenario: a live replica never loses a lease here, whatever the machine's
-# stalls (with 0.5 s, a loaded machine's ledger stalled past a lease: the other replica took the
-# item over, found our code on it and counted it applied too). Takeover is what the kill, restart
-# and outage scenarios below and tests/unit/test_replicas*.py are about.
+# stalls, so the applied counts of the two replicas add up to the codes written by each. Takeover
+# is what the kill, restart and outage scenarios below and tests/unit/test_replicas*.py are about
+# (a takeover of a write answered late is counted once: test_replicas_write_lease.py).
 LIVE_LEASE_S = 120.0
 
 

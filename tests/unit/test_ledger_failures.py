@@ -158,6 +158,8 @@ async def test_a_full_disk_stops_writes_visibly_keeps_everything_and_resumes(
     for n in range(2000):
         assert ledger.add_pending(item(f"c{n}"))  # intake goes on, in memory
     outcome = ledger.record_outcome(KEY, Outcome.TOO_LATE, "ended")
+    answers: list[bool | None] = []
+    outcome.when_settled(answers.append)
     with pytest.raises(LedgerUnavailable, match="disk is full"):
         await ledger.flush()
     health = ledger.health()
@@ -165,6 +167,7 @@ async def test_a_full_disk_stops_writes_visibly_keeps_everything_and_resumes(
     assert health.queued >= 2001
     with pytest.raises(LedgerUnavailable):
         await outcome  # not acknowledged; the write itself waits in the queue
+    assert answers == [None]  # its callback is told so (no value: not refused, not yet written)
     with pytest.raises(LedgerUnavailable, match="disk is full"):
         await ledger.mark_writing(KEY, 1, "code-1")  # no durable mark: the PATCH must not go
 

@@ -17,7 +17,7 @@ from test_applier_promises import GRACE, KEY, RESOLVED, T0, Platform, Socket
 from wrapupd.applier import Applier, ApplierConfig
 from wrapupd.clock import ManualClock
 from wrapupd.detector import decide
-from wrapupd.events import ConversationSnapshot, WorkItem
+from wrapupd.events import ConversationSnapshot, Outcome, WorkItem
 from wrapupd.ledger import Ledger
 from wrapupd.metrics import Metrics
 from wrapupd.ratelimit import RateLimiter
@@ -38,6 +38,19 @@ class GatedPlatform(Platform):
         return state
 
 
+@dataclass
+class SlowAnswerPlatform(Platform):
+    """The platform double whose write lands at once but answers only once the test opens the gate."""
+
+    answer: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def patch_participant_wrapup(
+        self, conversation_id: str, participant_id: str, **fields: str | None
+    ) -> None:
+        await super().patch_participant_wrapup(conversation_id, participant_id, **fields)  # type: ignore[arg-type]
+        await self.answer.wait()
+
+
 def replicas(ledger: Ledger, clock: ManualClock) -> Replicas:
     return Replicas(
         ledger,
@@ -49,14 +62,20 @@ def replicas(ledger: Ledger, clock: ManualClock) -> Replicas:
     )
 
 
-def applier(platform: Platform, ledger: Ledger, clock: ManualClock, socket: Socket) -> Applier:
+def applier(
+    platform: Platform,
+    ledger: Ledger,
+    clock: ManualClock,
+    socket: Socket,
+    metrics: Metrics | None = None,
+) -> Applier:
     return Applier(
         client=platform,
         ledger=ledger,
         lookup=lambda queue_id: RESOLVED if queue_id == "q1" else None,
         continuity=socket,
         limiter=RateLimiter(6000, burst=10, clock=clock),
-        metrics=Metrics(process_metrics=False),
+        metrics=metrics or Metrics(process_metrics=False),
         clock=clock,
         config=ApplierConfig(workers=1),
         replicas=replicas(ledger, clock),
@@ -115,6 +134,63 @@ async def test_renewals_falling_behind_stop_writes_before_the_lease_can_lapse(
     assert not holder.may_write(KEY)  # less than a renewal period left: no write may leave
     assert await holder.admit(KEY) is Admission.WRITE  # renewed (a claim renews a held lease)
     assert holder.may_write(KEY)
+
+
+def applied_count(metrics: Metrics) -> float:
+    return (
+        metrics.registry.get_sample_value("wrapupd_outcomes_total", {"outcome": "applied"}) or 0.0
+    )
+
+
+async def write_answered_late(
+    ledgers: list[Ledger], clock: ManualClock, *, taken_over: bool
+) -> Metrics:
+    """The holder writes; the answer comes late; meanwhile (``taken_over``) its lease lapses and
+    the survivor, reading our code on the participant, records the item applied. The holder's
+    metrics are returned once it has finished."""
+    platform, socket, metrics = SlowAnswerPlatform(), Socket(), Metrics(process_metrics=False)
+    holder = applier(platform, ledgers[0], clock, socket, metrics)
+    holder.submit(decide(platform.snapshot(), {"q1"}), epoch=socket.epoch)
+    await until(lambda: ledgers[0].get(KEY) is not None)
+    await ledgers[0].flush()
+    running = asyncio.create_task(holder.run())  # its lease renewals are not running: they lag
+    try:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await clock.advance(GRACE)  # due: the holder claims, checks, marks and writes
+        await until(lambda: platform.writes != [])
+        if taken_over:
+            await clock.advance(CONFIG.lease_seconds + 1)  # the answer is slow: the lease lapses
+            assert await replicas(ledgers[1], clock).admit(KEY) is Admission.RECHECK
+            ledgers[1].record_outcome(
+                KEY, Outcome.APPLIED, "our code is already on the participant"
+            )
+            await ledgers[1].flush()
+        platform.answer.set()
+        assert await holder.drain(60)
+        await ledgers[0].flush()
+        for _ in range(5):
+            await asyncio.sleep(0)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert platform.writes == [RESOLVED.code.id]
+    return metrics
+
+
+async def test_a_write_the_replica_records_itself_counts_as_applied(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    assert applied_count(await write_answered_late(ledgers, clock, taken_over=False)) == 1
+
+
+async def test_a_write_another_replica_recorded_first_is_counted_applied_once_across_the_fleet(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    """The survivor counted it when it recorded it; the holder's own outcome comes second, is
+    refused by the ledger (the first outcome wins), and must not count it again: summed over the
+    replicas, ``wrapupd_outcomes_total{outcome="applied"}`` is the number of codes applied."""
+    assert applied_count(await write_answered_late(ledgers, clock, taken_over=True)) == 0
 
 
 def _item() -> WorkItem:

@@ -48,7 +48,7 @@ _PENDING, _DONE, _FAILED = 0, 1, 2
 class Receipt(Generic[T]):
     """A queued write: await it to know it is on disk; its value says what the write did."""
 
-    __slots__ = ("_error", "_future", "_hurry", "_state", "_value")
+    __slots__ = ("_error", "_future", "_hurry", "_settled", "_state", "_value")
 
     def __init__(self, hurry: Callable[[], None] | None = None) -> None:
         self._state = _PENDING
@@ -56,6 +56,15 @@ class Receipt(Generic[T]):
         self._error: BaseException | None = None
         self._future: asyncio.Future[None] | None = None
         self._hurry = hurry  # tells the writer someone waits: commit now
+        self._settled: Callable[[T | None], None] | None = None
+
+    def when_settled(self, callback: Callable[[T | None], None]) -> None:
+        """Call ``callback`` on the event loop once the write is answered: with its value, or with
+        None when the attempt failed (the write itself stays queued). Without waking the writer."""
+        if self._state == _PENDING:
+            self._settled = callback
+        else:
+            callback(None if self._state == _FAILED else self._value)
 
     def resolve(self, value: object) -> None:
         """On disk (event loop thread only)."""
@@ -72,6 +81,8 @@ class Receipt(Generic[T]):
     def _wake(self) -> None:
         if self._future is not None and not self._future.done():
             self._future.set_result(None)
+        if self._settled is not None:
+            self._settled(None if self._state == _FAILED else self._value)
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._state == _PENDING:
