@@ -218,12 +218,12 @@ class Replicas:
     async def _renew_forever(self) -> None:
         while True:
             await self._clock.sleep(self._config.renew_seconds)
-            for key in list(self._held):
-                asked = self._clock.now()
-                try:
-                    renewed = await self._ledger.renew(key, self._config.lease_seconds)
-                except LedgerUnavailable:
-                    break
+            keys, asked = list(self._held), self._clock.now()
+            try:
+                answers = await self._ledger.renew(keys, self._config.lease_seconds)
+            except LedgerUnavailable:
+                continue
+            for key, renewed in zip(keys, answers, strict=True):
                 if not renewed:
                     self._held.pop(key, None)  # finished (which releases it), or lost
                 elif key in self._held:

@@ -52,15 +52,30 @@ async def test_a_single_owner_claims_renews_and_releases(place: Place, clock: Ma
         ledger.add_pending(item())
         assert (await ledger.claim(KEY, LEASE)).claim is Claim.MINE
         assert (await ledger.claim(KEY, LEASE)).claim is Claim.MINE  # claiming again renews
-        assert await ledger.renew(KEY, LEASE)
+        assert await ledger.renew([KEY], LEASE) == [True]
         assert await ledger.mark_writing(KEY, 1, "code-1", leased=True)
         assert await ledger.release(KEY)
-        assert not await ledger.renew(KEY, LEASE)
+        assert await ledger.renew([KEY], LEASE) == [False]
         assert not await ledger.mark_writing(KEY, 2, "code-1", leased=True)  # no lease, no write
         assert (await ledger.claim(KEY, LEASE)).claim is Claim.MINE
         await ledger.record_outcome(KEY, Outcome.APPLIED)
         assert (await ledger.claim(KEY, LEASE)).claim is Claim.FINISHED
-        assert not await ledger.renew(KEY, LEASE)
+        assert await ledger.renew([KEY], LEASE) == [False]
+    finally:
+        await ledger.close()
+
+
+async def test_renewing_answers_for_each_lease(place: Place, clock: ManualClock) -> None:
+    ledger = await place.open(clock, owner="only")
+    other = ("conv-2", "agent-1")
+    try:
+        ledger.add_pending(item())
+        ledger.add_pending(item(other[0]))
+        assert (await ledger.claim(KEY, LEASE)).claim is Claim.MINE
+        assert (await ledger.claim(other, LEASE)).claim is Claim.MINE
+        assert await ledger.release(other)
+        assert await ledger.renew([KEY, other], LEASE) == [True, False]
+        assert await ledger.renew([], LEASE) == []
     finally:
         await ledger.close()
 
@@ -104,7 +119,7 @@ async def test_only_one_replica_holds_an_items_lease(pair: tuple[Ledger, Ledger]
     assert (await a.claim(KEY, LEASE)).claim is Claim.MINE
     assert (await b.claim(KEY, LEASE)).claim is Claim.HELD
     assert not await b.mark_writing(KEY, 1, "code-1", leased=True)
-    assert not await b.renew(KEY, LEASE)
+    assert await b.renew([KEY], LEASE) == [False]
     assert await a.mark_writing(KEY, 1, "code-1", leased=True)
 
 
@@ -134,7 +149,7 @@ async def test_an_expired_lease_is_taken_over_and_said_so(
     assert (await b.claim(KEY, LEASE)).claim is Claim.HELD
     await clock.advance(2)
     assert (await b.claim(KEY, LEASE)).claim is Claim.TAKEN_OVER  # b must re-check by GET first
-    assert not await a.renew(KEY, LEASE)  # a, if it comes back, has lost it
+    assert await a.renew([KEY], LEASE) == [False]  # a, if it comes back, has lost it
     assert not await a.mark_writing(KEY, 2, "code-1", leased=True)
     assert await b.mark_writing(KEY, 2, "code-1", leased=True)
     (history,) = b.queries.show(*KEY)

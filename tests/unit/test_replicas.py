@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+from test_ledger_failures import CountedCommits
 
 from ledger_places import KEY, T0, Place, item
 from wrapupd.clock import ManualClock
@@ -129,6 +130,32 @@ async def test_a_lease_is_renewed_while_held_so_a_slow_write_keeps_it(
             await clock.advance(CONFIG.renew_seconds)
             await ledgers[0].flush()
         assert await b.admit(KEY) is Admission.WAIT
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_replica_renews_every_lease_it_holds_in_one_round_trip(
+    ledgers: list[Ledger], clock: ManualClock
+) -> None:
+    """One commit for all its leases, not one per item: with a backlog of thousands on a slow
+    database, renewing item by item would take longer than the lease it renews."""
+    budget = Budget()
+    a, b = (replica(ledger, clock, budget) for ledger in ledgers)
+    keys = [(f"c{n}", "agent-1") for n in range(50)]
+    for key in keys:
+        ledgers[0].add_pending(item(key[0]))
+    await ledgers[0].flush()
+    for key in keys:
+        assert await a.admit(key) is Admission.WRITE
+    counted = CountedCommits(ledgers[0])
+    running = asyncio.create_task(a.run(lambda items: 0))
+    try:
+        for _ in range(3):  # past the lease taken at the claims
+            await clock.advance(CONFIG.renew_seconds)
+            await ledgers[0].flush()
+        assert all([await b.admit(key) is Admission.WAIT for key in keys])
+        assert counted.commits <= 3 * 3, f"three renewal rounds took {counted.commits} commits"
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)

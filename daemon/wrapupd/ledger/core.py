@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -264,11 +264,12 @@ class Ledger:
             )
         return LeaseAnswer(claim, held_until)
 
-    async def renew(self, key: Key, lease_seconds: float) -> bool:
-        """Extend a lease this replica holds; False when it no longer does (stop, do not write)."""
+    async def renew(self, keys: Sequence[Key], lease_seconds: float) -> list[bool]:
+        """Extend leases this replica holds, all in one commit; for each key, False when it no
+        longer holds it (stop, do not write)."""
         until = self._clock.now() + timedelta(seconds=lease_seconds)
-        renewed: bool = await self._ask("renew", (key, self.owner, until))
-        return renewed
+        receipts: list[Receipt[bool]] = [self._ask("renew", (k, self.owner, until)) for k in keys]
+        return [await receipt for receipt in receipts]
 
     def release(self, key: Key) -> Receipt[bool]:
         """Give the lease back without finishing (shutdown); a finish releases it by itself."""
