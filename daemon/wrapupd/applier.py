@@ -50,7 +50,6 @@ from wrapupd.rules import (
     check_summary,
     find_participant,
     new_work_item,
-    resolved_outcome,
     sighting_proves,
 )
 from wrapupd.worklist import Live, Worklist
@@ -206,8 +205,7 @@ class Applier:
         elif self._work.in_flight(key):
             live.resolution = decision  # the worker reads it right before sending
         else:
-            outcome, detail = resolved_outcome(decision)
-            self._out.finish(key, outcome, detail)
+            self._out.ended_by_event(live, decision)
 
     def resume(self, items: Iterable[WorkItem] | None = None) -> int:
         """Schedule what the ledger holds unfinished (after a restart), or ``items`` (left by another

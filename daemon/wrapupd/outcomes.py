@@ -14,7 +14,7 @@ import structlog
 
 from wrapupd.clock import Clock
 from wrapupd.errors import PlatformError
-from wrapupd.events import ItemState, Outcome
+from wrapupd.events import ItemState, NoLongerNeeded, Outcome
 from wrapupd.ledger import Ledger
 from wrapupd.metrics import Metrics
 from wrapupd.ratelimit import RateLimiter
@@ -132,6 +132,25 @@ class Outcomes:
             **extra,
         )
 
+    def ended_by_event(self, live: Live, decision: NoLongerNeeded) -> None:
+        """An event shows the item needs no default any more. On a shared ledger only the lease
+        holder records how it ended: the code the event shows may be its write, which from here
+        looks like an agent's. Held by another replica: stop tracking it here (should the holder
+        die first, the item is adopted and checked like any other it left). Due, with no lease
+        known: the worker claims it first and then ends it, or finds another holder."""
+        if live.held_elsewhere:
+            self.forget(live)
+            self._work.remember_resolved(live.key)
+            log.info("work_item_left_to_holder", conversation=live.key[0], participant=live.key[1])
+        elif self._shared and live.item.due_at <= self._clock.now():
+            live.resolution = decision
+        else:
+            self.finish(live.key, *resolved_outcome(decision))
+
+    @property
+    def _shared(self) -> bool:
+        return self._replicas is not None and self._replicas.shared
+
     def _count(self, outcome: Outcome, first: bool | None) -> None:
         """Count an outcome unless the ledger already held another replica's (``first`` False):
         summed over the replicas, each item is counted once. An attempt that failed (None) is
@@ -180,6 +199,7 @@ class Outcomes:
         if self._replicas is None:
             return True
         admission = await self._replicas.admit(live.key)
+        live.held_elsewhere = admission is Admission.WAIT
         if admission is Admission.RECHECK:
             live.proof_epoch = None  # another replica may have written it before it died
         elif admission is Admission.WAIT:

@@ -36,6 +36,8 @@ class Live:
     # the write not yet sent.
     resolution: NoLongerNeeded | None = None
     cancelled: bool = False
+    # Another replica held its lease at our last claim: that replica records how the item ends.
+    held_elsewhere: bool = False
     timer: asyncio.Task[None] | None = None
     delays: Iterator[float] | None = None  # the backoff in use since the first plain retry
 

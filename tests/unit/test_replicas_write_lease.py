@@ -193,6 +193,53 @@ async def test_a_write_another_replica_recorded_first_is_counted_applied_once_ac
     assert applied_count(await write_answered_late(ledgers, clock, taken_over=True)) == 0
 
 
+@pytest.mark.parametrize("claimed", [True, False], ids=["after-its-claim", "before-its-claim"])
+async def test_a_replica_that_does_not_hold_the_lease_leaves_the_outcome_to_the_holder(
+    ledgers: list[Ledger], clock: ManualClock, claimed: bool
+) -> None:
+    """The other replica sees our code arrive by event while the holder's write is answered: to
+    it that is a code on the participant, which it would record as the agent's (already_coded),
+    first, in the shared ledger (found by the HA sharing row once outcomes counted only when
+    kept). The holder knows it wrote. The other replica, refused the lease already, stops tracking
+    the item; not having claimed it yet, it claims before ending it, and finds it finished."""
+    platform, socket = SlowAnswerPlatform(), Socket()
+    holder = applier(platform, ledgers[0], clock, socket)
+    other = applier(platform, ledgers[1], clock, socket)
+    for replica, ledger in ((holder, ledgers[0]), (other, ledgers[1])):
+        replica.submit(decide(platform.snapshot(), {"q1"}), epoch=socket.epoch)
+        await until(lambda ledger=ledger: ledger.get(KEY) is not None)  # type: ignore[misc]
+        await ledger.flush()
+    tasks = [asyncio.create_task(holder.run())]
+    try:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await clock.advance(GRACE)  # due: the holder claims, checks, marks and writes
+        await until(lambda: platform.writes != [])
+        if claimed:
+            tasks.append(asyncio.create_task(other.run()))  # its claim finds the holder's lease
+            await until(lambda: _held_elsewhere(other))
+        other.submit(decide(platform.snapshot(), {"q1"}), epoch=socket.epoch)  # our code, seen
+        await ledgers[1].flush()  # whatever it wrote is in before the holder's answer
+        platform.answer.set()
+        assert await holder.drain(60)
+        await ledgers[0].flush()
+        if not claimed:
+            tasks.append(asyncio.create_task(other.run()))  # claims now: finished, by the holder
+        await until(lambda: other.pending_count == 0)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    stored = ledgers[0].get(KEY)
+    assert stored is not None and stored.outcome is Outcome.APPLIED
+    assert platform.writes == [RESOLVED.code.id]
+
+
+def _held_elsewhere(replica: Applier) -> bool:
+    live = replica._work.get(KEY)  # the moment its claim was refused
+    return live is not None and live.held_elsewhere
+
+
 def _item() -> WorkItem:
     return WorkItem(
         conversation_id=KEY[0],
