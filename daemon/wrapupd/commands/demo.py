@@ -51,7 +51,7 @@ async def command(args: argparse.Namespace) -> int:
         async with running_replicas(options, logs.add_secret) as replicas:
             daemon, parts = replicas[0]
             result = await _play(daemon, parts, emulator, args)
-            shares = applied_by_replica(replicas) if len(replicas) > 1 else None
+            shares = await applied_by_replica(replicas) if len(replicas) > 1 else None
     summary = summarise(result) | ({"applied_by_replica": shares} if shares else {})
     print(json.dumps(summary) if args.json else render(summary), flush=True)
     return EX_FAILURE if result.broken() else EX_OK

@@ -46,10 +46,12 @@ async def running_replicas(
         yield started
 
 
-def applied_by_replica(replicas: list[tuple[Daemon, Parts]]) -> dict[str, int]:
-    """How many codes each replica wrote (its own counter, not the shared ledger's)."""
+async def applied_by_replica(replicas: list[tuple[Daemon, Parts]]) -> dict[str, int]:
+    """How many codes each replica wrote (its own counter, not the shared ledger's), once its
+    outcomes are in the ledger (an outcome is counted when the ledger keeps it)."""
     shares = {}
     for daemon, parts in replicas:
+        await parts.ledger.flush()
         name = daemon.options.replicas.name or parts.ledger.owner
         value = parts.metrics.registry.get_sample_value(
             "wrapupd_outcomes_total", {"outcome": "applied"}
