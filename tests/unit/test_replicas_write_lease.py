@@ -96,20 +96,30 @@ async def until(fact: Callable[[], bool]) -> None:
     raise AssertionError("the fact never held")
 
 
+async def sighted(replica: Applier, platform: Platform, ledger: Ledger, socket: Socket) -> None:
+    """The replica saw the participant in ACW without a code, and its item is on disk."""
+    replica.submit(decide(platform.snapshot(), {"q1"}), epoch=socket.epoch)
+    await until(lambda: ledger.get(KEY) is not None)
+    await ledger.flush()
+
+
+async def fall_due(clock: ManualClock) -> None:
+    """Let the running workers start waiting, then move the clock past the grace period."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+    await clock.advance(GRACE)
+
+
 async def test_a_lease_lapsing_while_the_check_is_in_flight_holds_the_write_back(
     ledgers: list[Ledger], clock: ManualClock
 ) -> None:
     platform, socket = GatedPlatform(), Socket()
     holder = applier(platform, ledgers[0], clock, socket)
     survivor = replicas(ledgers[1], clock)
-    holder.submit(decide(platform.snapshot(), {"q1"}), epoch=socket.epoch)
-    await until(lambda: ledgers[0].get(KEY) is not None)
-    await ledgers[0].flush()
+    await sighted(holder, platform, ledgers[0], socket)
     running = asyncio.create_task(holder.run())  # its lease renewals are not running: they lag
     try:
-        for _ in range(5):
-            await asyncio.sleep(0)
-        await clock.advance(GRACE)  # due: the holder claims, marks and checks by GET
+        await fall_due(clock)  # the holder claims, marks and checks by GET
         await until(lambda: platform.gets == 1)
         await clock.advance(CONFIG.lease_seconds + 1)  # the holder's lease lapses meanwhile
         assert await survivor.admit(KEY) is Admission.RECHECK  # and the survivor takes over
@@ -150,14 +160,10 @@ async def write_answered_late(
     metrics are returned once it has finished."""
     platform, socket, metrics = SlowAnswerPlatform(), Socket(), Metrics(process_metrics=False)
     holder = applier(platform, ledgers[0], clock, socket, metrics)
-    holder.submit(decide(platform.snapshot(), {"q1"}), epoch=socket.epoch)
-    await until(lambda: ledgers[0].get(KEY) is not None)
-    await ledgers[0].flush()
+    await sighted(holder, platform, ledgers[0], socket)
     running = asyncio.create_task(holder.run())  # its lease renewals are not running: they lag
     try:
-        for _ in range(5):
-            await asyncio.sleep(0)
-        await clock.advance(GRACE)  # due: the holder claims, checks, marks and writes
+        await fall_due(clock)  # the holder claims, checks, marks and writes
         await until(lambda: platform.writes != [])
         if taken_over:
             await clock.advance(CONFIG.lease_seconds + 1)  # the answer is slow: the lease lapses
@@ -205,15 +211,11 @@ async def test_a_replica_that_does_not_hold_the_lease_leaves_the_outcome_to_the_
     platform, socket = SlowAnswerPlatform(), Socket()
     holder = applier(platform, ledgers[0], clock, socket)
     other = applier(platform, ledgers[1], clock, socket)
-    for replica, ledger in ((holder, ledgers[0]), (other, ledgers[1])):
-        replica.submit(decide(platform.snapshot(), {"q1"}), epoch=socket.epoch)
-        await until(lambda ledger=ledger: ledger.get(KEY) is not None)  # type: ignore[misc]
-        await ledger.flush()
+    await sighted(holder, platform, ledgers[0], socket)
+    await sighted(other, platform, ledgers[1], socket)
     tasks = [asyncio.create_task(holder.run())]
     try:
-        for _ in range(5):
-            await asyncio.sleep(0)
-        await clock.advance(GRACE)  # due: the holder claims, checks, marks and writes
+        await fall_due(clock)  # the holder claims, checks, marks and writes
         await until(lambda: platform.writes != [])
         if claimed:
             tasks.append(asyncio.create_task(other.run()))  # its claim finds the holder's lease
