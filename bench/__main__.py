@@ -15,12 +15,13 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import failover, ledger_intake, micro, targets
+from bench import failover, host_probe, ledger_intake, micro, targets
 from bench.contenders.builtin import BuiltinContender
 from bench.contenders.poller import PollerContender
 from bench.contenders.tutorial import TutorialContender
@@ -41,6 +42,8 @@ from bench.harness import (
 )
 
 ALL_QUEUES = (*(q for q, _ in WATCHED), UNWATCHED)
+
+Probe = Callable[[str], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -185,22 +188,27 @@ def _tail(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def latency_runs(plan: Plan, scenario: Scenario) -> tuple[list[dict[str, Any]], list[Any]]:
+async def latency_runs(
+    plan: Plan, scenario: Scenario, probe: Probe
+) -> tuple[list[dict[str, Any]], list[Any]]:
     """Every contender once; wrapupd ``latency_repeats`` times in a row (its first run is the one
-    in the side-by-side table)."""
+    in the side-by-side table), each wrapupd run with the machine's speed probed right before it."""
     runs, repeats = [], []
     for contender in contenders(plan):
         say(f"[{plan.mode}] latency run: {contender.name}")
+        host = await probe(f"latency run 1 ({contender.name})")
         gc.collect()  # every contender starts from a collected heap
         runs.append((await run_scenario(contender, scenario)).as_json())
         if contender.name != "wrapupd":
             continue
-        repeats.append(_tail(runs[-1]))
+        repeats.append({**_tail(runs[-1]), "host": host})
         quick_settle = Scenario(**{**scenario.__dict__, "settle_s": 15})
         for n in range(2, plan.latency_repeats + 1):
             say(f"[{plan.mode}] latency run: wrapupd, run {n} of {plan.latency_repeats}")
+            host = await probe(f"latency run {n} (wrapupd)")
             gc.collect()
-            repeats.append(_tail((await run_scenario(WrapupdContender(), quick_settle)).as_json()))
+            run = (await run_scenario(WrapupdContender(), quick_settle)).as_json()
+            repeats.append({**_tail(run), "host": host})
     return runs, repeats
 
 
@@ -212,11 +220,23 @@ def contenders(plan: Plan) -> list[Contender]:
     ]
 
 
+def host_prober(tmp: Path, taken: list[dict[str, Any]]) -> Probe:
+    """A probe of the machine's speed (:mod:`bench.host_probe`) that keeps every reading."""
+
+    async def probe(label: str) -> dict[str, Any]:
+        reading = await asyncio.to_thread(host_probe.probe, tmp, label)
+        taken.append(reading)
+        return reading
+
+    return probe
+
+
 async def run_all(plan: Plan, tmp: Path) -> dict[str, Any]:
-    results: dict[str, Any] = {"runs": []}
+    results: dict[str, Any] = {"runs": [], "host": []}
+    probe = host_prober(tmp, results["host"])
     # The contenders run first, on a fresh process; the wrapupd-only figures come after.
     scenario = latency_scenario(plan)
-    results["runs"], results["latency_repeats"] = await latency_runs(plan, scenario)
+    results["runs"], results["latency_repeats"] = await latency_runs(plan, scenario, probe)
     builtin = Scenario(
         name="latency",
         traffic=scenario.traffic,
@@ -233,6 +253,7 @@ async def run_all(plan: Plan, tmp: Path) -> dict[str, Any]:
     runs = await asyncio.gather(*(run_scenario(c, scenario) for c in contenders(plan)))
     results["runs"] += [r.as_json() for r in runs]
     say(f"[{plan.mode}] peak run: wrapupd at {plan.peak_rate:g} ACW/s, unlimited budget")
+    await probe("peak run")
     gc.collect()
     results["runs"].append((await run_scenario(WrapupdContender(), peak_scenario(plan))).as_json())
     say(f"[{plan.mode}] micro: parse + detect")
@@ -248,6 +269,7 @@ async def run_all(plan: Plan, tmp: Path) -> dict[str, Any]:
     say(f"[{plan.mode}] durable intake: {plan.intake_items:,} new work items, 3 runs")
     results["intake"] = await ledger_intake.durable_intake(plan.intake_items, 3)
     say(f"[{plan.mode}] start-up: `wrapupd run`, 10 queues, {plan.startup_runs} runs")
+    await probe("start-up")
     results["startup"] = await asyncio.to_thread(micro.process_startup, 10, plan.startup_runs)
     results["ready"] = []
     for queues in plan.ready_queues:
@@ -268,6 +290,8 @@ async def run_all(plan: Plan, tmp: Path) -> dict[str, Any]:
     results["failover"] = await asyncio.to_thread(
         failover.failover_figure, plan.failover_items, plan.failover_repeats
     )
+    await probe("end")
+    results["host_summary"] = host_probe.summary(results["host"])
     return results
 
 

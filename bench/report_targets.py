@@ -21,7 +21,12 @@ or when a compared figure (the ones marked "yes") is more than 20 % worse than i
 results of the same mode ({previous}). Latency tails, the 10,000-queue start-up and the failover
 time are held to their targets only: between two sittings on this machine the first two move by
 more than 20 % with no change in the code, and a failover's time depends on where the kill falls in
-the lease renewal cycle."""
+the lease renewal cycle. The machine's own speed moves too, with its neighbours (a virtual machine):
+right before every latency run (each contender's, and each of wrapupd's p99 runs), the peak run
+and the start-up runs, and at the end of the sitting, a probe times a fixed interpreter loop and
+fifty fdatasyncs in the benchmark's directory; the table
+below shows each run beside its probe, so that a miss can be read as the code's or the machine's.
+The probes are readings, never corrections: every figure is judged as measured."""
 
 FAILOVER = """Two `wrapupd run` replicas share a throwaway PostgreSQL ledger with the default lease
 ({lease:g} s). Replica A holds {items} items while every write is refused (503), replica B adopts
@@ -66,22 +71,45 @@ def targets_table(results: dict[str, Any]) -> list[str]:
 
 
 def repeats_table(results: dict[str, Any]) -> list[str]:
+    """The p99 runs, each beside the machine's speed probed right before it (bench/host_probe.py)."""
     lines = [
-        "| run | ACW starts/s | samples | p50 ms | p99 ms | max ms |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| run | ACW starts/s | samples | p50 ms | p99 ms | max ms | machine: loop ms, fdatasync p50 / max ms |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for n, r in enumerate(results.get("latency_repeats", []), 1):
         lines.append(
             f"| {n} | {r['acw_starts_per_s']} | {r['count']} | {r['p50']} | {r['p99']} | {r['max']} |"
+            f" {_host(r.get('host'))} |"
         )
     peak = next((r for r in results["runs"] if r["scenario"] == "peak"), None)
     if peak:
         lat = peak["latency_ms"]
+        probe = next((p for p in results.get("host", []) if p["label"] == "peak run"), None)
         lines.append(
             f"| peak (unlimited budget) | {peak['extra']['acw_starts_per_s']} | {lat['count']} | "
-            f"{lat['p50']} | {lat['p99']} | {lat['max']} |"
+            f"{lat['p50']} | {lat['p99']} | {lat['max']} | {_host(probe)} |"
         )
     return lines
+
+
+def _host(probe: dict[str, Any] | None) -> str:
+    if not probe:
+        return "-"
+    return f"{probe['loop_ms']}, {probe['fdatasync_p50_ms']} / {probe['fdatasync_max_ms']}"
+
+
+def host_line(results: dict[str, Any]) -> str:
+    """The machine's speed over the sitting, from every probe."""
+    s = results.get("host_summary")
+    if not s:
+        return ""
+    startup = next((p for p in results.get("host", []) if p["label"] == "start-up"), None)
+    return (
+        f"\nMachine speed over the sitting ({s['probes']} probes, `bench/host_probe.py`): the fixed"
+        f" interpreter loop took {s['loop_ms_min']} to {s['loop_ms_max']} ms (median"
+        f" {s['loop_ms_median']}), the slowest fdatasync {s['fdatasync_max_ms']} ms"
+        + (f"; right before the start-up runs, {startup['loop_ms']} ms." if startup else ".")
+    )
 
 
 def repeats_chart(results: dict[str, Any], img: Path) -> str | None:
@@ -172,6 +200,7 @@ def section(results: dict[str, Any], img: Path) -> str:
             else "none yet",
         ),
         _load(results),
+        host_line(results),
         "",
         "### p99 in consecutive runs",
         "",
