@@ -3,9 +3,10 @@
 The benchmark machine is a two-core virtual machine whose speed moves with its neighbours: within
 one hour the same pure-Python loop has taken from 57 to 180 ms, with the load average and the
 steal counter hardly moving. The latency tail and the start-up are sums of interpreter work and of
-one fsync (the ``writing`` mark), so a probe of each, taken right before the figure, says whether
-a miss was the code or the machine. A probe takes about half a second on a quiet machine; it is
-a reading printed beside the figures, never a correction applied to them and never a verdict.
+one fsync (the ``writing`` mark), so a probe of each is taken right before the figure. A slow
+reading marks a slow machine; a usual one does not prove a quiet machine (it slows down for seconds
+at a time, and in ways a tight loop does not feel). A probe takes about half a second on a quiet
+machine; it is a reading printed beside the figures, never a correction and never a verdict.
 """
 
 from __future__ import annotations

@@ -24,9 +24,11 @@ more than 20 % with no change in the code, and a failover's time depends on wher
 the lease renewal cycle. The machine's own speed moves too, with its neighbours (a virtual machine):
 right before every latency run (each contender's, and each of wrapupd's p99 runs), the peak run
 and the start-up runs, and at the end of the sitting, a probe times a fixed interpreter loop and
-fifty fdatasyncs in the benchmark's directory; the table
-below shows each run beside its probe, so that a miss can be read as the code's or the machine's.
-The probes are readings, never corrections: every figure is judged as measured."""
+fifty fdatasyncs in the benchmark's directory, and the table
+below shows each run beside its probe. A slow probe marks a slow machine; a probe in its usual
+range does not prove a quiet one: the machine also slows down for seconds at a time, between two
+probes, and in ways a tight loop does not feel. The probes are readings, never corrections: every
+figure is judged as measured."""
 
 FAILOVER = """Two `wrapupd run` replicas share a throwaway PostgreSQL ledger with the default lease
 ({lease:g} s). Replica A holds {items} items while every write is refused (503), replica B adopts

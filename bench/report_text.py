@@ -212,6 +212,36 @@ writer's cheaper time formatting (one `%`-format instead of `isoformat(timespec=
 item): 36,943 items/s on the quiet machine (19,919 before). Not measured: a flame graph of the new
 state (py-spy is not installed here).
 
+**The 50/s p99 at this machine's usual speed (1 December, 06:00-06:20).** Two more sittings on the
+same write path, with the machine-speed probe (`bench/host_probe.py`) beside every run.
+20261201T060617Z: p99 at ~50/s 19.3, 18.0, 49.8 ms, at 200/s 57.3 ms, start-up 1.03 s and
+parse + detect 57,624/s (97,669 at 04:40 on the same code), while the probe's loop read 42-69 ms,
+its usual range: a slow phase the probe did not catch. 20261201T061702Z: every target met (start-up
+0.70 s, the 200/s p99 22.6 ms, parse + detect 94,911/s) except the 50/s p99: 12.0, 10.6, 11.0 ms
+(p50 5 ms each; probes 56-71 ms). So at its usual speed this machine gives a 50/s p99 of 10.6-12 ms;
+9.3, 8.0, 8.6 ms (03:47) was a good phase, and holding the target in every run needs about 2 ms
+off the tail, not a quieter hour. Where the tail is: the `writing` mark's stages in 742 marks (two
+runs, p99 11.3 and 20.6 ms): queued → writer awake p50 0.11 / p99 1.55 ms, its statements 0.37 /
+3.15, the commit (WAL write and fsync) 0.59 / 2.83, back on the event loop 0.13 / 1.72, in all 1.36
+/ 5.48 ms; a bare `fdatasync` on this disk takes 0.43 / 4.6 ms (400 in an otherwise idle process).
+Every stage but the fsync is a thread waiting for the GIL or for a core. Tried against that and not
+kept:
+- the PATCH prepared in its worker thread while the mark commits, held before its first byte until
+  the mark is on disk and the checks have passed (the SDK's request building overlapping the
+  fsync): worse, p99 11.6, 17.0, 14.3, 20.3 ms against 10.3, 13.0, 12.3, 10.3 ms in alternated
+  runs, the mark itself slower: the request building takes the GIL from the writer's statements;
+- the status server's aiohttp import (~0.24 s of start-up, ~0.1 s of it the two TLS contexts that
+  aiohttp's client module builds at import and wrapupd never uses) in a thread while the platform
+  answers the start-up calls: no gain (medians 1.093 and 1.087 s over 14 alternated starts): the
+  import is interpreter work, only the certificate loading lets go of the GIL;
+- the imports and the settings load with the cyclic collector paused: the imports alone take 10 %
+  less CPU (738 against 817 ms, 12 alternated processes), the daemon's CPU to ready only 1-4 % less
+  (pairwise median 0.991 over 20 alternated starts), as the collection at ready walks the same
+  objects;
+- the emulator on one core and the daemon on the other (in production the platform does not share
+  the daemon's machine): a lower p99 in 9 of 12 alternated pairs, but the machine's phases moved
+  the p99 between 7 and 120 ms during the set, too little to change how the benchmark is run.
+
 **Sustained throughput.** wrapupd's token bucket refills at the configured budget, and every
 response's `inin-ratelimit-count` / `-allowed` / `-reset` headers keep it to its share of the
 platform's current fixed window (`RateLimiter.observe_window`). Two things used to leave ~6 % of the
