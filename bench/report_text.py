@@ -242,6 +242,16 @@ kept:
   the daemon's machine): a lower p99 in 9 of 12 alternated pairs, but the machine's phases moved
   the p99 between 7 and 120 ms during the set, too little to change how the benchmark is run.
 
+**TLS contexts, built once.** The benchmark's traffic is plain HTTP on loopback; a real org is
+`https://` and `wss://`, and building a TLS context parses the whole CA bundle (50-70 ms here).
+asyncio built one for every WebSocket connection, on the event loop, and urllib3 one for every new
+HTTPS connection, in the worker, before the request could leave. The daemon now builds each kind
+once per process and shares it (`wrapupd/genesys/tls.py`; the sockets' context in a thread at the
+first connection, never on the loop). `python -m bench.tls_connect` (loopback, a throwaway
+certificate appended to a copy of the bundle each client loads): the event loop stood still 33 ms
+per `wss://` connection, 359 ms while ten opened at once (a shard reconnect after a network blip),
+against 2.3 ms and 20 ms now; a request on a new HTTPS connection took 47.6 ms against 4.9 ms.
+
 **Sustained throughput.** wrapupd's token bucket refills at the configured budget, and every
 response's `inin-ratelimit-count` / `-allowed` / `-reset` headers keep it to its share of the
 platform's current fixed window (`RateLimiter.observe_window`). Two things used to leave ~6 % of the

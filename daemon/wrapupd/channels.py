@@ -8,7 +8,9 @@ platform's heartbeat and our text ping do that job (see :mod:`wrapupd.subscriber
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,6 +24,7 @@ from wrapupd.clock import Clock
 from wrapupd.errors import ChannelGone, NotFound, PlatformError
 from wrapupd.events import Channel, TopicResult
 from wrapupd.genesys.notifications import queue_topic
+from wrapupd.genesys.tls import websocket_context
 from wrapupd.metrics import Metrics
 from wrapupd.ratelimit import Priority, RateLimiter
 from wrapupd.redaction import channel_tag
@@ -63,12 +66,21 @@ class Socket(Protocol):
 Connector = Callable[[str], Awaitable[Socket]]
 
 
-def websocket_connector(*, max_message_bytes: int, open_timeout: float) -> Connector:
-    """Connect with the websockets library; snapshots of large conferences need a large ``max_size``."""
+def websocket_connector(
+    *,
+    max_message_bytes: int,
+    open_timeout: float,
+    tls: Callable[[], ssl.SSLContext] = websocket_context,
+) -> Connector:
+    """Connect with the websockets library; snapshots of large conferences need a large ``max_size``.
+    A ``wss://`` socket gets the process's one TLS context, built by ``tls`` in a thread the first
+    time (:mod:`wrapupd.genesys.tls`), never on the event loop."""
 
     async def connect(uri: str) -> Socket:
+        context = await asyncio.to_thread(tls) if uri.startswith("wss:") else None
         return await websockets.connect(
             uri,
+            ssl=context,
             max_size=max_message_bytes,
             ping_interval=None,  # the platform's own heartbeat and our text ping do this job
             open_timeout=open_timeout,

@@ -34,7 +34,7 @@ from wrapupd.genesys import convert
 from wrapupd.genesys.auth import Grant, TokenEndpoint, TokenManager
 from wrapupd.genesys.error_map import invoke_mapped
 from wrapupd.genesys.grants import ClientCredentialsGrant
-from wrapupd.genesys.http import PinnedHttpClient, sdk_api_client
+from wrapupd.genesys.http import api_http_client, sdk_api_client
 from wrapupd.genesys.queries import (
     PAGE_SIZE,
     analytics_open_conversations_query,
@@ -120,11 +120,9 @@ class GenesysClient:
         self._on_rate_limit = on_rate_limit
         self._on_new_token = on_new_token
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="wrapupd-genesys")
-        self._http = PinnedHttpClient(
-            connect_timeout=timeouts.connect,
-            read_timeout=timeouts.read,
-            max_connections=max_workers + 1,
-            on_response=self._response_hook(on_response),
+        hook = self._response_hook(on_response)
+        self._http = api_http_client(
+            api_host, timeouts.connect, timeouts.read, max_workers + 1, hook
         )
         self._api = sdk_api_client(api_host.rstrip("/"), self._http)
         self._routing = RoutingApi(self._api)

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -38,11 +39,13 @@ from wrapupd.genesys.sdk import (
     LogLevel,
     SdkLogger,
 )
+from wrapupd.genesys.tls import https_context
 
 __all__ = [
     "HttpResponse",
     "PinnedHttpClient",
     "ResponseHook",
+    "api_http_client",
     "endpoint",
     "pin_sdk_configuration",
 ]
@@ -113,11 +116,14 @@ class PinnedHttpClient(AbstractHttpClient):  # type: ignore[misc]
         read_timeout: float,
         max_connections: int = 10,
         on_response: ResponseHook | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__()
         self.timeout = read_timeout
         self._on_response = on_response
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        # With ``tls`` every connection shares that context; without it urllib3 builds a context,
+        # and loads certifi's bundle into it, for each new connection (wrapupd.genesys.tls).
         self._pool = urllib3.PoolManager(
             num_pools=4,
             maxsize=max_connections,
@@ -125,7 +131,8 @@ class PinnedHttpClient(AbstractHttpClient):  # type: ignore[misc]
             retries=False,
             timeout=self._timeout,
             cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
+            ssl_context=tls,
+            ca_certs=None if tls is not None else certifi.where(),
         )
 
     def close(self) -> None:
@@ -177,6 +184,23 @@ class PinnedHttpClient(AbstractHttpClient):  # type: ignore[misc]
             self._on_response(method, template, status, seconds, headers)
         except Exception:  # a metrics bug must never fail a platform call
             log.exception("on_response callback failed")
+
+
+def api_http_client(
+    api_host: str,
+    connect_timeout: float,
+    read_timeout: float,
+    max_connections: int,
+    on_response: ResponseHook,
+) -> PinnedHttpClient:
+    """The client for ``api_host`` and its login host; over TLS every connection shares one context."""
+    return PinnedHttpClient(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_connections=max_connections,
+        on_response=on_response,
+        tls=https_context() if api_host.startswith("https://") else None,
+    )
 
 
 def _to_response(raw: urllib3.BaseHTTPResponse) -> HttpResponse:
