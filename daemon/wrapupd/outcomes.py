@@ -58,6 +58,8 @@ class Outcomes:
     def retry(self, live: Live, verdict: Retry, error: PlatformError, call: Call) -> None:
         """A transient failure never ends the item: the platform's wait, else the capped backoff."""
         doing = _DOING[call]
+        if call is Call.WRITE:
+            live.unanswered = live.item.code_id
         if verdict.after is not None:
             self._limiter.pause_for(verdict.after)
             self._metrics.rate_limited()
@@ -145,7 +147,7 @@ class Outcomes:
         elif self._shared and live.item.due_at <= self._clock.now():
             live.resolution = decision
         else:
-            self.finish(live.key, *resolved_outcome(decision))
+            self.finish(live.key, *resolved_outcome(decision, live.unanswered))
 
     @property
     def _shared(self) -> bool:
@@ -222,6 +224,8 @@ class Outcomes:
         """Newer evidence (a code, ACW's end) arrived while the worker held the item: no write."""
         if live.resolution is None:
             return False
-        outcome, detail = resolved_outcome(live.resolution)
-        self.finish(live.key, outcome, f"{detail} (before our write was sent)")
+        outcome, detail = resolved_outcome(live.resolution, live.unanswered)
+        if outcome is not Outcome.APPLIED:
+            detail = f"{detail} (before our write was sent)"
+        self.finish(live.key, outcome, detail)
         return True

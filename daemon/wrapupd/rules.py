@@ -81,8 +81,13 @@ def after_refusal(
     return check.outcome, f"{check.detail}; write refused: {refusal}", check.code
 
 
-def resolved_outcome(decision: NoLongerNeeded) -> tuple[Outcome, str]:
-    """How an item ends when a snapshot shows its participant no longer needs a default."""
+def resolved_outcome(
+    decision: NoLongerNeeded, unanswered: str | None = None
+) -> tuple[Outcome, str]:
+    """How an item ends when a snapshot shows its participant no longer needs a default;
+    ``unanswered``: the code of a write of ours that may have landed without an answer."""
+    if decision.reason is ResolvedReason.CODED and unanswered and decision.code == unanswered:
+        return Outcome.APPLIED, f"our write of {unanswered} landed though its answer was lost"
     if decision.reason is ResolvedReason.CODED and not system_code(decision.code):
         return Outcome.ALREADY_CODED, f"agent chose {decision.code}"
     if decision.reason is ResolvedReason.CODED:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from wrapupd.clock import Clock
-from wrapupd.events import NoLongerNeeded, WorkItem
+from wrapupd.events import ItemState, NoLongerNeeded, WorkItem
 
 Key = tuple[str, str]
 RESOLVED_CAP = 50_000
@@ -38,6 +38,9 @@ class Live:
     cancelled: bool = False
     # Another replica held its lease at our last claim: that replica records how the item ends.
     held_elsewhere: bool = False
+    # The code of a write of ours that may have landed unanswered (it timed out or failed in flight,
+    # or was in flight at a crash): the participant showing this code later means our write landed.
+    unanswered: str | None = None
     timer: asyncio.Task[None] | None = None
     delays: Iterator[float] | None = None  # the backoff in use since the first plain retry
 
@@ -83,7 +86,8 @@ class Worklist:
 
     def track(self, item: WorkItem) -> Live:
         """Hold a new unfinished item and release it to the workers at its due time."""
-        live = Live(item=item)
+        in_flight_at_crash = item.code_id if item.state is ItemState.WRITING else None
+        live = Live(item=item, unanswered=in_flight_at_crash)
         self._live[item.key] = live
         if item.due_at <= self._clock.now():
             self._into_line(live)  # due already (grace 0): now, not a loop turn later

@@ -21,7 +21,7 @@ from wrapupd.applier import Applier, ApplierConfig
 from wrapupd.clock import ManualClock
 from wrapupd.code_cache import ResolvedQueue
 from wrapupd.detector import decide
-from wrapupd.errors import PlatformError, RateLimited, ServerError
+from wrapupd.errors import PlatformError, RateLimited, RequestTimeout, ServerError
 from wrapupd.events import (
     Communication,
     ConversationSnapshot,
@@ -65,6 +65,7 @@ class Platform:
     patch_faults: list[PlatformError] = field(default_factory=list)
     during_get: list[Hook] = field(default_factory=list)
     during_patch: list[Hook] = field(default_factory=list)
+    answers_lost: int = 0  # the next writes land, but their answers never come back
     gets: int = 0
     calls: int = 0
     down: bool = False  # every call answers 503
@@ -108,6 +109,9 @@ class Platform:
             self.overwritten += 1
         self.writes.append(code_id)
         self.participant = agent("complete", code_id)
+        if self.answers_lost:
+            self.answers_lost -= 1
+            raise RequestTimeout("PATCH: no answer within the read timeout")
 
 
 @dataclass
@@ -331,6 +335,67 @@ async def test_agent_code_during_a_retry_after_pause_without_its_event_is_never_
     await rig.until(lambda: rig.outcome() is not None)
     assert rig.platform.overwritten == 0 and rig.platform.writes == []
     assert rig.outcome() is Outcome.ALREADY_CODED
+
+
+def retry_scheduled(rig: Rig) -> bool:
+    """The item is back in the line after one attempt."""
+    item = rig.ledger.get(KEY)
+    return item is not None and item.state is ItemState.PENDING and item.attempts == 1
+
+
+async def test_our_write_whose_answer_was_lost_is_recorded_as_ours_when_its_event_comes(
+    rig: Rig,
+) -> None:
+    """The PATCH times out but landed: the event that shows our code must not be read as the
+    agent's choice (the reporting teams would see our default counted as an agent's code)."""
+    rig.platform.answers_lost = 1
+    rig.sighting()
+    await rig.advance(GRACE)
+    await rig.until(lambda: retry_scheduled(rig))  # its backoff not over yet
+    rig.sighting()  # the socket delivers the landed write
+    await rig.until(lambda: rig.outcome() is not None)
+
+    item = rig.ledger.get(KEY)
+    assert item is not None and item.outcome is Outcome.APPLIED and item.code_id == CODE.id
+    assert "answer" in (item.detail or "")
+    assert rig.platform.writes == [CODE.id] and rig.platform.overwritten == 0
+
+
+async def test_our_write_whose_answer_was_lost_is_found_ours_by_the_retry_s_check(
+    rig: Rig,
+) -> None:
+    """As above, with the event lost in a socket gap: the retry's GET finds our code, writes nothing."""
+    rig.platform.answers_lost = 1
+    rig.sighting()
+    await rig.advance(GRACE)
+    await rig.until(lambda: rig.platform.writes == [CODE.id])
+    rig.socket.gap()
+    await rig.advance(30)
+    await rig.until(lambda: rig.outcome() is not None)
+
+    assert rig.outcome() is Outcome.APPLIED
+    assert rig.platform.writes == [CODE.id] and rig.platform.overwritten == 0
+
+
+async def test_a_write_in_flight_at_a_crash_is_ours_when_its_event_comes_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    """The process died with the ``writing`` mark on disk; the write had landed. After the restart
+    the event showing our code arrives before the worker's check: the item is ours, applied."""
+    before = await make_rig(tmp_path)
+    item = WorkItem("c1", "p1", "q1", acw_started_at=T0, due_at=T0, deadline=None)
+    assert before.ledger.add_pending(item)
+    assert await before.ledger.mark_writing(KEY, 1, CODE.id)
+    await before.ledger.close()
+
+    after = await make_rig(tmp_path)  # no workers running: only the event can end the item
+    assert after.applier.resume() == 1
+    after.platform.participant = agent("complete", CODE.id)
+    after.sighting()
+    await after.until(lambda: after.outcome() is not None)
+
+    assert after.outcome() is Outcome.APPLIED and after.platform.calls == 0
+    await after.ledger.close()
 
 
 async def test_a_sighting_from_before_a_socket_gap_never_authorizes_a_write(rig: Rig) -> None:

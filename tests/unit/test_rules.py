@@ -186,6 +186,15 @@ def test_a_participant_resolved_meanwhile_ends_its_item(
     assert resolved_outcome(decision)[0] is expected
 
 
+def test_our_code_after_our_unanswered_write_is_ours_any_other_code_the_agent_s() -> None:
+    ours = NoLongerNeeded("c", "p", ResolvedReason.CODED, "code-default")
+    theirs = NoLongerNeeded("c", "p", ResolvedReason.CODED, "agent-code")
+
+    assert resolved_outcome(ours, unanswered="code-default")[0] is Outcome.APPLIED
+    assert resolved_outcome(theirs, unanswered="code-default")[0] is Outcome.ALREADY_CODED
+    assert resolved_outcome(ours)[0] is Outcome.ALREADY_CODED  # we never wrote: not ours
+
+
 @pytest.mark.parametrize("acw_state", [None, "unknown", "outdated_sdk_version", "notApplicable"])
 def test_a_check_that_reads_an_unknown_acw_state_is_uncertain_never_too_late(
     acw_state: str | None,
