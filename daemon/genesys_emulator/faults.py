@@ -1,7 +1,10 @@
 """Scripted faults: queued in order, each consumed by the requests it matches.
 
 ``http`` faults answer a status (429 with Retry-After, 5xx, or any body override) instead of the
-real handler; ``latency`` faults delay a matching request. Paths are globs (``*`` = one segment).
+real handler; ``latency`` faults delay a matching request before it is handled (a client that
+gives up meanwhile takes the request with it: it never lands); ``late_answer`` faults handle it at
+once and delay only its answer (a write lands, and its client may give up before it hears so).
+Paths are globs (``*`` = one segment).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ SOCKET_KINDS = (
     "expire_refresh_tokens",
     "revoke_refresh_tokens",
 )
-REQUEST_KINDS = ("http", "latency")
+REQUEST_KINDS = ("http", "latency", "late_answer")
 
 
 @dataclass
@@ -92,7 +95,7 @@ def parse_request_fault(spec: dict[str, Any]) -> RequestFault:
         raise ControlError("fault path must be a string starting with '/'")
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ControlError("fault count must be a positive integer")
-    if kind == "latency":
+    if kind in ("latency", "late_answer"):
         return RequestFault(kind, method, path, count, seconds=_seconds(spec.get("seconds")))
     return _http_fault(spec, method, path, count)
 

@@ -104,6 +104,16 @@ async def _pipeline(
     latency = emu.faults.take("latency", request.method, request.path)
     if latency is not None:
         await asyncio.sleep(latency.seconds)
+    late = emu.faults.take("late_answer", request.method, request.path)
+    response = await _answer(emu, request, handler, context_id)
+    if late is not None:
+        await asyncio.sleep(late.seconds)  # done already: only the answer is late
+    return response
+
+
+async def _answer(
+    emu: Emulator, request: web.Request, handler: Handler, context_id: str
+) -> web.StreamResponse:
     if request.path in ("/oauth/token", "/oauth/authorize"):
         return _fault(emu, request, context_id) or await handler(request)
     if request.match_info.http_exception is not None:

@@ -283,3 +283,36 @@ async def test_a_burst_above_the_platform_window_is_paced_without_a_single_429(
     await eventually(all_coded, timeout=20, what="every participant coded")
     assert not [c for c in emulator.calls() if c["status"] == 429]
     assert daemon.parts.metrics.registry.get_sample_value("wrapupd_rate_limited_total") == 0
+
+
+async def test_a_write_that_lands_after_its_client_gave_up_is_ours_and_never_sent_twice(
+    emulator: RunningEmulator, start_daemon: DaemonFactory
+) -> None:
+    """The platform applies our PATCH but its answer comes after the read timeout: the daemon must
+    not write again, and the ledger must say the code is ours, not an agent's."""
+    daemon = await start_daemon(read_timeout=1.0)
+    emulator.fault(
+        kind="late_answer",
+        method="PATCH",
+        path="/api/v2/conversations/*/participants/*",
+        seconds=2.0,
+        count=1,
+    )
+    conv = emulator.start_conversation(queue=SUPPORT, talk_s=UNIT, outcome="nothing")
+    cid, pid = conv["conversationId"], conv["participantId"]
+    await eventually(
+        lambda: outcome_of(daemon, cid, pid) is not None or None,
+        timeout=10,
+        what="an outcome",
+        blocking=False,
+    )
+
+    item = daemon.parts.ledger.get((cid, pid))
+    assert item is not None and item.outcome is Outcome.APPLIED, item
+    entry = final_wrapup(emulator, cid)
+    assert entry is not None and entry["wrapup"]["by"] == "api" and entry["apiWrapupCalls"] == 1
+    assert item.code_id == entry["wrapup"]["code"]
+    retries = daemon.parts.metrics.registry.get_sample_value(
+        "wrapupd_retries_total", {"reason": "request_timeout"}
+    )
+    assert retries == 1  # the write timed out once: what was tested did happen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from collections import Counter
 from typing import Any
 
@@ -327,3 +328,37 @@ def test_malformed_json_is_400(emulator: RunningEmulator, raw: RawClient) -> Non
         "POST", "/_emulator/conversations", b"{nope", {"Content-Type": "application/json"}
     )
     assert reply.status == 400 and "error" in reply.body
+
+
+def test_a_late_answer_fault_lands_the_write_though_its_client_gave_up(
+    emulator: RunningEmulator, raw: RawClient, main_token: str, wait: Any
+) -> None:
+    """Unlike ``latency`` (the request waits, and dies with a client that gives up), ``late_answer``
+    handles the request at once and holds only its answer: the write is in the ground truth."""
+    started = emulator.start_conversation(queue="Support", talk_s=0.01, outcome="nothing")
+    wait(lambda: entry(emulator, started["participantId"]))
+    org = emulator.control("GET", "/_emulator/org")
+    queue_id = next(q["id"] for q in org["queues"] if q["name"] == "Support")
+    codes = raw.call("GET", f"/api/v2/routing/queues/{queue_id}/wrapupcodes", main_token).body
+    code = codes["entities"][0]["id"]
+    emulator.fault(
+        kind="late_answer",
+        method="PATCH",
+        path="/api/v2/conversations/*/participants/*",
+        seconds=1.0,
+        count=1,
+    )
+    path = (
+        f"/api/v2/conversations/{started['conversationId']}/participants/{started['participantId']}"
+    )
+    request = urllib.request.Request(
+        raw.base_url + path,
+        data=json.dumps({"wrapup": {"code": code}}).encode(),
+        method="PATCH",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {main_token}"},
+    )
+    with pytest.raises(TimeoutError):
+        urllib.request.urlopen(request, timeout=0.2)
+
+    landed = wait(lambda: settled(emulator, started["participantId"], "api"))
+    assert landed["wrapup"]["code"] == code and landed["apiWrapupCalls"] == 1
