@@ -220,7 +220,10 @@ its usual range: a slow phase the probe did not catch. 20261201T061702Z: every t
 0.70 s, the 200/s p99 22.6 ms, parse + detect 94,911/s) except the 50/s p99: 12.0, 10.6, 11.0 ms
 (p50 5 ms each; probes 56-71 ms). So at its usual speed this machine gives a 50/s p99 of 10.6-12 ms;
 9.3, 8.0, 8.6 ms (03:47) was a good phase, and holding the target in every run needs about 2 ms
-off the tail, not a quieter hour. Where the tail is: the `writing` mark's stages in 742 marks (two
+off the tail, not a quieter hour. A third sitting, on the session's final code (its changes, TLS
+contexts and outcomes, are off the benchmark's path), 20261201T073011Z, fell in a slow phase again:
+parse + detect 47,302/s (half of 06:17's, on the same frames), start-up 1.03 s, the 50/s p99 16.0,
+13.3, 10.3 ms and 57.1 ms at 200/s, while the probes read 47-68 ms. Where the tail is: the `writing` mark's stages in 742 marks (two
 runs, p99 11.3 and 20.6 ms): queued → writer awake p50 0.11 / p99 1.55 ms, its statements 0.37 /
 3.15, the commit (WAL write and fsync) 0.59 / 2.83, back on the event loop 0.13 / 1.72, in all 1.36
 / 5.48 ms; a bare `fdatasync` on this disk takes 0.43 / 4.6 ms (400 in an otherwise idle process).
