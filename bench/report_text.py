@@ -223,7 +223,10 @@ its usual range: a slow phase the probe did not catch. 20261201T061702Z: every t
 off the tail, not a quieter hour. A third sitting, on the session's final code (its changes, TLS
 contexts and outcomes, are off the benchmark's path), 20261201T073011Z, fell in a slow phase again:
 parse + detect 47,302/s (half of 06:17's, on the same frames), start-up 1.03 s, the 50/s p99 16.0,
-13.3, 10.3 ms and 57.1 ms at 200/s, while the probes read 47-68 ms. Where the tail is: the `writing` mark's stages in 742 marks (two
+13.3, 10.3 ms and 57.1 ms at 200/s, while the probes read 47-68 ms. Right after it, parse + detect
+alternated between the final code and the code of 05:20 (five runs each, best round over the
+blend): medians 80,586 and 78,652/s, so that sitting measured the machine, not a regression. Where
+the tail is: the `writing` mark's stages in 742 marks (two
 runs, p99 11.3 and 20.6 ms): queued → writer awake p50 0.11 / p99 1.55 ms, its statements 0.37 /
 3.15, the commit (WAL write and fsync) 0.59 / 2.83, back on the event loop 0.13 / 1.72, in all 1.36
 / 5.48 ms; a bare `fdatasync` on this disk takes 0.43 / 4.6 ms (400 in an otherwise idle process).
