@@ -56,6 +56,19 @@ def certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server's TLS context presenting ``cert``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def echo(socket: Any) -> None:
+    """A WebSocket server's handler: every message straight back."""
+    async for message in socket:
+        await socket.send(message)
+
+
 def bundle_with(cert: Path, base: Path, path: Path) -> Path:
     """A copy of the CA bundle ``base`` that also trusts ``cert``."""
     path.write_text(base.read_text() + cert.read_text())
@@ -86,14 +99,7 @@ async def stall_while(work: Callable[[], Awaitable[object]]) -> tuple[float, flo
 
 
 async def websocket_figures(cert: Path, key: Path, connects: int) -> dict[str, Any]:
-    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_tls.load_cert_chain(cert, key)
-
-    async def echo(socket: Any) -> None:
-        async for message in socket:
-            await socket.send(message)
-
-    async with websockets.serve(echo, "127.0.0.1", 0, ssl=server_tls) as server:
+    async with websockets.serve(echo, "127.0.0.1", 0, ssl=server_context(cert, key)) as server:
         uri = f"wss://127.0.0.1:{server.sockets[0].getsockname()[1]}/channel"
         shared = websocket_connector(max_message_bytes=2**20, open_timeout=10)
 
@@ -138,9 +144,7 @@ class ClosingHandler(BaseHTTPRequestHandler):
 
 def https_figures(cert: Path, key: Path, bundle: Path, requests: int) -> dict[str, Any]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), ClosingHandler)
-    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_tls.load_cert_chain(cert, key)
-    server.socket = server_tls.wrap_socket(server.socket, server_side=True)
+    server.socket = server_context(cert, key).wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"https://127.0.0.1:{server.server_address[1]}/api/v2/things"

@@ -38,8 +38,9 @@ class Live:
     cancelled: bool = False
     # Another replica held its lease at our last claim: that replica records how the item ends.
     held_elsewhere: bool = False
-    # The code of a write of ours that may have landed unanswered (it timed out or failed in flight,
-    # or was in flight at a crash): the participant showing this code later means our write landed.
+    # The code of a write of ours that was retried (it timed out, failed in flight, or was refused
+    # for now) or was in flight at a crash: the participant showing this code later is taken as our
+    # write, as the state check before a write takes it.
     unanswered: str | None = None
     timer: asyncio.Task[None] | None = None
     delays: Iterator[float] | None = None  # the backoff in use since the first plain retry

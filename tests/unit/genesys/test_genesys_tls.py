@@ -38,12 +38,6 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return tls_connect.certificate(tmp_path_factory.mktemp("tls"))
 
 
-def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
-    return context
-
-
 class CountingContext(ssl.SSLContext):
     """A client context that counts how often certificates are loaded into it."""
 
@@ -79,12 +73,10 @@ async def test_wss_connections_share_one_context_built_off_the_event_loop(
         built_on.append(threading.get_ident())
         return context
 
-    async def echo(socket: Any) -> None:
-        async for message in socket:
-            await socket.send(message)
-
     connect = websocket_connector(max_message_bytes=2**20, open_timeout=5, tls=tls)
-    async with websockets.serve(echo, "127.0.0.1", 0, ssl=server_context(certificate)) as server:
+    async with websockets.serve(
+        tls_connect.echo, "127.0.0.1", 0, ssl=tls_connect.server_context(*certificate)
+    ) as server:
         port = server.sockets[0].getsockname()[1]
         for n in range(3):
             socket = await connect(f"wss://127.0.0.1:{port}/channel")
@@ -103,12 +95,8 @@ async def test_a_plain_ws_connection_builds_no_tls_context() -> None:
         asked.append(1)
         return ssl.create_default_context()
 
-    async def echo(socket: Any) -> None:
-        async for message in socket:
-            await socket.send(message)
-
     connect = websocket_connector(max_message_bytes=2**20, open_timeout=5, tls=tls)
-    async with websockets.serve(echo, "127.0.0.1", 0) as server:
+    async with websockets.serve(tls_connect.echo, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
         socket = await connect(f"ws://127.0.0.1:{port}/channel")
         await socket.send("ping")
@@ -121,7 +109,9 @@ async def test_a_plain_ws_connection_builds_no_tls_context() -> None:
 @pytest.fixture
 def https_server(certificate: tuple[Path, Path]) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), tls_connect.ClosingHandler)
-    server.socket = server_context(certificate).wrap_socket(server.socket, server_side=True)
+    server.socket = tls_connect.server_context(*certificate).wrap_socket(
+        server.socket, server_side=True
+    )
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
     thread.start()
